@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+
+namespace Scheduling;
+
+/// <summary>The worker host's log messages; event ids 2000-2999.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(2000, LogLevel.Information, "Worker {WorkerId} started on queues {Queues}")]
+    public static partial void WorkerStarted(ILogger logger, string workerId, string queues);
+
+    [LoggerMessage(2001, LogLevel.Information, "Worker {WorkerId} stopped; {Released} unfinished job(s) released")]
+    public static partial void WorkerStopped(ILogger logger, string workerId, int released);
+
+    [LoggerMessage(2002, LogLevel.Warning, "Fetching from queue {Queue} failed; retrying in {Delay}")]
+    public static partial void FetchFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
+
+    [LoggerMessage(2003, LogLevel.Warning, "No handler is registered for job kind '{Kind}' (job {JobId}, queue {Queue}); the attempt fails")]
+    public static partial void UnknownKind(ILogger logger, string kind, long jobId, string queue);
+
+    [LoggerMessage(2004, LogLevel.Debug, "Job {JobId} ({Kind}) attempt {Attempt} failed")]
+    public static partial void JobFailed(ILogger logger, Exception exception, long jobId, string kind, int attempt);
+
+    [LoggerMessage(2005, LogLevel.Warning, "Writing {Count} acknowledgement(s) failed; retrying in {Delay}")]
+    public static partial void AckWriteFailed(ILogger logger, Exception exception, int count, TimeSpan delay);
+
+    [LoggerMessage(2006, LogLevel.Debug, "Acknowledgement of job {JobId} was stale (its lease had expired and it was rescued)")]
+    public static partial void StaleAck(ILogger logger, long jobId);
+
+    [LoggerMessage(2007, LogLevel.Warning, "{Count} acknowledgement(s) were abandoned at shutdown; their jobs will be retried when their leases expire")]
+    public static partial void AcksAbandoned(ILogger logger, int count);
+
+    [LoggerMessage(2008, LogLevel.Warning, "Heartbeat failed; retrying in {Delay}")]
+    public static partial void HeartbeatFailed(ILogger logger, Exception exception, TimeSpan delay);
+
+    [LoggerMessage(2009, LogLevel.Warning, "Lease of job {JobId} was lost (expired and rescued); its handler is cancelled")]
+    public static partial void LeaseLost(ILogger logger, long jobId);
+
+    [LoggerMessage(2010, LogLevel.Warning, "Rescued {Count} job(s) whose leases had expired")]
+    public static partial void Rescued(ILogger logger, int count);
+
+    [LoggerMessage(2011, LogLevel.Warning, "Rescuing expired leases failed")]
+    public static partial void RescueFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2012, LogLevel.Information, "Shutdown timeout reached with {Count} job(s) running; cancelling them")]
+    public static partial void ShutdownCancelling(ILogger logger, int count);
+
+    [LoggerMessage(2013, LogLevel.Error, "Initialising the job store failed; retrying in {Delay}")]
+    public static partial void InitializeFailed(ILogger logger, Exception exception, TimeSpan delay);
+}

@@ -1,0 +1,83 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+
+namespace Scheduling.Hosting;
+
+/// <summary>
+/// Buffers acknowledgements for a few milliseconds and writes them together: one statement per
+/// batch instead of one round trip per job. A failed write is retried, never dropped.
+/// </summary>
+internal sealed class AckWriter
+{
+    private readonly Channel<JobAck> _channel = Channel.CreateUnbounded<JobAck>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly IJobQueue _queue;
+    private readonly SchedulingOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public AckWriter(IJobQueue queue, SchedulingOptions options, TimeProvider time, ILogger logger)
+    {
+        _queue = queue;
+        _options = options;
+        _time = time;
+        _logger = logger;
+    }
+
+    public void Enqueue(JobAck ack) => _channel.Writer.TryWrite(ack);
+
+    /// <summary>Stops taking acknowledgements; <see cref="RunAsync"/> ends once the buffer is written.</summary>
+    public void Complete() => _channel.Writer.TryComplete();
+
+    /// <param name="abort">Cancelled when even the remaining buffer must be abandoned (leases then expire and jobs are retried).</param>
+    public async Task RunAsync(CancellationToken abort)
+    {
+        var reader = _channel.Reader;
+        var batch = new List<JobAck>(_options.AckBatchSize);
+        try
+        {
+            while (await reader.WaitToReadAsync(abort).ConfigureAwait(false))
+            {
+                if (_options.AckFlushInterval > TimeSpan.Zero && reader.Count < _options.AckBatchSize && !reader.Completion.IsCompleted)
+                    await Task.Delay(_options.AckFlushInterval, _time, abort).ConfigureAwait(false);
+                while (batch.Count < _options.AckBatchSize && reader.TryRead(out var ack)) batch.Add(ack);
+                await WriteAsync(batch, abort).ConfigureAwait(false);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (abort.IsCancellationRequested)
+        {
+            var left = batch.Count + reader.Count;
+            if (left > 0) Log.AcksAbandoned(_logger, left);
+        }
+    }
+
+    private async Task WriteAsync(List<JobAck> batch, CancellationToken abort)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var results = await _queue.AcknowledgeAsync(batch, abort).ConfigureAwait(false);
+                foreach (var result in results)
+                {
+                    if (!result.Applied) Log.StaleAck(_logger, result.JobId);
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && ex is not ArgumentException)
+            {
+                var delay = Backoff.Delay(attempt, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5));
+                Log.AckWriteFailed(_logger, ex, batch.Count, delay);
+                await Task.Delay(delay, _time, abort).ConfigureAwait(false);
+            }
+        }
+    }
+}
+
+/// <summary>Capped exponential backoff with full jitter for the host's own retries (database down, ...).</summary>
+internal static class Backoff
+{
+    public static TimeSpan Delay(int attempt, TimeSpan initial, TimeSpan max) =>
+        RetryBackoff.Delay(attempt, new RetryBackoffOptions { BaseDelay = initial, MaxDelay = max, Jitter = RetryJitter.Full }, Random.Shared) + initial / 2;
+}

@@ -1,0 +1,84 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Scheduling;
+
+/// <summary>Runs jobs of one kind whose payload deserialises to <typeparamref name="TPayload"/>.</summary>
+/// <typeparam name="TPayload">The payload type.</typeparam>
+public interface IJobHandler<TPayload>
+{
+    /// <summary>Runs one attempt. Throwing fails the attempt (retried per policy); <see cref="PermanentJobFailureException"/> makes it dead at once.</summary>
+    /// <param name="context">The job and its payload.</param>
+    /// <param name="cancellationToken">Cancelled when the job is cancelled, its lease is lost, or shutdown runs out of time.</param>
+    Task HandleAsync(JobContext<TPayload> context, CancellationToken cancellationToken);
+}
+
+/// <summary>What a handler gets: the job as acquired and its typed payload.</summary>
+/// <typeparam name="TPayload">The payload type.</typeparam>
+/// <param name="Job">The job as acquired (id, queue, kind, attempt, ...).</param>
+/// <param name="Payload">The deserialised payload (default when the job has none).</param>
+public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload);
+
+/// <summary>Thrown by a handler when retrying cannot help; the job goes straight to dead.</summary>
+public sealed class PermanentJobFailureException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public PermanentJobFailureException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with its cause.</summary>
+    public PermanentJobFailureException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Creates the exception with a default message.</summary>
+    public PermanentJobFailureException() : base("The job failed permanently.") { }
+}
+
+/// <summary>One registered kind: how to run a job of it.</summary>
+internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, CancellationToken, Task> Invoke);
+
+/// <summary>The handlers by kind, built from the registrations made through the builder.</summary>
+internal sealed class JobHandlerRegistry
+{
+    private readonly Dictionary<string, JobHandlerRegistration> _byKind = new(StringComparer.Ordinal);
+
+    public JobHandlerRegistry(IEnumerable<JobHandlerRegistration> registrations)
+    {
+        foreach (var registration in registrations) _byKind[registration.Kind] = registration; // the last registration of a kind wins
+    }
+
+    public bool TryGet(string kind, out JobHandlerRegistration registration) => _byKind.TryGetValue(kind, out registration!);
+
+    public IEnumerable<string> Kinds => _byKind.Keys;
+
+    internal static TPayload Deserialize<TPayload>(AcquiredJob job, JsonSerializerOptions json)
+    {
+        if (job.PayloadJson is null) return default!;
+        try
+        {
+            return JsonSerializer.Deserialize<TPayload>(job.PayloadJson, json)!;
+        }
+        catch (JsonException ex)
+        {
+            throw new PermanentJobFailureException($"The payload of job {job.Id} ('{job.Kind}') does not deserialise to {typeof(TPayload).Name}: {ex.Message}", ex);
+        }
+    }
+
+    internal static JobHandlerRegistration ForType<THandler, TPayload>(string kind)
+        where THandler : class, IJobHandler<TPayload> =>
+        new(kind, static async (services, job, json, ct) =>
+        {
+            var payload = Deserialize<TPayload>(job, json);
+            var scope = services.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                var handler = scope.ServiceProvider.GetRequiredService<THandler>();
+                await handler.HandleAsync(new JobContext<TPayload>(job, payload), ct).ConfigureAwait(false);
+            }
+        });
+
+    internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler) =>
+        new(kind, async (_, job, json, ct) =>
+        {
+            var payload = Deserialize<TPayload>(job, json);
+            await handler(new JobContext<TPayload>(job, payload), ct).ConfigureAwait(false);
+        });
+}

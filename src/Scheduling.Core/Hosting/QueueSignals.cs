@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+
+namespace Scheduling.Hosting;
+
+/// <summary>
+/// Wakes idle fetch loops when a queue gets work: fed by the PostgreSQL LISTEN connection or by
+/// the in-memory queue. A missed signal only costs a poll interval.
+/// </summary>
+internal sealed class QueueSignals
+{
+    private readonly ConcurrentDictionary<string, Signal> _signals = new(StringComparer.Ordinal);
+
+    public void Notify(string queue)
+    {
+        if (_signals.TryGetValue(queue, out var signal)) signal.Set();
+    }
+
+    public void NotifyAll()
+    {
+        foreach (var signal in _signals.Values) signal.Set();
+    }
+
+    /// <summary>Waits until the queue is notified, the timeout passes, or the token is cancelled; true when notified.</summary>
+    public async Task<bool> WaitAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var signal = _signals.GetOrAdd(queue, static _ => new Signal());
+        var task = signal.Current;
+        if (task.IsCompleted)
+        {
+            signal.Reset();
+            return true;
+        }
+
+        try
+        {
+            await task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            signal.Reset();
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private sealed class Signal
+    {
+        private TaskCompletionSource _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Current => Volatile.Read(ref _tcs).Task;
+
+        public void Set() => Volatile.Read(ref _tcs).TrySetResult();
+
+        public void Reset()
+        {
+            var current = Volatile.Read(ref _tcs);
+            if (current.Task.IsCompleted)
+                Interlocked.CompareExchange(ref _tcs, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), current);
+        }
+    }
+}

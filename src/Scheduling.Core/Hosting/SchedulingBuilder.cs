@@ -1,0 +1,39 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Scheduling;
+
+/// <summary>Configures Scheduling on a service collection; returned by <see cref="SchedulingServiceCollectionExtensions.AddScheduling"/>.</summary>
+public sealed class SchedulingBuilder
+{
+    internal SchedulingBuilder(IServiceCollection services) => Services = services;
+
+    /// <summary>The service collection, for extensions such as <c>UsePostgres</c>.</summary>
+    public IServiceCollection Services { get; }
+
+    /// <summary>Changes the options (queues, leases, retries, ...).</summary>
+    public SchedulingBuilder Configure(Action<SchedulingOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>Runs jobs of <paramref name="kind"/> with <typeparamref name="THandler"/>, resolved in a new scope per job.</summary>
+    public SchedulingBuilder AddHandler<THandler, TPayload>(string kind)
+        where THandler : class, IJobHandler<TPayload>
+    {
+        JobValidation.ValidateKind(kind, nameof(kind));
+        Services.AddScoped<THandler>();
+        Services.AddSingleton(JobHandlerRegistry.ForType<THandler, TPayload>(kind));
+        return this;
+    }
+
+    /// <summary>Runs jobs of <paramref name="kind"/> with a delegate.</summary>
+    public SchedulingBuilder AddHandler<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)
+    {
+        JobValidation.ValidateKind(kind, nameof(kind));
+        ArgumentNullException.ThrowIfNull(handler);
+        Services.AddSingleton(JobHandlerRegistry.ForDelegate(kind, handler));
+        return this;
+    }
+}

@@ -1,0 +1,100 @@
+using Microsoft.Extensions.Options;
+
+namespace Scheduling;
+
+/// <summary>Settings of the worker host and the queue rules, validated at start-up.</summary>
+public sealed class SchedulingOptions
+{
+    /// <summary>This host's worker id; null derives one from the machine name, process id and a random suffix.</summary>
+    public string? WorkerId { get; set; }
+
+    /// <summary>The queues this host works, by name, with their concurrency. Empty means the "default" queue.</summary>
+    public Dictionary<string, QueueWorkerOptions> Queues { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>True (default) runs the worker host; false registers the queue only (enqueue-only hosts).</summary>
+    public bool RunWorkers { get; set; } = true;
+
+    /// <summary>How long a lease lasts without a heartbeat (default 30 s); a crashed worker's jobs return after this.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often running jobs' leases are extended (default 10 s; must be under a third of the lease).</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often expired leases are rescued (default 5 s).</summary>
+    public TimeSpan RescueInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long an idle fetch loop waits for a wake-up before it polls anyway (default 1 s).</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long acknowledgements are buffered to be written together (default 5 ms; zero writes at once).</summary>
+    public TimeSpan AckFlushInterval { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>The most acknowledgements written in one statement (default 500).</summary>
+    public int AckBatchSize { get; set; } = 500;
+
+    /// <summary>How long shutdown waits for running jobs before cancelling and releasing them (default 20 s).</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Validation and retry rules applied by the queue.</summary>
+    public JobQueueOptions Queue { get; set; } = new();
+
+    /// <summary>Adds or replaces a queue for this host to work.</summary>
+    public SchedulingOptions AddQueue(string name, int concurrency = QueueWorkerOptions.DefaultConcurrency, int? fetchBatchSize = null)
+    {
+        Queues[name] = new QueueWorkerOptions { Concurrency = concurrency, FetchBatchSize = fetchBatchSize ?? concurrency };
+        return this;
+    }
+
+    internal IReadOnlyDictionary<string, QueueWorkerOptions> EffectiveQueues =>
+        Queues.Count > 0 ? Queues : new Dictionary<string, QueueWorkerOptions> { [JobRequest.DefaultQueue] = new() };
+}
+
+/// <summary>How a host works one queue.</summary>
+public sealed class QueueWorkerOptions
+{
+    /// <summary>The concurrency used when none is set.</summary>
+    public const int DefaultConcurrency = 10;
+
+    /// <summary>How many jobs of this queue run at once on this host (1-10,000; default 10).</summary>
+    public int Concurrency { get; set; } = DefaultConcurrency;
+
+    /// <summary>The most jobs fetched in one statement (1-10,000; default: the concurrency).</summary>
+    public int? FetchBatchSize { get; set; }
+}
+
+/// <summary>Checks <see cref="SchedulingOptions"/>; every message names the setting and the allowed range.</summary>
+internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SchedulingOptions options)
+    {
+        var errors = new List<string>();
+        if (options.WorkerId is not null)
+        {
+            try { JobValidation.ValidateWorkerId(options.WorkerId, nameof(options.WorkerId)); }
+            catch (ArgumentException ex) { errors.Add($"Scheduling:{nameof(options.WorkerId)}: {ex.Message}"); }
+        }
+
+        foreach (var (queue, q) in options.Queues)
+        {
+            try { JobValidation.ValidateQueueName(queue, "queue"); }
+            catch (ArgumentException ex) { errors.Add($"Scheduling:Queues:{queue}: {ex.Message}"); }
+            if (q is null) { errors.Add($"Scheduling:Queues:{queue} has no settings."); continue; }
+            if (q.Concurrency is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:Concurrency must be between 1 and 10000 (was {q.Concurrency}).");
+            if (q.FetchBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:FetchBatchSize must be between 1 and 10000 (was {q.FetchBatchSize}).");
+        }
+
+        if (options.LeaseDuration < TimeSpan.FromSeconds(1) || options.LeaseDuration > TimeSpan.FromDays(1))
+            errors.Add($"Scheduling:LeaseDuration must be between 1 second and 1 day (was {options.LeaseDuration}).");
+        if (options.HeartbeatInterval <= TimeSpan.Zero || options.HeartbeatInterval * 3 > options.LeaseDuration)
+            errors.Add($"Scheduling:HeartbeatInterval must be positive and at most a third of LeaseDuration ({options.LeaseDuration}) so one lost heartbeat does not lose the lease (was {options.HeartbeatInterval}).");
+        if (options.RescueInterval <= TimeSpan.Zero) errors.Add($"Scheduling:RescueInterval must be positive (was {options.RescueInterval}).");
+        if (options.PollInterval < TimeSpan.FromMilliseconds(10)) errors.Add($"Scheduling:PollInterval must be at least 10 ms (was {options.PollInterval}).");
+        if (options.AckFlushInterval < TimeSpan.Zero || options.AckFlushInterval > TimeSpan.FromSeconds(1))
+            errors.Add($"Scheduling:AckFlushInterval must be between 0 and 1 second (was {options.AckFlushInterval}).");
+        if (options.AckBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:AckBatchSize must be between 1 and 10000 (was {options.AckBatchSize}).");
+        if (options.ShutdownTimeout < TimeSpan.Zero) errors.Add($"Scheduling:ShutdownTimeout must not be negative (was {options.ShutdownTimeout}).");
+        if (options.Queue is null) errors.Add("Scheduling:Queue is required.");
+        else options.Queue.Validate(errors, "Scheduling:Queue:");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

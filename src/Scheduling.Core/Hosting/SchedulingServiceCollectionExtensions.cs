@@ -1,0 +1,56 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Scheduling.Hosting;
+
+namespace Scheduling;
+
+/// <summary>Registers Scheduling in a host.</summary>
+public static class SchedulingServiceCollectionExtensions
+{
+    // The default queue's factory: UsePostgres (or another store) recognises and replaces it.
+    internal static readonly Func<IServiceProvider, object> InMemoryQueueFactory = static sp =>
+        new InMemoryJobQueue(
+            sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Queue,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<QueueSignals>(),
+            null);
+
+    /// <summary>
+    /// Adds the job queue (in memory until a store such as <c>UsePostgres</c> is chosen), validated
+    /// options and the worker host. Calling it again only applies <paramref name="configure"/>.
+    /// An <see cref="IJobQueue"/> registered by the application is kept.
+    /// </summary>
+    public static SchedulingBuilder AddScheduling(this IServiceCollection services, Action<SchedulingBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddOptions<SchedulingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SchedulingOptions>, SchedulingOptionsValidator>());
+        services.TryAddSingleton<QueueSignals>();
+        services.TryAddSingleton<JobHandlerRegistry>();
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(IJobQueue), InMemoryQueueFactory));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WorkerHost>());
+
+        var builder = new SchedulingBuilder(services);
+        configure?.Invoke(builder);
+        return builder;
+    }
+
+    /// <summary>Removes the default in-memory queue so a store extension can register its own.</summary>
+    internal static void RemoveDefaultQueue(this IServiceCollection services)
+    {
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            var d = services[i];
+            if (d.ServiceType == typeof(IJobQueue) && d.ImplementationFactory == (object)InMemoryQueueFactory) services.RemoveAt(i);
+        }
+    }
+}
+
+/// <summary>Prepares a store before workers use it (e.g. applies migrations).</summary>
+internal interface IJobQueueInitializer
+{
+    Task InitializeAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,337 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Scheduling.Hosting;
+
+/// <summary>
+/// Runs handlers for the configured queues: fetches in batches up to free capacity, batches
+/// acknowledgements, extends leases by heartbeat, rescues expired leases, and on shutdown lets
+/// running jobs finish within the timeout before cancelling and releasing the rest.
+/// </summary>
+internal sealed class WorkerHost : BackgroundService
+{
+    private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
+
+    private readonly IJobQueue _queue;
+    private readonly JobHandlerRegistry _handlers;
+    private readonly SchedulingOptions _options;
+    private readonly QueueSignals _signals;
+    private readonly IServiceProvider _services;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly IEnumerable<IJobQueueInitializer> _initializers;
+    private readonly ConcurrentDictionary<long, RunningJob> _running = new();
+    private readonly JsonSerializerOptions _json;
+    private long _acquireSequence;
+
+    public WorkerHost(
+        IJobQueue queue,
+        JobHandlerRegistry handlers,
+        IOptions<SchedulingOptions> options,
+        QueueSignals signals,
+        IServiceProvider services,
+        TimeProvider time,
+        IEnumerable<IJobQueueInitializer> initializers,
+        ILogger<WorkerHost>? logger = null)
+    {
+        _queue = queue;
+        _handlers = handlers;
+        _options = options.Value;
+        _signals = signals;
+        _services = services;
+        _time = time;
+        _initializers = initializers;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _json = _options.Queue.JsonSerializerOptions ?? DefaultJson;
+        WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
+    }
+
+    public string WorkerId { get; }
+
+    /// <summary>Jobs this host is running now.</summary>
+    public int RunningCount => _running.Count;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await InitializeStoreAsync(stoppingToken).ConfigureAwait(false);
+        if (!_options.RunWorkers || stoppingToken.IsCancellationRequested) return;
+
+        using var maintenance = new CancellationTokenSource();
+        using var abortAcks = new CancellationTokenSource();
+        var acks = new AckWriter(_queue, _options, _time, _logger);
+        var ackLoop = Task.Run(() => acks.RunAsync(abortAcks.Token), CancellationToken.None);
+        var heartbeat = Task.Run(() => HeartbeatLoopAsync(maintenance.Token), CancellationToken.None);
+        var rescue = Task.Run(() => RescueLoopAsync(maintenance.Token), CancellationToken.None);
+
+        var queues = _options.EffectiveQueues;
+        Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues.Keys));
+        var fetchLoops = queues.Select(q => Task.Run(() => FetchLoopAsync(q.Key, q.Value, acks, stoppingToken), CancellationToken.None)).ToArray();
+        await Task.WhenAll(fetchLoops).ConfigureAwait(false);
+
+        // Graceful shutdown: no more fetching; let running jobs finish, then cancel and release the rest.
+        var released = await DrainAsync().ConfigureAwait(false);
+        acks.Complete();
+        if (await Task.WhenAny(ackLoop, Task.Delay(TimeSpan.FromSeconds(10), _time, CancellationToken.None)).ConfigureAwait(false) != ackLoop)
+            await abortAcks.CancelAsync().ConfigureAwait(false);
+        await ackLoop.ConfigureAwait(false);
+        await maintenance.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(heartbeat, rescue).ConfigureAwait(false);
+        Log.WorkerStopped(_logger, WorkerId, released);
+    }
+
+    private async Task InitializeStoreAsync(CancellationToken cancellationToken)
+    {
+        foreach (var initializer in _initializers)
+        {
+            for (var attempt = 1; !cancellationToken.IsCancellationRequested; attempt++)
+            {
+                try
+                {
+                    await initializer.InitializeAsync(cancellationToken).ConfigureAwait(false);
+                    break;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    var delay = Backoff.Delay(attempt, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30));
+                    Log.InitializeFailed(_logger, ex, delay);
+                    try { await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false); }
+                    catch (OperationCanceledException) { return; }
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task FetchLoopAsync(string queue, QueueWorkerOptions queueOptions, AckWriter acks, CancellationToken stoppingToken)
+    {
+        var batchSize = queueOptions.FetchBatchSize ?? queueOptions.Concurrency;
+        using var slots = new SemaphoreSlim(queueOptions.Concurrency, queueOptions.Concurrency);
+        var failures = 0;
+        var inFlight = new List<Task>();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                var wanted = 1;
+                while (wanted < batchSize && slots.Wait(0, CancellationToken.None)) wanted++;
+
+                IReadOnlyList<AcquiredJob> jobs;
+                try
+                {
+                    var sequence = Interlocked.Increment(ref _acquireSequence);
+                    jobs = await _queue.AcquireAsync(new AcquireRequest(queue, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
+                    failures = 0;
+                    foreach (var job in jobs)
+                    {
+                        var running = new RunningJob(job, sequence);
+                        _running[job.Id] = running;
+                        inFlight.Add(Task.Run(() => RunJobAsync(running, slots, acks), CancellationToken.None));
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                {
+                    slots.Release(wanted);
+                    var delay = Backoff.Delay(++failures, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
+                    Log.FetchFailed(_logger, ex, queue, delay);
+                    await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (jobs.Count < wanted) slots.Release(wanted - jobs.Count);
+                inFlight.RemoveAll(t => t.IsCompleted);
+                if (jobs.Count < wanted)
+                    await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks)
+    {
+        var job = running.Job;
+        JobAck? ack;
+        try
+        {
+            if (!_handlers.TryGet(job.Kind, out var registration))
+            {
+                Log.UnknownKind(_logger, job.Kind, job.Id, job.Queue);
+                var known = string.Join(", ", _handlers.Kinds.Order(StringComparer.Ordinal));
+                ack = JobAck.Failure(job.Lease, $"No handler is registered for job kind '{job.Kind}' on worker {WorkerId}. Registered kinds: {(known.Length == 0 ? "(none)" : known)}.");
+            }
+            else
+            {
+                await registration.Invoke(_services, job, _json, running.Token).ConfigureAwait(false);
+                ack = JobAck.Success(job.Lease);
+            }
+        }
+        catch (OperationCanceledException) when (running.StopReason != StopReason.None)
+        {
+            ack = running.StopReason switch
+            {
+                StopReason.CancellationRequested => new JobAck(job.Lease, JobAckKind.Cancelled),
+                StopReason.Shutdown => new JobAck(job.Lease, JobAckKind.Released),
+                _ => null, // lease lost: the job belongs to someone else now
+            };
+        }
+        catch (PermanentJobFailureException ex)
+        {
+            Log.JobFailed(_logger, ex, job.Id, job.Kind, job.Attempt);
+            ack = JobAck.Failure(job.Lease, ex.ToString(), retryable: false);
+        }
+        catch (Exception ex)
+        {
+            Log.JobFailed(_logger, ex, job.Id, job.Kind, job.Attempt);
+            ack = JobAck.Failure(job.Lease, ex.ToString());
+        }
+        finally
+        {
+            _running.TryRemove(job.Id, out _);
+            running.Dispose();
+        }
+
+        if (ack is { } value && !running.Released) acks.Enqueue(value);
+        slots.Release();
+    }
+
+    private async Task<int> DrainAsync()
+    {
+        if (_running.IsEmpty) return 0;
+        var deadline = _time.GetUtcNow() + _options.ShutdownTimeout;
+        while (!_running.IsEmpty && _time.GetUtcNow() < deadline)
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);
+        if (_running.IsEmpty) return 0;
+
+        var left = _running.Values.ToArray();
+        Log.ShutdownCancelling(_logger, left.Length);
+        foreach (var running in left) running.Stop(StopReason.Shutdown);
+
+        // Handlers that honour cancellation release their own job; give them a moment, then
+        // release whatever still runs so another worker can take it at once.
+        var grace = _time.GetUtcNow() + TimeSpan.FromSeconds(2);
+        while (!_running.IsEmpty && _time.GetUtcNow() < grace)
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);
+        var stuck = _running.Values.Where(r => r.MarkReleased()).Select(r => new JobAck(r.Job.Lease, JobAckKind.Released)).ToArray();
+        if (stuck.Length > 0)
+        {
+            try { await _queue.AcknowledgeAsync(stuck, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception ex) when (ex is not OperationCanceledException) { Log.AckWriteFailed(_logger, ex, stuck.Length, TimeSpan.Zero); }
+        }
+
+        return left.Length;
+    }
+
+    private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+    {
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var delay = _options.HeartbeatInterval;
+            try
+            {
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+                var before = Interlocked.Read(ref _acquireSequence);
+                var held = await _queue.HeartbeatAsync(WorkerId, _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+                failures = 0;
+                var heldById = held.ToDictionary(h => h.JobId);
+                foreach (var running in _running.Values)
+                {
+                    if (heldById.TryGetValue(running.Job.Id, out var lease))
+                    {
+                        if (lease.CancellationRequested) running.Stop(StopReason.CancellationRequested);
+                    }
+                    else if (running.AcquireSequence < before)
+                    {
+                        Log.LeaseLost(_logger, running.Job.Id);
+                        running.Stop(StopReason.LeaseLost);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                var retry = Backoff.Delay(++failures, TimeSpan.FromMilliseconds(200), _options.HeartbeatInterval);
+                Log.HeartbeatFailed(_logger, ex, retry);
+                try { await Task.Delay(retry, _time, cancellationToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+
+    private async Task RescueLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.RescueInterval, _time, cancellationToken).ConfigureAwait(false);
+                var rescued = await _queue.RescueExpiredLeasesAsync(cancellationToken).ConfigureAwait(false);
+                if (rescued > 0)
+                {
+                    Log.Rescued(_logger, rescued);
+                    _signals.NotifyAll();
+                }
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.RescueFailed(_logger, ex);
+            }
+        }
+    }
+
+    private enum StopReason
+    {
+        None = 0,
+        CancellationRequested = 1,
+        Shutdown = 2,
+        LeaseLost = 3,
+    }
+
+    private sealed class RunningJob : IDisposable
+    {
+        private readonly CancellationTokenSource _cts = new();
+        private int _stopReason;
+        private int _released;
+
+        public RunningJob(AcquiredJob job, long acquireSequence)
+        {
+            Job = job;
+            AcquireSequence = acquireSequence;
+            Token = _cts.Token;
+        }
+
+        public AcquiredJob Job { get; }
+        public long AcquireSequence { get; }
+        public CancellationToken Token { get; }
+        public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
+        public bool Released => Volatile.Read(ref _released) == 1;
+
+        public void Stop(StopReason reason)
+        {
+            if (Interlocked.CompareExchange(ref _stopReason, (int)reason, 0) != 0) return;
+            try { _cts.Cancel(); }
+            catch (ObjectDisposedException) { }
+        }
+
+        /// <summary>Claims the right to release the job on the handler's behalf; false if it already finished.</summary>
+        public bool MarkReleased() => Interlocked.Exchange(ref _released, 1) == 0;
+
+        public void Dispose() => _cts.Dispose();
+    }
+}

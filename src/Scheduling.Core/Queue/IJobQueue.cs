@@ -1,0 +1,64 @@
+namespace Scheduling;
+
+/// <summary>
+/// A durable job queue. Delivery is at least once; completion is exactly once, because every
+/// transition out of running is fenced by the lease handed out at acquisition.
+/// </summary>
+/// <remarks>
+/// Implementations share one contract (the in-memory queue is its reference model). Ordering
+/// within a queue: larger priority first, then earlier run-at time, then smaller id.
+/// </remarks>
+public interface IJobQueue
+{
+    /// <summary>Validates and enqueues one job.</summary>
+    /// <exception cref="ArgumentException">The request is invalid; nothing was written.</exception>
+    /// <exception cref="DuplicateJobException">The unique key is active and the request asked to be rejected.</exception>
+    ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Validates and enqueues many jobs atomically: all are written or none.</summary>
+    /// <returns>One result per request, in request order.</returns>
+    ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default);
+
+    /// <summary>Leases up to <see cref="AcquireRequest.MaxJobs"/> due jobs, in queue order.</summary>
+    ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Extends the leases of every job the worker holds, and reports them.</summary>
+    ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
+
+    /// <summary>Applies a batch of acknowledgements; a stale lease leaves its job untouched.</summary>
+    /// <returns>One result per acknowledgement, in order.</returns>
+    ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a job that has not started, or asks its worker to stop a running one.</summary>
+    ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Returns jobs whose lease expired to the queue (or to dead when out of attempts).</summary>
+    /// <returns>The number of jobs rescued.</returns>
+    ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Makes a dead job available again with its attempts reset; false when it is not dead.</summary>
+    ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one job, or null when there is none with that id.</summary>
+    ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Convenience calls over <see cref="IJobQueue"/>.</summary>
+public static class JobQueueExtensions
+{
+    /// <summary>Marks one job succeeded.</summary>
+    public static async ValueTask<AckResult> CompleteAsync(this IJobQueue queue, JobLease lease, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        var results = await queue.AcknowledgeAsync([JobAck.Success(lease)], cancellationToken).ConfigureAwait(false);
+        return results[0];
+    }
+
+    /// <summary>Fails one job: retried after a backoff, or dead when out of attempts or not retryable.</summary>
+    public static async ValueTask<AckResult> FailAsync(this IJobQueue queue, JobLease lease, string error, bool retryable = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        var results = await queue.AcknowledgeAsync([JobAck.Failure(lease, error, retryable)], cancellationToken).ConfigureAwait(false);
+        return results[0];
+    }
+}

@@ -1,0 +1,47 @@
+namespace Scheduling;
+
+/// <summary>How a worker finished with a job.</summary>
+public enum JobAckKind
+{
+    /// <summary>The handler succeeded.</summary>
+    Succeeded = 0,
+    /// <summary>The handler failed: retried after a backoff, or dead when attempts are exhausted or the error is permanent.</summary>
+    Failed = 1,
+    /// <summary>The handler stopped because cancellation was requested.</summary>
+    Cancelled = 2,
+    /// <summary>The worker gives the job back unfinished (shutdown); the attempt does not count and it is due at once.</summary>
+    Released = 3,
+}
+
+/// <summary>A worker's acknowledgement of one job it holds.</summary>
+/// <param name="Lease">The lease from acquisition; a stale lease makes the acknowledgement a no-op.</param>
+/// <param name="Kind">How the job ended.</param>
+/// <param name="Error">For failures, the error to keep with the attempt.</param>
+/// <param name="Retryable">For failures, false makes the job dead at once.</param>
+public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Error = null, bool Retryable = true)
+{
+    /// <summary>A success.</summary>
+    public static JobAck Success(JobLease lease) => new(lease, JobAckKind.Succeeded);
+
+    /// <summary>A failure, retried unless <paramref name="retryable"/> is false or attempts are exhausted.</summary>
+    public static JobAck Failure(JobLease lease, string error, bool retryable = true) => new(lease, JobAckKind.Failed, error, retryable);
+}
+
+/// <summary>What an acknowledgement did.</summary>
+/// <param name="JobId">The job.</param>
+/// <param name="Applied">False when the lease was stale (expired and rescued, or already acknowledged).</param>
+/// <param name="State">The job's state after the acknowledgement, when applied.</param>
+public readonly record struct AckResult(long JobId, bool Applied, JobState? State);
+
+/// <summary>What <see cref="IJobQueue.CancelAsync"/> did.</summary>
+public enum CancelOutcome
+{
+    /// <summary>The job had not started and is now cancelled.</summary>
+    Cancelled = 0,
+    /// <summary>The job is running; its worker is asked to stop at its next heartbeat.</summary>
+    CancellationRequested = 1,
+    /// <summary>The job had already finished; nothing changed.</summary>
+    AlreadyFinished = 2,
+    /// <summary>No job has that id.</summary>
+    NotFound = 3,
+}

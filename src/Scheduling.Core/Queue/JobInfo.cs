@@ -1,0 +1,46 @@
+namespace Scheduling;
+
+/// <summary>A job as stored: its state, timing, lease and the errors of its attempts.</summary>
+public sealed record JobInfo
+{
+    /// <summary>The job's id.</summary>
+    public required long Id { get; init; }
+    /// <summary>The queue.</summary>
+    public required string Queue { get; init; }
+    /// <summary>The handler name.</summary>
+    public required string Kind { get; init; }
+    /// <summary>The payload as JSON, or null.</summary>
+    public string? PayloadJson { get; init; }
+    /// <summary>The state, with <see cref="JobState.Scheduled"/> for a waiting job not yet due.</summary>
+    public required JobState State { get; init; }
+    /// <summary>The priority (larger runs first).</summary>
+    public required int Priority { get; init; }
+    /// <summary>Attempts started so far.</summary>
+    public required int Attempt { get; init; }
+    /// <summary>Attempts allowed.</summary>
+    public required int MaxAttempts { get; init; }
+    /// <summary>When the job is or was due.</summary>
+    public required DateTimeOffset RunAt { get; init; }
+    /// <summary>When the job was enqueued.</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>When the latest attempt started.</summary>
+    public DateTimeOffset? AttemptedAt { get; init; }
+    /// <summary>When the job reached a terminal state.</summary>
+    public DateTimeOffset? FinalizedAt { get; init; }
+    /// <summary>The worker holding the job while it runs.</summary>
+    public string? LockedBy { get; init; }
+    /// <summary>When the running job's lease runs out.</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+    /// <summary>True when cancellation was requested while it ran.</summary>
+    public bool CancellationRequested { get; init; }
+    /// <summary>The unique key, if any.</summary>
+    public string? UniqueKey { get; init; }
+    /// <summary>The errors of failed attempts, oldest first (bounded to the most recent ones).</summary>
+    public IReadOnlyList<JobAttemptError> Errors { get; init; } = [];
+}
+
+/// <summary>The error of one failed attempt.</summary>
+/// <param name="Attempt">The attempt that failed.</param>
+/// <param name="At">When it failed.</param>
+/// <param name="Message">The error (truncated to the configured length).</param>
+public sealed record JobAttemptError(int Attempt, DateTimeOffset At, string Message);

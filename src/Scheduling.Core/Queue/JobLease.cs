@@ -1,0 +1,64 @@
+namespace Scheduling;
+
+/// <summary>
+/// Proof that a worker holds a job. Every transition out of running must present it: a lease
+/// that expired and was rescued no longer matches, so a stale worker cannot finish the job.
+/// </summary>
+/// <param name="JobId">The job held.</param>
+/// <param name="Token">A token unique to this acquisition.</param>
+/// <param name="Attempt">The attempt this acquisition started (1 for the first).</param>
+public readonly record struct JobLease(long JobId, Guid Token, int Attempt);
+
+/// <summary>A job handed to a worker by <see cref="IJobQueue.AcquireAsync"/>.</summary>
+public sealed record AcquiredJob
+{
+    /// <summary>The job's id.</summary>
+    public required long Id { get; init; }
+    /// <summary>The queue it came from.</summary>
+    public required string Queue { get; init; }
+    /// <summary>The handler name.</summary>
+    public required string Kind { get; init; }
+    /// <summary>The payload as JSON, or null when the job has none.</summary>
+    public string? PayloadJson { get; init; }
+    /// <summary>The job's priority (larger runs first).</summary>
+    public required int Priority { get; init; }
+    /// <summary>The attempt now running (1 for the first).</summary>
+    public int Attempt => Lease.Attempt;
+    /// <summary>How many attempts are allowed.</summary>
+    public required int MaxAttempts { get; init; }
+    /// <summary>When the job became due.</summary>
+    public required DateTimeOffset RunAt { get; init; }
+    /// <summary>When the job was enqueued.</summary>
+    public required DateTimeOffset CreatedAt { get; init; }
+    /// <summary>The lease to present when finishing the job.</summary>
+    public required JobLease Lease { get; init; }
+    /// <summary>When the lease runs out unless a heartbeat extends it.</summary>
+    public required DateTimeOffset LeaseExpiresAt { get; init; }
+}
+
+/// <summary>What to acquire: up to <see cref="MaxJobs"/> due jobs of one queue for one worker.</summary>
+public sealed record AcquireRequest
+{
+    /// <summary>Creates a request.</summary>
+    public AcquireRequest(string queue, string workerId, int maxJobs, TimeSpan leaseDuration)
+    {
+        Queue = queue;
+        WorkerId = workerId;
+        MaxJobs = maxJobs;
+        LeaseDuration = leaseDuration;
+    }
+
+    /// <summary>The queue to take jobs from.</summary>
+    public string Queue { get; init; }
+    /// <summary>The worker that will hold the leases (1-200 characters).</summary>
+    public string WorkerId { get; init; }
+    /// <summary>At most this many jobs (1 to 10,000).</summary>
+    public int MaxJobs { get; init; }
+    /// <summary>How long the leases last without a heartbeat (at least one second).</summary>
+    public TimeSpan LeaseDuration { get; init; }
+}
+
+/// <summary>A lease still held by a worker, as reported by a heartbeat.</summary>
+/// <param name="JobId">The job.</param>
+/// <param name="CancellationRequested">True when someone asked to cancel the job; the handler should stop.</param>
+public readonly record struct HeldLease(long JobId, bool CancellationRequested);

@@ -1,0 +1,85 @@
+namespace Scheduling;
+
+/// <summary>
+/// A job to enqueue: what to run (<see cref="Kind"/> and <see cref="Payload"/>), where
+/// (<see cref="Queue"/>), and when and how often to try it.
+/// </summary>
+/// <remarks>Validated by the queue at enqueue; an invalid request is rejected whole with an
+/// <see cref="ArgumentException"/> naming the property, and nothing is written.</remarks>
+public sealed record JobRequest
+{
+    /// <summary>The queue used when a request names none.</summary>
+    public const string DefaultQueue = "default";
+
+    /// <summary>The number of attempts allowed when a request sets none.</summary>
+    public const int DefaultMaxAttempts = 25;
+
+    /// <summary>Creates a request for a job of the given kind.</summary>
+    /// <param name="kind">The handler name that runs the job.</param>
+    /// <param name="payload">The job's arguments, serialised to JSON at enqueue; may be null.</param>
+    public JobRequest(string kind, object? payload = null)
+    {
+        Kind = kind;
+        Payload = payload;
+    }
+
+    /// <summary>The handler name that runs the job (at most 200 characters, no control characters).</summary>
+    public string Kind { get; init; }
+
+    /// <summary>The job's arguments; serialised to JSON with System.Text.Json at enqueue.</summary>
+    public object? Payload { get; init; }
+
+    /// <summary>The queue the job waits in: 1-64 characters of letters, digits, '_', '-', '.' or ':'.</summary>
+    public string Queue { get; init; } = DefaultQueue;
+
+    /// <summary>A larger number runs first; between -32768 and 32767.</summary>
+    public int Priority { get; init; }
+
+    /// <summary>When the job becomes due; null means now (by the queue's clock).</summary>
+    public DateTimeOffset? RunAt { get; init; }
+
+    /// <summary>How many times the job may be attempted before it is dead; 1 to 10,000.</summary>
+    public int MaxAttempts { get; init; } = DefaultMaxAttempts;
+
+    /// <summary>
+    /// An optional key that at most one active (not yet finished) job may hold; enqueueing a key
+    /// that is already active is resolved by <see cref="OnUniqueConflict"/>.
+    /// </summary>
+    public string? UniqueKey { get; init; }
+
+    /// <summary>What to do when <see cref="UniqueKey"/> is already held by an active job.</summary>
+    public UniqueKeyConflict OnUniqueConflict { get; init; } = UniqueKeyConflict.ReturnExisting;
+}
+
+/// <summary>What enqueueing a unique key that an active job already holds does.</summary>
+public enum UniqueKeyConflict
+{
+    /// <summary>Return the existing job (idempotent enqueue); no new job is written.</summary>
+    ReturnExisting = 0,
+
+    /// <summary>Throw <see cref="DuplicateJobException"/> naming the existing job; nothing is written.</summary>
+    Reject = 1,
+}
+
+/// <summary>The outcome of one enqueue.</summary>
+/// <param name="JobId">The job's id: the new job, or the active job that already held the unique key.</param>
+/// <param name="Created">False when an existing job with the same unique key was returned.</param>
+public readonly record struct EnqueueResult(long JobId, bool Created);
+
+/// <summary>Thrown when a request's unique key is held by an active job and the request asked to be rejected.</summary>
+public sealed class DuplicateJobException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public DuplicateJobException(string uniqueKey, long existingJobId)
+        : base($"An active job (id {existingJobId}) already holds the unique key '{uniqueKey}'.")
+    {
+        UniqueKey = uniqueKey;
+        ExistingJobId = existingJobId;
+    }
+
+    /// <summary>The conflicting unique key.</summary>
+    public string UniqueKey { get; }
+
+    /// <summary>The id of the active job holding the key.</summary>
+    public long ExistingJobId { get; }
+}

@@ -1,0 +1,157 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Scheduling;
+
+/// <summary>A request that passed validation, with its payload serialised: what a store writes.</summary>
+internal sealed record PreparedJob(
+    string Queue,
+    string Kind,
+    string? PayloadJson,
+    short Priority,
+    DateTimeOffset? RunAt,
+    int MaxAttempts,
+    string? UniqueKey,
+    UniqueKeyConflict OnUniqueConflict);
+
+/// <summary>
+/// The validation every queue applies before writing anything, so both stores reject the same
+/// input with the same message.
+/// </summary>
+internal static class JobValidation
+{
+    public const int MaxQueueLength = 64;
+    public const int MaxKindLength = 200;
+    public const int MaxUniqueKeyLength = 512;
+    public const int MaxWorkerIdLength = 200;
+    public const int MaxAcquireBatch = 10_000;
+    public const int MaxMaxAttempts = 10_000;
+
+    private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
+
+    public static PreparedJob Prepare(JobRequest request, JobQueueOptions options, string parameterName = "request")
+    {
+        ArgumentNullException.ThrowIfNull(request, parameterName);
+        ValidateQueueName(request.Queue, $"{parameterName}.{nameof(JobRequest.Queue)}");
+        ValidateKind(request.Kind, $"{parameterName}.{nameof(JobRequest.Kind)}");
+        if (request.Priority is < short.MinValue or > short.MaxValue)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.Priority)}", request.Priority, $"Priority must be between {short.MinValue} and {short.MaxValue}.");
+        if (request.MaxAttempts is < 1 or > MaxMaxAttempts)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.MaxAttempts)}", request.MaxAttempts, $"MaxAttempts must be between 1 and {MaxMaxAttempts}.");
+        if (!Enum.IsDefined(request.OnUniqueConflict))
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.OnUniqueConflict)}", request.OnUniqueConflict, $"Unknown unique-key conflict mode {(int)request.OnUniqueConflict}; use {nameof(UniqueKeyConflict.ReturnExisting)} or {nameof(UniqueKeyConflict.Reject)}.");
+        if (request.UniqueKey is not null && (request.UniqueKey.Length == 0 || request.UniqueKey.Length > MaxUniqueKeyLength))
+            throw new ArgumentException($"UniqueKey must be null or 1-{MaxUniqueKeyLength} characters (was {request.UniqueKey.Length}).", $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
+        if (request.UniqueKey is not null && request.UniqueKey.Contains('\0', StringComparison.Ordinal))
+            throw new ArgumentException("UniqueKey must not contain NUL characters.", $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
+
+        var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
+        return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
+            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict);
+    }
+
+    public static List<PreparedJob> PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        var prepared = new List<PreparedJob>(requests.Count);
+        var firstWithKey = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var job = Prepare(requests[i], options, $"requests[{i}]");
+            if (job.UniqueKey is not null && !firstWithKey.TryAdd(job.UniqueKey, i) && job.OnUniqueConflict == UniqueKeyConflict.Reject)
+                throw new ArgumentException($"requests[{i}] repeats the unique key '{job.UniqueKey}' of requests[{firstWithKey[job.UniqueKey]}] and asks to be rejected on conflict.", $"requests[{i}].{nameof(JobRequest.UniqueKey)}");
+            prepared.Add(job);
+        }
+
+        return prepared;
+    }
+
+    public static void ValidateQueueName(string? queue, string parameterName)
+    {
+        if (string.IsNullOrEmpty(queue))
+            throw new ArgumentException("A queue name is required (1-64 characters of letters, digits, '_', '-', '.' or ':').", parameterName);
+        if (queue.Length > MaxQueueLength)
+            throw new ArgumentException($"Queue name is {queue.Length} characters long; the limit is {MaxQueueLength}.", parameterName);
+        foreach (var c in queue)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.' or ':'))
+                throw new ArgumentException($"Queue name '{queue}' contains '{c}' (U+{(int)c:X4}); only letters, digits, '_', '-', '.' and ':' are allowed.", parameterName);
+        }
+    }
+
+    public static void ValidateKind(string? kind, string parameterName)
+    {
+        if (string.IsNullOrWhiteSpace(kind))
+            throw new ArgumentException("A job kind (the handler name) is required.", parameterName);
+        if (kind.Length > MaxKindLength)
+            throw new ArgumentException($"Job kind is {kind.Length} characters long; the limit is {MaxKindLength}.", parameterName);
+        foreach (var c in kind)
+        {
+            if (char.IsControl(c))
+                throw new ArgumentException($"Job kind contains the control character U+{(int)c:X4}.", parameterName);
+        }
+    }
+
+    public static void ValidateAcquire(AcquireRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateQueueName(request.Queue, "request.Queue");
+        ValidateWorkerId(request.WorkerId, "request.WorkerId");
+        if (request.MaxJobs is < 1 or > MaxAcquireBatch)
+            throw new ArgumentOutOfRangeException("request.MaxJobs", request.MaxJobs, $"MaxJobs must be between 1 and {MaxAcquireBatch}.");
+        ValidateLeaseDuration(request.LeaseDuration, "request.LeaseDuration");
+    }
+
+    public static void ValidateWorkerId(string? workerId, string parameterName)
+    {
+        if (string.IsNullOrWhiteSpace(workerId))
+            throw new ArgumentException("A worker id is required.", parameterName);
+        if (workerId.Length > MaxWorkerIdLength)
+            throw new ArgumentException($"Worker id is {workerId.Length} characters long; the limit is {MaxWorkerIdLength}.", parameterName);
+    }
+
+    public static void ValidateLeaseDuration(TimeSpan leaseDuration, string parameterName)
+    {
+        if (leaseDuration < TimeSpan.FromSeconds(1) || leaseDuration > TimeSpan.FromDays(1))
+            throw new ArgumentOutOfRangeException(parameterName, leaseDuration, "The lease duration must be between 1 second and 1 day.");
+    }
+
+    public static void ValidateAcks(IReadOnlyList<JobAck> acks)
+    {
+        ArgumentNullException.ThrowIfNull(acks);
+        for (var i = 0; i < acks.Count; i++)
+        {
+            if (!Enum.IsDefined(acks[i].Kind))
+                throw new ArgumentOutOfRangeException($"acks[{i}].Kind", acks[i].Kind, "Unknown acknowledgement kind.");
+        }
+    }
+
+    /// <summary>Trims an error to the configured length so a huge stack trace cannot bloat the row.</summary>
+    public static string TrimError(string? error, JobQueueOptions options)
+    {
+        var text = string.IsNullOrEmpty(error) ? "(no error message)" : error.Replace('\0', ' ');
+        return text.Length <= options.MaxErrorLength ? text : string.Concat(text.AsSpan(0, options.MaxErrorLength - 1), "…");
+    }
+
+    private static string? SerializePayload(JobRequest request, JobQueueOptions options, string parameterName)
+    {
+        if (request.Payload is null) return null;
+        string json;
+        try
+        {
+            json = JsonSerializer.Serialize(request.Payload, request.Payload.GetType(), options.JsonSerializerOptions ?? DefaultJson);
+        }
+        catch (Exception ex) when (ex is NotSupportedException or JsonException or InvalidOperationException or ArgumentException)
+        {
+            throw new ArgumentException($"The payload of a '{request.Kind}' job ({request.Payload.GetType().Name}) cannot be serialised to JSON: {ex.Message}", parameterName, ex);
+        }
+
+        // PostgreSQL's jsonb cannot hold U+0000; reject it here so every store behaves alike.
+        if (json.Contains("\\u0000", StringComparison.Ordinal))
+            throw new ArgumentException("The payload contains a NUL character (U+0000), which cannot be stored.", parameterName);
+        var bytes = Encoding.UTF8.GetByteCount(json);
+        if (bytes > options.MaxPayloadBytes)
+            throw new ArgumentException($"The payload is {bytes} bytes of JSON; the limit ({nameof(JobQueueOptions)}.{nameof(JobQueueOptions.MaxPayloadBytes)}) is {options.MaxPayloadBytes}.", parameterName);
+        return json;
+    }
+}

@@ -1,0 +1,18 @@
+namespace Scheduling;
+
+/// <summary>The retry delay rule shared by every queue.</summary>
+internal static class RetryBackoff
+{
+    /// <summary>
+    /// min(MaxDelay, BaseDelay * 2^(attempt-1)), then with full jitter a uniform value in [0, that],
+    /// truncated to whole milliseconds so every store keeps it exactly.
+    /// </summary>
+    public static TimeSpan Delay(int attempt, RetryBackoffOptions options, Random random)
+    {
+        var exponent = Math.Clamp(attempt - 1, 0, 62);
+        var raw = options.BaseDelay.TotalMilliseconds * Math.Pow(2, exponent);
+        var capped = Math.Min(raw, options.MaxDelay.TotalMilliseconds);
+        if (options.Jitter == RetryJitter.Full) capped *= random.NextDouble();
+        return TimeSpan.FromMilliseconds(Math.Floor(capped));
+    }
+}

@@ -1,0 +1,103 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Scheduling.Hosting;
+using Scheduling.Postgres;
+
+namespace Scheduling;
+
+/// <summary>Chooses PostgreSQL as the job store.</summary>
+public static class PostgresSchedulingBuilderExtensions
+{
+    /// <summary>Stores jobs in PostgreSQL at <paramref name="connectionString"/>.</summary>
+    public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder, string connectionString, Action<PostgresQueueOptions>? configure = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        return builder.UsePostgres(o =>
+        {
+            o.ConnectionString = connectionString;
+            configure?.Invoke(o);
+        });
+    }
+
+    /// <summary>
+    /// Stores jobs in PostgreSQL. The data source is, in order: <see cref="PostgresQueueOptions.DataSource"/>,
+    /// an <see cref="NpgsqlDataSource"/> registered in the container, or one built from
+    /// <see cref="PostgresQueueOptions.ConnectionString"/>.
+    /// </summary>
+    public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder, Action<PostgresQueueOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var services = builder.Services;
+        services.AddOptions<PostgresQueueOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgresQueueOptions>, PostgresQueueOptionsValidator>());
+        services.TryAddSingleton<PostgresDataSourceHolder>();
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<PostgresQueueOptions>>().Value;
+            return new PostgresJobQueue(
+                sp.GetRequiredService<PostgresDataSourceHolder>().DataSource,
+                options,
+                sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Queue,
+                sp.GetRequiredService<TimeProvider>());
+        });
+        services.RemoveDefaultQueue();
+        services.TryAddSingleton<IJobQueue>(sp => sp.GetRequiredService<PostgresJobQueue>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobQueueInitializer, PostgresQueueInitializer>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresNotificationListenerHost>());
+        return builder;
+    }
+}
+
+/// <summary>Resolves (and, when it built it, owns) the data source.</summary>
+internal sealed class PostgresDataSourceHolder : IAsyncDisposable
+{
+    private readonly NpgsqlDataSource? _owned;
+
+    public PostgresDataSourceHolder(IOptions<PostgresQueueOptions> options, IServiceProvider services)
+    {
+        var o = options.Value;
+        if (o.DataSource is not null) DataSource = o.DataSource;
+        else if (services.GetService<NpgsqlDataSource>() is { } registered) DataSource = registered;
+        else if (!string.IsNullOrWhiteSpace(o.ConnectionString)) DataSource = _owned = NpgsqlDataSource.Create(o.ConnectionString);
+        else throw new InvalidOperationException("UsePostgres needs a connection: set PostgresQueueOptions.ConnectionString or DataSource, or register an NpgsqlDataSource.");
+    }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
+}
+
+internal sealed class PostgresQueueInitializer(PostgresJobQueue queue, IOptions<PostgresQueueOptions> options) : IJobQueueInitializer
+{
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.ApplyMigrations) await queue.MigrateAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Runs the LISTEN connection only when enabled and when this host runs workers.</summary>
+internal sealed class PostgresNotificationListenerHost(
+    IServiceProvider services,
+    IOptions<PostgresQueueOptions> postgres,
+    IOptions<SchedulingOptions> scheduling) : IHostedService
+{
+    private PostgresNotificationListener? _listener;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!postgres.Value.ListenForNotifications || !scheduling.Value.RunWorkers) return Task.CompletedTask;
+        _listener = ActivatorUtilities.CreateInstance<PostgresNotificationListener>(services, services.GetRequiredService<PostgresDataSourceHolder>().DataSource);
+        return _listener.StartAsync(cancellationToken);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_listener is null) return;
+        await _listener.StopAsync(cancellationToken).ConfigureAwait(false);
+        _listener.Dispose();
+    }
+}

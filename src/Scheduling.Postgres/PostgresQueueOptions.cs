@@ -1,0 +1,51 @@
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Scheduling.Postgres;
+
+/// <summary>Settings of the PostgreSQL job store.</summary>
+public sealed class PostgresQueueOptions
+{
+    /// <summary>The connection string, used when <see cref="DataSource"/> is not set and none is registered.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The data source to use (owned by the caller); wins over <see cref="ConnectionString"/>.</summary>
+    public NpgsqlDataSource? DataSource { get; set; }
+
+    /// <summary>The schema holding the tables: a plain lowercase identifier (default "scheduling").</summary>
+    public string Schema { get; set; } = "scheduling";
+
+    /// <summary>Apply pending migrations before first use (default true).</summary>
+    public bool ApplyMigrations { get; set; } = true;
+
+    /// <summary>
+    /// True (default): due times and leases follow the database clock, the one authority across
+    /// hosts. False: they follow the host's <see cref="TimeProvider"/> (tests with a fake clock).
+    /// </summary>
+    public bool UseDatabaseClock { get; set; } = true;
+
+    /// <summary>Send NOTIFY on enqueue so idle workers start at once (default true); false leaves them to poll.</summary>
+    public bool NotifyOnEnqueue { get; set; } = true;
+
+    /// <summary>Hold one LISTEN connection per host to wake idle workers (default true).</summary>
+    public bool ListenForNotifications { get; set; } = true;
+
+    /// <summary>The most expired leases rescued in one statement (default 1,000).</summary>
+    public int RescueBatchSize { get; set; } = 1000;
+
+    /// <summary>Bulk enqueues of at least this many jobs without unique keys use binary COPY (default 16).</summary>
+    public int CopyThreshold { get; set; } = 16;
+}
+
+internal sealed class PostgresQueueOptionsValidator : IValidateOptions<PostgresQueueOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PostgresQueueOptions options)
+    {
+        var errors = new List<string>();
+        try { PostgresSchema.Validate(options.Schema, nameof(options.Schema)); }
+        catch (ArgumentException ex) { errors.Add($"Scheduling:Postgres:Schema: {ex.Message}"); }
+        if (options.RescueBatchSize is < 1 or > 100_000) errors.Add($"Scheduling:Postgres:RescueBatchSize must be between 1 and 100000 (was {options.RescueBatchSize}).");
+        if (options.CopyThreshold < 1) errors.Add($"Scheduling:Postgres:CopyThreshold must be at least 1 (was {options.CopyThreshold}).");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

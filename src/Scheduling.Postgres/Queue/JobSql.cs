@@ -1,0 +1,199 @@
+namespace Scheduling.Postgres;
+
+/// <summary>
+/// Every statement on the jobs table, in one place. <c>{schema}</c> is replaced by the quoted,
+/// validated schema; everything else is a parameter. <c>$now</c> below means
+/// <c>coalesce(&lt;param&gt;, now())</c>: the database clock unless a test clock is passed.
+/// </summary>
+internal sealed class JobSql
+{
+    private const string Active = "('available', 'running')";
+
+    public JobSql(PostgresSchema schema, bool notifyOnEnqueue)
+    {
+        string S(string sql) => schema.Apply(sql);
+        var notifyJoin = notifyOnEnqueue ? " CROSS JOIN LATERAL pg_notify($9, ins.queue) AS n" : "";
+
+        // $1 queue, $2 kind, $3 priority, $4 run_at, $5 max_attempts, $6 payload, $7 now, $8 unique_key, $9 channel
+        Insert = S($"""
+            WITH ins AS (
+                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key)
+                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8)
+                RETURNING id, queue)
+            SELECT ins.id, true FROM ins{notifyJoin}
+            """);
+
+        InsertUnique = S($"""
+            WITH ins AS (
+                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key)
+                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8)
+                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {Active} DO NOTHING
+                RETURNING id, queue)
+            SELECT ins.id, true FROM ins{notifyJoin}
+            UNION ALL
+            SELECT j.id, false FROM {"{schema}"}.jobs j
+            WHERE j.unique_key = $8 AND j.state IN {Active} AND NOT EXISTS (SELECT 1 FROM ins)
+            LIMIT 1
+            """);
+
+        // $1 count, $2 now: the clock and a block of ids for a COPY.
+        ReserveIds = S("""
+            SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))
+            """);
+
+        Copy = S("COPY {schema}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at) FROM STDIN (FORMAT BINARY)");
+
+        // $1 channel, $2 queues
+        NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
+
+        // $1 queue, $2 max jobs, $3 worker, $4 now, $5 lease duration
+        Acquire = S("""
+            WITH picked AS MATERIALIZED (
+                SELECT id FROM {schema}.jobs
+                WHERE state = 'available' AND queue = $1 AND run_at <= coalesce($4, now())
+                ORDER BY priority DESC, run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            UPDATE {schema}.jobs j
+            SET state = 'running', attempt = j.attempt + 1, locked_by = $3, lease_token = gen_random_uuid(),
+                lease_expires_at = coalesce($4, now()) + $5, attempted_at = coalesce($4, now())
+            FROM picked
+            WHERE j.id = picked.id
+            RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at
+            """);
+
+        // $1 worker, $2 lease duration, $3 now
+        Heartbeat = S("""
+            UPDATE {schema}.jobs SET lease_expires_at = coalesce($3, now()) + $2
+            WHERE state = 'running' AND locked_by = $1
+            RETURNING id, cancel_requested
+            """);
+
+        // $1 ids, $2 tokens, $3 target states ('succeeded' | 'cancelled'), $4 now
+        Finish = S("""
+            UPDATE {schema}.jobs j
+            SET state = a.state, finalized_at = coalesce($4, now()), locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
+            FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS a(id, token, state)
+            WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+            RETURNING j.id, j.state
+            """);
+
+        var keepErrors = """
+            (SELECT coalesce(jsonb_agg(e.value ORDER BY e.ordinality), '[]'::jsonb)
+             FROM jsonb_array_elements(j.errors) WITH ORDINALITY AS e
+             WHERE e.ordinality > jsonb_array_length(j.errors) - ($MAXERR - 1))
+            """;
+
+        // $1 ids, $2 tokens, $3 errors, $4 retryable, $5 delays, $6 now, $7 max errors kept
+        Fail = S($"""
+            WITH r AS (
+                UPDATE {"{schema}"}.jobs j
+                SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                                 WHEN NOT a.retryable OR j.attempt >= j.max_attempts THEN 'dead'
+                                 ELSE 'available' END,
+                    run_at = CASE WHEN j.cancel_requested OR NOT a.retryable OR j.attempt >= j.max_attempts THEN j.run_at
+                                  ELSE coalesce($6, now()) + a.delay END,
+                    finalized_at = CASE WHEN j.cancel_requested OR NOT a.retryable OR j.attempt >= j.max_attempts THEN coalesce($6, now()) END,
+                    errors = {keepErrors.Replace("$MAXERR", "$7", StringComparison.Ordinal)}
+                        || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', coalesce($6, now()), 'message', a.error)),
+                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
+                FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::interval[]) AS a(id, token, error, retryable, delay)
+                WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+                RETURNING j.id, j.state)
+            SELECT id, state FROM r
+            """);
+
+        // $1 ids, $2 tokens, $3 now, $4 channel
+        Release = S("""
+            WITH r AS (
+                UPDATE {schema}.jobs j
+                SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'available' END,
+                    attempt = CASE WHEN j.cancel_requested THEN j.attempt ELSE j.attempt - 1 END,
+                    finalized_at = CASE WHEN j.cancel_requested THEN coalesce($3, now()) END,
+                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
+                FROM unnest($1::bigint[], $2::uuid[]) AS a(id, token)
+                WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+                RETURNING j.id, j.state, j.queue),
+            notified AS (
+                SELECT count(pg_notify($4, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)
+            SELECT r.id, r.state FROM r CROSS JOIN notified
+            """);
+
+        // $1 job id, $2 now
+        Cancel = S($"""
+            UPDATE {"{schema}"}.jobs
+            SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
+                cancel_requested = (state = 'running'),
+                finalized_at = CASE WHEN state = 'running' THEN NULL ELSE coalesce($2, now()) END
+            WHERE id = $1 AND state IN {Active}
+            RETURNING state
+            """);
+
+        // $1 job id
+        Exists = S("SELECT 1 FROM {schema}.jobs WHERE id = $1");
+
+        // $1 now, $2 batch size, $3 channel, $4 max errors kept
+        Rescue = S($"""
+            WITH expired AS MATERIALIZED (
+                SELECT id FROM {"{schema}"}.jobs
+                WHERE state = 'running' AND lease_expires_at < coalesce($1, now())
+                ORDER BY lease_expires_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED),
+            r AS (
+                UPDATE {"{schema}"}.jobs j
+                SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
+                                 WHEN j.attempt >= j.max_attempts THEN 'dead'
+                                 ELSE 'available' END,
+                    run_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN j.run_at ELSE coalesce($1, now()) END,
+                    finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN coalesce($1, now()) END,
+                    errors = {keepErrors.Replace("$MAXERR", "$4", StringComparison.Ordinal)}
+                        || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', coalesce($1, now()),
+                               'message', format('Lease held by worker ''%s'' expired; the job was rescued.', j.locked_by))),
+                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
+                FROM expired
+                WHERE j.id = expired.id
+                RETURNING j.state, j.queue),
+            notified AS (
+                SELECT count(pg_notify($3, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)
+            SELECT count(*)::integer FROM r CROSS JOIN notified
+            """);
+
+        // $1 job id, $2 now, $3 channel
+        Redrive = S($"""
+            WITH r AS (
+                UPDATE {"{schema}"}.jobs j
+                SET state = 'available', attempt = 0, finalized_at = NULL, run_at = coalesce($2, now())
+                WHERE j.id = $1 AND j.state = 'dead'
+                  AND (j.unique_key IS NULL OR NOT EXISTS (
+                      SELECT 1 FROM {"{schema}"}.jobs o WHERE o.unique_key = j.unique_key AND o.state IN {Active}))
+                RETURNING j.queue)
+            SELECT r.queue FROM r CROSS JOIN LATERAL pg_notify($3, r.queue) AS n
+            """);
+
+        // $1 job id, $2 now
+        Get = S("""
+            SELECT id, queue, kind, payload,
+                   CASE WHEN state = 'available' AND run_at > coalesce($2, now()) THEN 'scheduled' ELSE state END,
+                   priority, attempt, max_attempts, run_at, created_at, attempted_at, finalized_at, locked_by,
+                   lease_expires_at, cancel_requested, unique_key, errors
+            FROM {schema}.jobs WHERE id = $1
+            """);
+    }
+
+    public string Insert { get; }
+    public string InsertUnique { get; }
+    public string ReserveIds { get; }
+    public string Copy { get; }
+    public string NotifyQueues { get; }
+    public string Acquire { get; }
+    public string Heartbeat { get; }
+    public string Finish { get; }
+    public string Fail { get; }
+    public string Release { get; }
+    public string Cancel { get; }
+    public string Exists { get; }
+    public string Rescue { get; }
+    public string Redrive { get; }
+    public string Get { get; }
+}

@@ -1,0 +1,483 @@
+using System.Globalization;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres;
+
+/// <summary>
+/// The PostgreSQL <see cref="IJobQueue"/>: batch acquisition with <c>FOR UPDATE SKIP LOCKED</c>,
+/// leases fenced by a token, batched acknowledgements, binary COPY for bulk enqueue, and NOTIFY
+/// in the enqueueing transaction. Safe to share across threads; hold one per schema.
+/// </summary>
+public sealed class PostgresJobQueue : IJobQueue
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PostgresQueueOptions _options;
+    private readonly JobQueueOptions _rules;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly PostgresSchema _schema;
+    private readonly JobSql _sql;
+    private readonly PostgresMigrator _migrator;
+    private readonly Lock _migrationLock = new();
+    private Task? _migration;
+    private volatile bool _migrated;
+
+    /// <summary>Creates a queue over a data source.</summary>
+    /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
+    /// <param name="options">Store settings; defaults when null.</param>
+    /// <param name="rules">Validation and retry rules; defaults when null.</param>
+    /// <param name="timeProvider">The clock used when <see cref="PostgresQueueOptions.UseDatabaseClock"/> is false.</param>
+    public PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options = null, JobQueueOptions? rules = null, TimeProvider? timeProvider = null)
+        : this(dataSource, options, rules, timeProvider, null)
+    {
+    }
+
+    internal PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options, JobQueueOptions? rules, TimeProvider? timeProvider, Random? random)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+        _options = options ?? new PostgresQueueOptions();
+        _rules = rules ?? new JobQueueOptions();
+        _time = timeProvider ?? TimeProvider.System;
+        _random = random ?? Random.Shared;
+        PostgresSchema.Validate(_options.Schema, "options.Schema");
+        _schema = new PostgresSchema(_options.Schema);
+        _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
+        _migrator = new PostgresMigrator(dataSource, _schema);
+        _migrated = !_options.ApplyMigrations;
+    }
+
+    /// <summary>The schema holding the tables.</summary>
+    public string Schema => _schema.Name;
+
+    /// <summary>The NOTIFY channel announcing new work (the queue name is the payload).</summary>
+    public string NotificationChannel => _schema.NotificationChannel;
+
+    /// <summary>Applies pending migrations now; idempotent and safe to run from many hosts at once.</summary>
+    /// <returns>The migration versions this call applied.</returns>
+    public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default)
+    {
+        var applied = await _migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        _migrated = true;
+        return applied;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
+    {
+        var prepared = JobValidation.Prepare(request, _rules);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            return (await InsertAsync(connection, null, [prepared], cancellationToken).ConfigureAwait(false))[0];
+        }
+    }
+
+    /// <summary>Enqueues one job inside the caller's transaction: it becomes visible (and wakes workers) only if that transaction commits.</summary>
+    public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var prepared = JobValidation.Prepare(request, _rules);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        return (await InsertAsync(ConnectionOf(transaction), transaction, [prepared], cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
+    {
+        var prepared = JobValidation.PrepareAll(requests, _rules);
+        if (prepared.Count == 0) return [];
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (transaction.ConfigureAwait(false))
+            {
+                var results = await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                return results;
+            }
+        }
+    }
+
+    /// <summary>Enqueues many jobs inside the caller's transaction (all or none, with it).</summary>
+    public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var prepared = JobValidation.PrepareAll(requests, _rules);
+        if (prepared.Count == 0) return [];
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        return await InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateAcquire(request);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Acquire);
+        command.Parameters.Add(Text(request.Queue));
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
+        command.Parameters.Add(Text(request.WorkerId));
+        command.Parameters.Add(Now());
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = request.LeaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
+        var jobs = new List<AcquiredJob>(request.MaxJobs);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var id = reader.GetInt64(0);
+                jobs.Add(new AcquiredJob
+                {
+                    Id = id,
+                    Queue = reader.GetString(1),
+                    Kind = reader.GetString(2),
+                    PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
+                    Priority = reader.GetInt16(4),
+                    MaxAttempts = reader.GetInt32(6),
+                    RunAt = reader.GetFieldValue<DateTimeOffset>(7),
+                    CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
+                    Lease = new JobLease(id, reader.GetGuid(9), reader.GetInt32(5)),
+                    LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(10),
+                });
+            }
+        }
+
+        jobs.Sort(JobOrder.Acquired); // UPDATE ... RETURNING does not keep the CTE's order
+        return jobs;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateWorkerId(workerId, nameof(workerId));
+        JobValidation.ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Heartbeat);
+        command.Parameters.Add(Text(workerId));
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = leaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
+        command.Parameters.Add(Now());
+        var held = new List<HeldLease>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(0), reader.GetBoolean(1)));
+        return held;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateAcks(acks);
+        if (acks.Count == 0) return [];
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+
+        var finish = new List<JobAck>();
+        var fail = new List<JobAck>();
+        var release = new List<JobAck>();
+        foreach (var ack in acks)
+        {
+            (ack.Kind switch { JobAckKind.Failed => fail, JobAckKind.Released => release, _ => finish }).Add(ack);
+        }
+
+        // One round trip for the whole batch: up to three statements, one per kind of transition.
+        await using var batch = _dataSource.CreateBatch();
+        if (finish.Count > 0)
+        {
+            var command = new NpgsqlBatchCommand(_sql.Finish);
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = finish.Select(a => a.Lease.JobId).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = finish.Select(a => a.Lease.Token).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = finish.Select(a => a.Kind == JobAckKind.Cancelled ? "cancelled" : "succeeded").ToArray() });
+            command.Parameters.Add(Now());
+            batch.BatchCommands.Add(command);
+        }
+
+        if (fail.Count > 0)
+        {
+            var command = new NpgsqlBatchCommand(_sql.Fail);
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = fail.Select(a => a.Lease.JobId).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = fail.Select(a => a.Lease.Token).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fail.Select(a => JobValidation.TrimError(a.Error, _rules)).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = fail.Select(a => a.Retryable).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<TimeSpan[]>
+            {
+                TypedValue = fail.Select(a => RetryBackoff.Delay(a.Lease.Attempt, _rules.Retry, _random)).ToArray(),
+                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval,
+            });
+            command.Parameters.Add(Now());
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
+            batch.BatchCommands.Add(command);
+        }
+
+        if (release.Count > 0)
+        {
+            var command = new NpgsqlBatchCommand(_sql.Release);
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = release.Select(a => a.Lease.JobId).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = release.Select(a => a.Lease.Token).ToArray() });
+            command.Parameters.Add(Now());
+            command.Parameters.Add(Text(_schema.NotificationChannel));
+            batch.BatchCommands.Add(command);
+        }
+
+        var outcome = new Dictionary<long, JobState>();
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            do
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    outcome[reader.GetInt64(0)] = ParseState(reader.GetString(1));
+            }
+            while (await reader.NextResultAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        var results = new AckResult[acks.Count];
+        for (var i = 0; i < acks.Count; i++)
+        {
+            var id = acks[i].Lease.JobId;
+            // A job acknowledged twice in one batch is applied once; the first claims the outcome.
+            results[i] = outcome.Remove(id, out var state) ? new AckResult(id, true, state) : new AckResult(id, false, null);
+        }
+
+        return results;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using (var command = _dataSource.CreateCommand(_sql.Cancel))
+        {
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+            command.Parameters.Add(Now());
+            var state = (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            if (state is not null) return state == "running" ? CancelOutcome.CancellationRequested : CancelOutcome.Cancelled;
+        }
+
+        await using var exists = _dataSource.CreateCommand(_sql.Exists);
+        exists.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        return await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null ? CancelOutcome.NotFound : CancelOutcome.AlreadyFinished;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var total = 0;
+        for (var round = 0; round < 100; round++)
+        {
+            await using var command = _dataSource.CreateCommand(_sql.Rescue);
+            command.Parameters.Add(Now());
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.RescueBatchSize });
+            command.Parameters.Add(Text(_schema.NotificationChannel));
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
+            var rescued = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            total += rescued;
+            if (rescued < _options.RescueBatchSize) break;
+        }
+
+        return total;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Redrive);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        command.Parameters.Add(Now());
+        command.Parameters.Add(Text(_schema.NotificationChannel));
+        try
+        {
+            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return false; // another job took the unique key meanwhile
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Get);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        command.Parameters.Add(Now());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
+        return new JobInfo
+        {
+            Id = reader.GetInt64(0),
+            Queue = reader.GetString(1),
+            Kind = reader.GetString(2),
+            PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
+            State = ParseState(reader.GetString(4)),
+            Priority = reader.GetInt16(5),
+            Attempt = reader.GetInt32(6),
+            MaxAttempts = reader.GetInt32(7),
+            RunAt = reader.GetFieldValue<DateTimeOffset>(8),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(9),
+            AttemptedAt = reader.IsDBNull(10) ? null : reader.GetFieldValue<DateTimeOffset>(10),
+            FinalizedAt = reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
+            LockedBy = reader.IsDBNull(12) ? null : reader.GetString(12),
+            LeaseExpiresAt = reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
+            CancellationRequested = reader.GetBoolean(14),
+            UniqueKey = reader.IsDBNull(15) ? null : reader.GetString(15),
+            Errors = ParseErrors(reader.GetString(16)),
+        };
+    }
+
+    private async ValueTask EnsureMigratedAsync(CancellationToken cancellationToken)
+    {
+        if (_migrated) return;
+        Task migration;
+        lock (_migrationLock)
+        {
+            // One migration run shared by all callers; a failed run is retried by the next caller.
+            if (_migration is null || _migration.IsFaulted || _migration.IsCanceled) _migration = MigrateOnceAsync();
+            migration = _migration;
+        }
+
+        await migration.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task MigrateOnceAsync()
+    {
+        await _migrator.MigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        _migrated = true;
+    }
+
+    private async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    {
+        if (transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null))
+            return await CopyAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false);
+
+        var results = new EnqueueResult?[jobs.Count];
+        var pending = Enumerable.Range(0, jobs.Count).ToList();
+        // A unique insert that lost a race to a transaction committing meanwhile sees neither its
+        // own row nor the winner's in its snapshot; running it again resolves it.
+        for (var round = 0; pending.Count > 0; round++)
+        {
+            if (round == 5) throw new InvalidOperationException($"Could not resolve the unique key '{jobs[pending[0]].UniqueKey}' after {round} attempts; it is being enqueued and finished concurrently.");
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index]));
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var index in pending)
+                {
+                    if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        results[index] = new EnqueueResult(reader.GetInt64(0), reader.GetBoolean(1));
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            pending.RemoveAll(i => results[i] is not null);
+        }
+
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (jobs[i] is { UniqueKey: { } key, OnUniqueConflict: UniqueKeyConflict.Reject } && results[i] is { Created: false } existing)
+                throw new DuplicateJobException(key, existing.JobId); // the caller's transaction (or ours) is rolled back
+        }
+
+        return results.Select(r => r!.Value).ToArray();
+    }
+
+    private NpgsqlBatchCommand InsertCommand(PreparedJob job)
+    {
+        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? _sql.Insert : _sql.InsertUnique);
+        var p = command.Parameters;
+        p.Add(Text(job.Queue));
+        p.Add(Text(job.Kind));
+        p.Add(new NpgsqlParameter<short> { TypedValue = job.Priority });
+        p.Add(new NpgsqlParameter { Value = (object?)job.RunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        p.Add(new NpgsqlParameter<int> { TypedValue = job.MaxAttempts });
+        p.Add(new NpgsqlParameter { Value = (object?)job.PayloadJson ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
+        p.Add(Now());
+        p.Add(new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        if (_options.NotifyOnEnqueue) p.Add(Text(_schema.NotificationChannel));
+        return command;
+    }
+
+    private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    {
+        DateTimeOffset now;
+        long[] ids;
+        await using (var reserve = new NpgsqlCommand(_sql.ReserveIds, connection, transaction))
+        {
+            reserve.Parameters.Add(new NpgsqlParameter<int> { TypedValue = jobs.Count });
+            reserve.Parameters.Add(Now());
+            await using var reader = await reserve.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            now = reader.GetFieldValue<DateTimeOffset>(0);
+            ids = reader.GetFieldValue<long[]>(1);
+        }
+
+        Array.Sort(ids); // keep ids in request order, so equal-priority jobs run in the order given
+        var importer = await connection.BeginBinaryImportAsync(_sql.Copy, cancellationToken).ConfigureAwait(false);
+        await using (importer.ConfigureAwait(false))
+        {
+            for (var i = 0; i < jobs.Count; i++)
+            {
+                var job = jobs[i];
+                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(ids[i], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(job.Queue, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(job.Kind, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(job.Priority, NpgsqlDbType.Smallint, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(job.RunAt ?? now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(job.MaxAttempts, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                if (job.PayloadJson is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                else await importer.WriteAsync(job.PayloadJson, NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+            }
+
+            await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_options.NotifyOnEnqueue)
+        {
+            await using var notify = new NpgsqlCommand(_sql.NotifyQueues, connection, transaction);
+            notify.Parameters.Add(Text(_schema.NotificationChannel));
+            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).ToArray() });
+            await notify.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return ids.Select(id => new EnqueueResult(id, true)).ToArray();
+    }
+
+    private static NpgsqlConnection ConnectionOf(NpgsqlTransaction transaction) =>
+        transaction.Connection ?? throw new ArgumentException("The transaction has already completed.", nameof(transaction));
+
+    private NpgsqlParameter Now() => new()
+    {
+        Value = _options.UseDatabaseClock ? DBNull.Value : Clock.Now(_time),
+        NpgsqlDbType = NpgsqlDbType.TimestampTz,
+    };
+
+    private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
+
+    internal static JobState ParseState(string state) => state switch
+    {
+        "available" => JobState.Available,
+        "scheduled" => JobState.Scheduled,
+        "running" => JobState.Running,
+        "succeeded" => JobState.Succeeded,
+        "cancelled" => JobState.Cancelled,
+        "dead" => JobState.Dead,
+        _ => throw new InvalidOperationException($"Unknown job state '{state}' in the database."),
+    };
+
+    private static JobAttemptError[] ParseErrors(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.EnumerateArray()
+            .Select(e => new JobAttemptError(
+                e.GetProperty("attempt").GetInt32(),
+                DateTimeOffset.Parse(e.GetProperty("at").GetString()!, CultureInfo.InvariantCulture),
+                e.GetProperty("message").GetString() ?? ""))
+            .ToArray();
+    }
+}
