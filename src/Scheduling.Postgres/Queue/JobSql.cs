@@ -99,8 +99,8 @@ internal sealed class JobSql
                     locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
                 FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::interval[]) AS a(id, token, error, retryable, delay)
                 WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
-                RETURNING j.id, j.state)
-            SELECT id, state FROM r
+                RETURNING j.id, CASE WHEN j.state = 'available' AND j.run_at > coalesce($6, now()) THEN 'scheduled' ELSE j.state END)
+            SELECT * FROM r
             """);
 
         // $1 ids, $2 tokens, $3 now, $4 channel

@@ -1,0 +1,10 @@
+using Scheduling.Testing;
+
+namespace Scheduling.Core.Tests;
+
+/// <summary>The queue contract against the in-memory queue.</summary>
+public sealed class InMemoryJobQueueContractTests : JobQueueContractTests
+{
+    protected override Task<IJobQueue> CreateQueueAsync(JobQueueOptions rules) =>
+        Task.FromResult<IJobQueue>(new InMemoryJobQueue(rules, Time));
+}
