@@ -66,7 +66,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
         if (runAs is not null) Run("chown", ["-R", runAs, root]);
 
         var cluster = new TemporaryPostgresCluster(binDir, root, FreePort(), runAs);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.Stop();
+        cluster.StartReaper();
         try
         {
             var data = Path.Combine(root, "data");
@@ -106,9 +106,34 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
             // Deleting the folder below still frees the disk; a server that would not stop is reported by the next run's clean-up.
         }
 
-        try { Directory.Delete(_root, recursive: true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
+        for (var attempt = 0; attempt < 5 && Directory.Exists(_root); attempt++)
+        {
+            // The server may still be removing its socket and lock files as we delete.
+            try { Directory.Delete(_root, recursive: true); }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    /// <summary>
+    /// A detached watcher that stops the server and deletes the folder once this process is gone,
+    /// however it ends: test hosts are often killed before exit handlers finish.
+    /// </summary>
+    private void StartReaper()
+    {
+        const string script = """
+            exec </dev/null >/dev/null 2>&1
+            while kill -0 "$1" 2>/dev/null; do sleep 1; done
+            if [ -f "$2/postmaster.pid" ]; then
+              if [ -n "$5" ]; then runuser -u "$5" -- "$4" -D "$2" -m immediate -w -t 30 stop; else "$4" -D "$2" -m immediate -w -t 30 stop; fi
+            fi
+            rm -rf "$3"
+            """;
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        foreach (var arg in (string[])["sh", "-c", script, "reaper", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                     Path.Combine(_root, "data"), _root, Path.Combine(_binDir, "pg_ctl"), _runAs ?? ""])
+            start.ArgumentList.Add(arg);
+        using var reaper = Process.Start(start);
     }
 
     private static void RemoveAbandonedClusters(string binDir)
