@@ -9,7 +9,7 @@ namespace Scheduling.Hosting;
 /// </summary>
 internal sealed class AckWriter
 {
-    private readonly Channel<JobAck> _channel = Channel.CreateUnbounded<JobAck>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<JobAck> _channel = Channel.CreateUnbounded<JobAck>(); // multi-reader flavour: it can report Count, which batching reads
     private readonly IJobQueue _queue;
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;

@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Scheduling.Testing;
+using Xunit;
+
+namespace Scheduling.Core.Tests.Hosting;
+
+public sealed class WorkerHostTests
+{
+    public sealed record Greeting(string Name);
+
+    public sealed class GreetingHandler(ConcurrentBag<string> seen) : IJobHandler<Greeting>
+    {
+        public Task HandleAsync(JobContext<Greeting> context, CancellationToken cancellationToken)
+        {
+            seen.Add(context.Payload.Name);
+            return Task.CompletedTask;
+        }
+    }
+
+    private static IHost BuildHost(Action<SchedulingBuilder> configure, Action<SchedulingOptions>? options = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("SCHEDULING_TEST_LOG") == "1") builder.Logging.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug);
+        builder.Services.AddSingleton(new ConcurrentBag<string>());
+        builder.Services.AddScheduling(scheduling =>
+        {
+            scheduling.Configure(o =>
+            {
+                o.LeaseDuration = TimeSpan.FromSeconds(3);
+                o.HeartbeatInterval = TimeSpan.FromMilliseconds(100);
+                o.RescueInterval = TimeSpan.FromMilliseconds(200);
+                o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) };
+                options?.Invoke(o);
+            });
+            configure(scheduling);
+        });
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task Runs_typed_handlers_retries_failures_and_survives_unknown_kinds()
+    {
+        var attempts = new ConcurrentDictionary<int, int>();
+        using var host = BuildHost(s => s
+            .AddHandler<GreetingHandler, Greeting>("greet")
+            .AddHandler<int>("flaky", (ctx, _) => attempts.AddOrUpdate(ctx.Payload, 1, (_, n) => n + 1) < 3 ? throw new InvalidOperationException("not yet") : Task.CompletedTask)
+            .AddHandler<int>("broken", (_, _) => throw new PermanentJobFailureException("cannot ever work")));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+
+        var greet = await queue.EnqueueManyAsync(Enumerable.Range(0, 50).Select(i => new JobRequest("greet", new Greeting($"n{i}"))).ToArray());
+        var flaky = await queue.EnqueueAsync(new JobRequest("flaky", 7) { MaxAttempts = 5 });
+        var broken = await queue.EnqueueAsync(new JobRequest("broken", 1));
+        var unknown = await queue.EnqueueAsync(new JobRequest("nobody-handles-this") { MaxAttempts = 1 });
+
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(flaky.JobId))!.State == JobState.Succeeded, "the flaky job succeeds");
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(unknown.JobId))!.State == JobState.Dead, "the unknown kind is dead");
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(greet[^1].JobId))!.State == JobState.Succeeded, "greetings are done");
+        await host.StopAsync();
+
+        Assert.Equal(50, host.Services.GetRequiredService<ConcurrentBag<string>>().Distinct().Count());
+        Assert.Equal(3, (await queue.GetJobAsync(flaky.JobId))!.Attempt);
+        var dead = (await queue.GetJobAsync(broken.JobId))!;
+        Assert.Equal((JobState.Dead, 1), (dead.State, dead.Attempt));
+        Assert.Contains("cannot ever work", dead.Errors[0].Message, StringComparison.Ordinal);
+        Assert.Contains("No handler is registered for job kind 'nobody-handles-this'", (await queue.GetJobAsync(unknown.JobId))!.Errors[0].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_running_job_reaches_its_handler_token()
+    {
+        var started = new TaskCompletionSource();
+        using var host = BuildHost(s => s.AddHandler<int>("long", async (_, ct) =>
+        {
+            started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, ct);
+        }));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var id = (await queue.EnqueueAsync(new JobRequest("long", 1))).JobId;
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(CancelOutcome.CancellationRequested, await queue.CancelAsync(id));
+
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(id))!.State == JobState.Cancelled, "the running job is cancelled");
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task Shutdown_lets_short_jobs_finish_and_releases_jobs_that_outlast_the_timeout()
+    {
+        var started = new CountdownEvent(2);
+        using var host = BuildHost(
+            s => s
+                .AddHandler<int>("short", async (_, _) => { started.Signal(); await Task.Delay(100, CancellationToken.None); })
+                .AddHandler<int>("endless", async (_, ct) => { started.Signal(); await Task.Delay(Timeout.Infinite, ct); }),
+            o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(500));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var shortJob = (await queue.EnqueueAsync(new JobRequest("short", 1))).JobId;
+        var endless = (await queue.EnqueueAsync(new JobRequest("endless", 1))).JobId;
+        await Eventually.HoldsAsync(() => started.CurrentCount == 0, "both jobs started");
+
+        await host.StopAsync();
+
+        Assert.Equal(JobState.Succeeded, (await queue.GetJobAsync(shortJob))!.State);
+        var released = (await queue.GetJobAsync(endless))!;
+        Assert.Equal((JobState.Available, 0), (released.State, released.Attempt));
+    }
+
+    [Fact]
+    public async Task Invalid_options_fail_start_up_naming_the_setting()
+    {
+        using var host = BuildHost(_ => { }, o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromSeconds(10);
+            o.AddQueue("bad queue", concurrency: 0);
+        });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:HeartbeatInterval", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:Queues:bad queue:Concurrency must be between 1 and 10000 (was 0)", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:Queues:bad queue: Queue name 'bad queue' contains ' '", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Adding_scheduling_twice_is_harmless_and_a_consumers_queue_wins()
+    {
+        var services = new ServiceCollection();
+        var mine = new InMemoryJobQueue();
+        services.AddSingleton<IJobQueue>(mine);
+        services.AddScheduling();
+        services.AddScheduling();
+        services.AddLogging();
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Same(mine, provider.GetRequiredService<IJobQueue>());
+        Assert.Single(services, d => d.ServiceType == typeof(IJobQueue));
+        Assert.Single(provider.GetServices<IHostedService>());
+    }
+
+    [Fact]
+    public void Handler_registration_rejects_an_invalid_kind()
+    {
+        var builder = new ServiceCollection().AddScheduling();
+        var ex = Assert.Throws<ArgumentException>(() => builder.AddHandler<int>("", (_, _) => Task.CompletedTask));
+        Assert.Equal("kind", ex.ParamName);
+    }
+}

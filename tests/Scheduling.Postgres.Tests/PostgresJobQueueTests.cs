@@ -1,0 +1,189 @@
+using Npgsql;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>What only the PostgreSQL queue does: transactions, COPY, NOTIFY, migrations, the database clock, concurrency.</summary>
+public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Job_enqueued_in_a_transaction_is_visible_only_if_it_commits()
+    {
+        var queue = await database.NewQueueAsync();
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        {
+            await using var rolledBack = await connection.BeginTransactionAsync();
+            var lost = await queue.EnqueueAsync(new JobRequest("k"), rolledBack);
+            await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k")], rolledBack);
+            Assert.Empty(await queue.AcquireAsync(new AcquireRequest("default", "w", 10, Lease))); // not visible before commit
+            await rolledBack.RollbackAsync();
+            Assert.Null(await queue.GetJobAsync(lost.JobId));
+        }
+
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        {
+            await using var committed = await connection.BeginTransactionAsync();
+            var kept = await queue.EnqueueAsync(new JobRequest("k"), committed);
+            await committed.CommitAsync();
+            Assert.Equal(kept.JobId, Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 10, Lease))).Id);
+        }
+    }
+
+    [Fact]
+    public async Task Bulk_enqueue_uses_binary_copy_and_keeps_request_order()
+    {
+        var queue = await database.NewQueueAsync();
+        var requests = Enumerable.Range(0, 5000).Select(i => new JobRequest("bulk", new { N = i }) { Priority = i % 3 == 0 ? 1 : 0 }).ToArray();
+
+        var results = await queue.EnqueueManyAsync(requests);
+
+        Assert.Equal(5000, results.Count);
+        Assert.Equal(results.Select(r => r.JobId).Order(), results.Select(r => r.JobId));
+        var first = await queue.AcquireAsync(new AcquireRequest("default", "w", 3, Lease));
+        Assert.Equal([results[0].JobId, results[3].JobId, results[6].JobId], first.Select(j => j.Id));
+        Assert.Contains("\"n\": 3", first[1].PayloadJson, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Notification_is_sent_when_the_enqueueing_transaction_commits()
+    {
+        var queue = await database.NewQueueAsync();
+        await using var listener = await database.DataSource.OpenConnectionAsync();
+        var received = new List<string>();
+        listener.Notification += (_, e) => { lock (received) received.Add($"{e.Channel}:{e.Payload}"); };
+        await using (var listen = new NpgsqlCommand($"LISTEN \"{queue.NotificationChannel}\"", listener)) await listen.ExecuteNonQueryAsync();
+
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        {
+            await using var transaction = await connection.BeginTransactionAsync();
+            await queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" }, transaction);
+            Assert.False(await listener.WaitAsync(TimeSpan.FromMilliseconds(200))); // nothing before commit
+            await transaction.CommitAsync();
+        }
+
+        Assert.True(await listener.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal([$"{queue.NotificationChannel}:mail"], received);
+    }
+
+    [Fact]
+    public async Task Migrations_are_idempotent_and_safe_to_run_from_many_hosts_at_once()
+    {
+        var schema = database.NewSchema();
+        var queues = Enumerable.Range(0, 6).Select(_ => new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema })).ToArray();
+
+        var applied = await Task.WhenAll(queues.Select(q => q.MigrateAsync()));
+
+        Assert.Equal(1, applied.Count(a => a.Count > 0)); // exactly one host applied them
+        Assert.Equal([1], applied.Single(a => a.Count > 0));
+        Assert.Empty(await queues[0].MigrateAsync());
+        await using var command = database.DataSource.CreateCommand($"SELECT max(version) FROM \"{schema}\".schema_migrations");
+        Assert.Equal(1, (int)(await command.ExecuteScalarAsync())!);
+    }
+
+    [Fact]
+    public async Task Queue_migrates_itself_on_first_use()
+    {
+        var queue = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = database.NewSchema() });
+        var id = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+        Assert.Equal(JobState.Available, (await queue.GetJobAsync(id))!.State);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("Upper")]
+    [InlineData("1starts_with_digit")]
+    [InlineData("has space")]
+    [InlineData("x\"; DROP TABLE jobs; --")]
+    [InlineData("scheduling.jobs")]
+    [InlineData("pg_catalog")]
+    [InlineData("a_schema_name_that_is_longer_than_fifty_characters_long")]
+    public void Schema_name_that_is_not_a_plain_identifier_is_rejected(string schema)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema }));
+        Assert.Equal("options.Schema", ex.ParamName);
+    }
+
+    [Fact]
+    public async Task Database_clock_drives_due_times_and_leases_by_default()
+    {
+        var queue = await database.NewQueueAsync();
+        var due = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+        await queue.EnqueueAsync(new JobRequest("k") { RunAt = DateTimeOffset.UtcNow.AddHours(1) });
+        await using var clock = database.DataSource.CreateCommand("SELECT now()");
+        var before = (DateTime)(await clock.ExecuteScalarAsync())!;
+
+        var job = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 10, Lease)));
+
+        Assert.Equal(due, job.Id);
+        Assert.InRange(job.LeaseExpiresAt.UtcDateTime, before + Lease, before + Lease + TimeSpan.FromMinutes(1));
+    }
+
+    [Fact]
+    public async Task Acquisition_uses_the_fetch_index_without_scanning_the_table()
+    {
+        var queue = await database.NewQueueAsync();
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 20_000).Select(i => new JobRequest("k") { Queue = i % 2 == 0 ? "a" : "b", Priority = i % 5 }).ToArray());
+        await using (var analyze = database.DataSource.CreateCommand($"ANALYZE \"{queue.Schema}\".jobs")) await analyze.ExecuteNonQueryAsync();
+
+        await using var explain = database.DataSource.CreateCommand($"""
+            EXPLAIN SELECT id FROM "{queue.Schema}".jobs
+            WHERE state = 'available' AND queue = 'a' AND run_at <= now()
+            ORDER BY priority DESC, run_at, id LIMIT 10 FOR UPDATE SKIP LOCKED
+            """);
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+
+        Assert.Contains(plan, line => line.Contains("jobs_fetch_idx", StringComparison.Ordinal));
+        Assert.DoesNotContain(plan, line => line.Contains("Seq Scan", StringComparison.Ordinal) || line.Contains("Sort", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Concurrent_workers_never_acquire_the_same_job_and_every_job_finishes_once()
+    {
+        var queue = await database.NewQueueAsync();
+        const int total = 3000;
+        await queue.EnqueueManyAsync(Enumerable.Range(0, total).Select(_ => new JobRequest("k")).ToArray());
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
+        var duplicates = 0;
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            var worker = $"w{w}";
+            while (true)
+            {
+                var jobs = await queue.AcquireAsync(new AcquireRequest("default", worker, 25, Lease));
+                if (jobs.Count == 0) return;
+                foreach (var job in jobs)
+                {
+                    if (!seen.TryAdd(job.Id, worker)) Interlocked.Increment(ref duplicates);
+                }
+
+                var results = await queue.AcknowledgeAsync(jobs.Select(j => JobAck.Success(j.Lease)).ToArray());
+                Assert.All(results, r => Assert.True(r.Applied));
+            }
+        })));
+
+        Assert.Equal(0, duplicates);
+        Assert.Equal(total, seen.Count);
+        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FILTER (WHERE state = 'succeeded'), count(*) FROM \"{queue.Schema}\".jobs");
+        await using var reader = await count.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        Assert.Equal((long)total, reader.GetInt64(0));
+        Assert.Equal((long)total, reader.GetInt64(1));
+    }
+
+    [Fact]
+    public async Task Concurrent_enqueues_of_one_unique_key_create_exactly_one_job()
+    {
+        var queue = await database.NewQueueAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+            await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "only-one" }))));
+
+        Assert.Single(results, r => r.Created);
+        Assert.Single(results.Select(r => r.JobId).Distinct());
+    }
+}
