@@ -1,0 +1,107 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Scheduling.Testing;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests.Hosting;
+
+/// <summary>The worker host end to end against PostgreSQL, wired the way an application wires it.</summary>
+public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    private IHost BuildHost(string schema, Action<SchedulingBuilder> configure, Action<SchedulingOptions>? options = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddScheduling(scheduling =>
+        {
+            scheduling.UsePostgres(database.ConnectionString, o => o.Schema = schema);
+            scheduling.Configure(o =>
+            {
+                o.AddQueue("default", concurrency: 8);
+                o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) };
+                options?.Invoke(o);
+            });
+            configure(scheduling);
+        });
+        return builder.Build();
+    }
+
+    [Fact]
+    public async Task Host_migrates_processes_every_job_once_and_retries_failures()
+    {
+        var schema = database.NewSchema();
+        var runs = new ConcurrentDictionary<int, int>();
+        using var host = BuildHost(schema, s => s.AddHandler<int>("work", (ctx, _) =>
+        {
+            var n = runs.AddOrUpdate(ctx.Payload, 1, (_, c) => c + 1);
+            return ctx.Payload % 10 == 0 && n == 1 ? throw new InvalidOperationException("first attempt fails") : Task.CompletedTask;
+        }));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        Assert.IsType<PostgresJobQueue>(queue);
+
+        var ids = await queue.EnqueueManyAsync(Enumerable.Range(0, 500).Select(i => new JobRequest("work", i)).ToArray());
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "succeeded") == 500, "all 500 jobs succeed", TimeSpan.FromSeconds(60));
+        await host.StopAsync();
+
+        Assert.Equal(500, runs.Count);
+        Assert.All(runs, r => Assert.Equal(r.Key % 10 == 0 ? 2 : 1, r.Value));
+        Assert.Equal(2, (await queue.GetJobAsync(ids[0].JobId))!.Attempt);
+    }
+
+    [Fact]
+    public async Task Notify_wakes_an_idle_worker_long_before_its_poll_interval()
+    {
+        var schema = database.NewSchema();
+        var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(schema, s => s.AddHandler<int>("ping", (ctx, _) => { done.TrySetResult(ctx.Job.Id); return Task.CompletedTask; }),
+            o => o.PollInterval = TimeSpan.FromMinutes(5));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        await Eventually.HoldsAsync(async () => await ListenersAsync() > 0, "the host listens");
+        await Task.Delay(300); // let the fetch loop go idle on its five-minute poll
+
+        var id = (await queue.EnqueueAsync(new JobRequest("ping", 1))).JobId;
+
+        Assert.Equal(id, await done.Task.WaitAsync(TimeSpan.FromSeconds(30)));
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task Job_released_at_shutdown_is_taken_by_another_host_at_once()
+    {
+        var schema = database.NewSchema();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var first = BuildHost(schema, s => s.AddHandler<int>("slow", async (_, ct) => { started.TrySetResult(); await Task.Delay(Timeout.Infinite, ct); }),
+            o => o.ShutdownTimeout = TimeSpan.FromMilliseconds(200));
+        await first.StartAsync();
+        var id = (await first.Services.GetRequiredService<IJobQueue>().EnqueueAsync(new JobRequest("slow", 1) { MaxAttempts = 1 })).JobId;
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var finished = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var second = BuildHost(schema, s => s.AddHandler<int>("slow", (ctx, _) => { finished.TrySetResult(ctx.Job.Attempt); return Task.CompletedTask; }),
+            o => o.LeaseDuration = TimeSpan.FromMinutes(10));
+        await second.StartAsync();
+        await first.StopAsync();
+
+        Assert.Equal(1, await finished.Task.WaitAsync(TimeSpan.FromSeconds(30))); // the released attempt did not count
+        await Eventually.HoldsAsync(async () => (await second.Services.GetRequiredService<IJobQueue>().GetJobAsync(id))!.State == JobState.Succeeded, "the job succeeds on the second host");
+        await second.StopAsync();
+    }
+
+    private async Task<long> CountAsync(string schema, string state)
+    {
+        await using var command = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE state = $1");
+        command.Parameters.AddWithValue(state);
+        try { return (long)(await command.ExecuteScalarAsync())!; }
+        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.UndefinedTable) { return 0; }
+    }
+
+    private async Task<long> ListenersAsync()
+    {
+        await using var command = database.DataSource.CreateCommand("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()");
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
