@@ -1,0 +1,42 @@
+namespace Scheduling.Stagger;
+
+/// <summary>
+/// One week (Monday 2026-01-05 00:00 UTC onwards, a week without daylight-saving changes) at
+/// second resolution, treated as circular: the period of every cron schedule that does not name
+/// days of the month or months. The analysis and the planner both count concurrency on it.
+/// </summary>
+internal static class Timeline
+{
+    public const int Seconds = 7 * 86400;
+    public const int Minutes = 7 * 1440;
+    public static readonly DateTime Start = new(2026, 1, 5, 0, 0, 0, DateTimeKind.Utc);
+
+    /// <summary>The minutes of the week in which a 5-field expression fires (at its second 0).</summary>
+    public static int[] FiringMinutes(CronSchedule schedule, TimeZoneInfo zone)
+    {
+        var expression = CronSchedule.Compile("0 " + schedule.MinuteExpression);
+        return Occurrences.Between(expression, null, zone, Start, Start.AddDays(7))
+            .Select(t => (int)((t - Start).Ticks / TimeSpan.TicksPerMinute))
+            .ToArray();
+    }
+
+    /// <summary>The seconds of the week at which a 6-field expression fires.</summary>
+    public static int[] FiringSeconds(string sixField, int? fixedSecond, TimeZoneInfo zone)
+    {
+        var expression = CronSchedule.Compile(sixField);
+        return Occurrences.Between(expression, fixedSecond, zone, Start, Start.AddDays(7))
+            .Select(t => (int)((t - Start).Ticks / TimeSpan.TicksPerSecond))
+            .ToArray();
+    }
+
+    /// <summary>A run's length in whole seconds: at least one, at most the week.</summary>
+    public static int DurationSeconds(TimeSpan duration) => (int)Math.Clamp(Math.Ceiling(duration.TotalSeconds), 1, Seconds);
+
+    /// <summary>Adds <paramref name="delta"/> to every second a run starting at <paramref name="start"/> occupies.</summary>
+    public static void Add(int[] load, int start, int duration, int delta)
+    {
+        for (var i = 0; i < duration; i++) load[(start + i) % Seconds] += delta;
+    }
+
+    public static int Peak(int[] load) => load.Length == 0 ? 0 : load.Max();
+}
