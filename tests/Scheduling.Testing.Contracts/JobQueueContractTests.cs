@@ -325,6 +325,21 @@ public abstract class JobQueueContractTests
     }
 
     [Fact]
+    public async Task Any_state_unique_key_stays_taken_after_the_job_finishes_and_is_separate_from_active_keys()
+    {
+        var queue = await CreateQueueAsync();
+        var tick = new JobRequest("k") { UniqueKey = "tick:09:00", UniqueScope = UniqueKeyScope.AnyState };
+        var first = await queue.EnqueueAsync(tick);
+        var job = Assert.Single(await queue.AcquireAsync(Take()));
+        await queue.CompleteAsync(job.Lease);
+
+        Assert.Equal(new EnqueueResult(first.JobId, false), await queue.EnqueueAsync(tick));
+        Assert.Equal(first.JobId, (await Assert.ThrowsAsync<DuplicateJobException>(() => queue.EnqueueAsync(tick with { OnUniqueConflict = UniqueKeyConflict.Reject }).AsTask())).ExistingJobId);
+        Assert.True((await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "tick:09:00" })).Created); // the active-scope key space is separate
+        Assert.Equal("request.UniqueScope", (await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.EnqueueAsync(tick with { UniqueScope = (UniqueKeyScope)9 }).AsTask())).ParamName);
+    }
+
+    [Fact]
     public async Task Enqueue_many_returns_ids_in_request_order_and_keeps_that_order_for_equal_jobs()
     {
         var queue = await CreateQueueAsync();

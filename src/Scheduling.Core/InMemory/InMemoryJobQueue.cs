@@ -13,6 +13,7 @@ public sealed class InMemoryJobQueue : IJobQueue
     private readonly Dictionary<long, Entry> _jobs = [];
     private readonly Dictionary<string, SortedSet<Entry>> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _activeUniqueKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _permanentUniqueKeys = new(StringComparer.Ordinal);
     private readonly JobQueueOptions _options;
     private readonly TimeProvider _time;
     private readonly Random _random;
@@ -237,11 +238,12 @@ public sealed class InMemoryJobQueue : IJobQueue
         lock (_gate)
         {
             if (!_jobs.TryGetValue(jobId, out var entry) || entry.State != JobState.Dead) return ValueTask.FromResult(false);
-            if (entry.UniqueKey is not null && _activeUniqueKeys.ContainsKey(entry.UniqueKey)) return ValueTask.FromResult(false);
+            var activeKey = entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active;
+            if (activeKey && _activeUniqueKeys.ContainsKey(entry.UniqueKey!)) return ValueTask.FromResult(false);
             entry.Attempt = 0;
             entry.FinalizedAt = null;
             MakeReady(entry, Clock.Now(_time));
-            if (entry.UniqueKey is not null) _activeUniqueKeys[entry.UniqueKey] = entry.Id;
+            if (activeKey) _activeUniqueKeys[entry.UniqueKey!] = entry.Id;
             queue = entry.Queue;
         }
 
@@ -270,26 +272,28 @@ public sealed class InMemoryJobQueue : IJobQueue
     {
         foreach (var job in prepared)
         {
-            if (job.UniqueKey is not null && job.OnUniqueConflict == UniqueKeyConflict.Reject && _activeUniqueKeys.TryGetValue(job.UniqueKey, out var existing))
+            if (job.UniqueKey is not null && job.OnUniqueConflict == UniqueKeyConflict.Reject && KeysOf(job.UniqueScope).TryGetValue(job.UniqueKey, out var existing))
                 throw new DuplicateJobException(job.UniqueKey, existing);
         }
     }
 
     private EnqueueResult Insert(PreparedJob job)
     {
-        if (job.UniqueKey is not null && _activeUniqueKeys.TryGetValue(job.UniqueKey, out var existing))
+        if (job.UniqueKey is not null && KeysOf(job.UniqueScope).TryGetValue(job.UniqueKey, out var existing))
             return new EnqueueResult(existing, false);
         var now = Clock.Now(_time);
         var entry = new Entry
         {
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority,
-            RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, CreatedAt = now, State = JobState.Available,
+            RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = JobState.Available,
         };
         _jobs.Add(entry.Id, entry);
         ReadySet(entry.Queue).Add(entry);
-        if (entry.UniqueKey is not null) _activeUniqueKeys[entry.UniqueKey] = entry.Id;
+        if (entry.UniqueKey is not null) KeysOf(entry.UniqueScope)[entry.UniqueKey] = entry.Id;
         return new EnqueueResult(entry.Id, true);
     }
+
+    private Dictionary<string, long> KeysOf(UniqueKeyScope scope) => scope == UniqueKeyScope.AnyState ? _permanentUniqueKeys : _activeUniqueKeys;
 
     private SortedSet<Entry> ReadySet(string queue)
     {
@@ -315,7 +319,7 @@ public sealed class InMemoryJobQueue : IJobQueue
         ClearLease(entry);
         entry.State = state;
         entry.FinalizedAt = now;
-        if (entry.UniqueKey is not null && _activeUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
+        if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active && _activeUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
             _activeUniqueKeys.Remove(entry.UniqueKey);
     }
 
@@ -345,6 +349,7 @@ public sealed class InMemoryJobQueue : IJobQueue
         public DateTimeOffset RunAt;
         public int MaxAttempts;
         public string? UniqueKey;
+        public UniqueKeyScope UniqueScope;
         public DateTimeOffset CreatedAt;
         public JobState State;
         public int Attempt;

@@ -49,6 +49,22 @@ public sealed record JobRequest
 
     /// <summary>What to do when <see cref="UniqueKey"/> is already held by an active job.</summary>
     public UniqueKeyConflict OnUniqueConflict { get; init; } = UniqueKeyConflict.ReturnExisting;
+
+    /// <summary>Which jobs hold <see cref="UniqueKey"/>: only active ones (default), or every job ever enqueued with it.</summary>
+    public UniqueKeyScope UniqueScope { get; init; } = UniqueKeyScope.Active;
+}
+
+/// <summary>How long a unique key stays taken.</summary>
+public enum UniqueKeyScope
+{
+    /// <summary>While the job holding it is active (available, scheduled or running); free again once it finishes.</summary>
+    Active = 0,
+
+    /// <summary>
+    /// For as long as the job exists, in any state (e.g. one job per recurring tick, however fast it
+    /// finishes). Keys of this scope and of <see cref="Active"/> never collide with each other.
+    /// </summary>
+    AnyState = 1,
 }
 
 /// <summary>What enqueueing a unique key that an active job already holds does.</summary>

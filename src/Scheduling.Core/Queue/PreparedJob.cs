@@ -12,7 +12,8 @@ internal sealed record PreparedJob(
     DateTimeOffset? RunAt,
     int MaxAttempts,
     string? UniqueKey,
-    UniqueKeyConflict OnUniqueConflict);
+    UniqueKeyConflict OnUniqueConflict,
+    UniqueKeyScope UniqueScope);
 
 /// <summary>
 /// The validation every queue applies before writing anything, so both stores reject the same
@@ -40,6 +41,8 @@ internal static class JobValidation
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.MaxAttempts)}", request.MaxAttempts, $"MaxAttempts must be between 1 and {MaxMaxAttempts}.");
         if (!Enum.IsDefined(request.OnUniqueConflict))
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.OnUniqueConflict)}", request.OnUniqueConflict, $"Unknown unique-key conflict mode {(int)request.OnUniqueConflict}; use {nameof(UniqueKeyConflict.ReturnExisting)} or {nameof(UniqueKeyConflict.Reject)}.");
+        if (!Enum.IsDefined(request.UniqueScope))
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.UniqueScope)}", request.UniqueScope, $"Unknown unique-key scope {(int)request.UniqueScope}; use {nameof(UniqueKeyScope.Active)} or {nameof(UniqueKeyScope.AnyState)}.");
         if (request.UniqueKey is not null && (request.UniqueKey.Length == 0 || request.UniqueKey.Length > MaxUniqueKeyLength))
             throw new ArgumentException($"UniqueKey must be null or 1-{MaxUniqueKeyLength} characters (was {request.UniqueKey.Length}).", $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
         if (request.UniqueKey is not null && request.UniqueKey.Contains('\0', StringComparison.Ordinal))
@@ -47,7 +50,7 @@ internal static class JobValidation
 
         var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
         return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
-            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict);
+            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope);
     }
 
     public static List<PreparedJob> PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
@@ -58,8 +61,9 @@ internal static class JobValidation
         for (var i = 0; i < requests.Count; i++)
         {
             var job = Prepare(requests[i], options, $"requests[{i}]");
-            if (job.UniqueKey is not null && !firstWithKey.TryAdd(job.UniqueKey, i) && job.OnUniqueConflict == UniqueKeyConflict.Reject)
-                throw new ArgumentException($"requests[{i}] repeats the unique key '{job.UniqueKey}' of requests[{firstWithKey[job.UniqueKey]}] and asks to be rejected on conflict.", $"requests[{i}].{nameof(JobRequest.UniqueKey)}");
+            var scopedKey = job.UniqueKey is null ? null : $"{(int)job.UniqueScope}:{job.UniqueKey}";
+            if (scopedKey is not null && !firstWithKey.TryAdd(scopedKey, i) && job.OnUniqueConflict == UniqueKeyConflict.Reject)
+                throw new ArgumentException($"requests[{i}] repeats the unique key '{job.UniqueKey}' of requests[{firstWithKey[scopedKey]}] and asks to be rejected on conflict.", $"requests[{i}].{nameof(JobRequest.UniqueKey)}");
             prepared.Add(job);
         }
 

@@ -13,6 +13,8 @@ CREATE TABLE {schema}.jobs (
     max_attempts     integer     NOT NULL CHECK (max_attempts >= 1),
     payload          jsonb,
     unique_key       text,
+    -- false: the key is held while the job is active; true: for as long as the row exists.
+    unique_any_state boolean     NOT NULL DEFAULT false,
     locked_by        text,
     lease_token      uuid,
     lease_expires_at timestamptz,
@@ -31,6 +33,8 @@ CREATE INDEX jobs_fetch_idx ON {schema}.jobs (queue, priority DESC, run_at, id) 
 CREATE INDEX jobs_lease_idx ON {schema}.jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_worker_idx ON {schema}.jobs (locked_by) WHERE state = 'running';
 
--- At most one active job per unique key.
+-- At most one active job per unique key; at most one job at all per any-state key.
 CREATE UNIQUE INDEX jobs_unique_key_idx ON {schema}.jobs (unique_key)
-    WHERE unique_key IS NOT NULL AND state IN ('available', 'running');
+    WHERE unique_key IS NOT NULL AND NOT unique_any_state AND state IN ('available', 'running');
+CREATE UNIQUE INDEX jobs_unique_key_any_state_idx ON {schema}.jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND unique_any_state;

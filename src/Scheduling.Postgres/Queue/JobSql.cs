@@ -23,18 +23,26 @@ internal sealed class JobSql
             SELECT ins.id, true FROM ins{notifyJoin}
             """);
 
-        InsertUnique = S($"""
-            WITH ins AS (
-                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key)
-                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8)
-                ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN {Active} DO NOTHING
-                RETURNING id, queue)
-            SELECT ins.id, true FROM ins{notifyJoin}
-            UNION ALL
-            SELECT j.id, false FROM {"{schema}"}.jobs j
-            WHERE j.unique_key = $8 AND j.state IN {Active} AND NOT EXISTS (SELECT 1 FROM ins)
-            LIMIT 1
-            """);
+        string InsertUniqueSql(bool anyState)
+        {
+            var predicate = anyState ? "unique_any_state" : $"NOT unique_any_state AND state IN {Active}";
+            var existing = anyState ? "j.unique_any_state" : $"NOT j.unique_any_state AND j.state IN {Active}";
+            return S($"""
+                WITH ins AS (
+                    INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state)
+                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")})
+                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
+                    RETURNING id, queue)
+                SELECT ins.id, true FROM ins{notifyJoin}
+                UNION ALL
+                SELECT j.id, false FROM {"{schema}"}.jobs j
+                WHERE j.unique_key = $8 AND {existing} AND NOT EXISTS (SELECT 1 FROM ins)
+                LIMIT 1
+                """);
+        }
+
+        InsertUnique = InsertUniqueSql(anyState: false);
+        InsertUniqueAnyState = InsertUniqueSql(anyState: true);
 
         // $1 count, $2 now: the clock and a block of ids for a COPY.
         ReserveIds = S("""
@@ -165,8 +173,8 @@ internal sealed class JobSql
                 UPDATE {"{schema}"}.jobs j
                 SET state = 'available', attempt = 0, finalized_at = NULL, run_at = coalesce($2, now())
                 WHERE j.id = $1 AND j.state = 'dead'
-                  AND (j.unique_key IS NULL OR NOT EXISTS (
-                      SELECT 1 FROM {"{schema}"}.jobs o WHERE o.unique_key = j.unique_key AND o.state IN {Active}))
+                  AND (j.unique_key IS NULL OR j.unique_any_state OR NOT EXISTS (
+                      SELECT 1 FROM {"{schema}"}.jobs o WHERE o.unique_key = j.unique_key AND NOT o.unique_any_state AND o.state IN {Active}))
                 RETURNING j.queue)
             SELECT r.queue FROM r CROSS JOIN LATERAL pg_notify($3, r.queue) AS n
             """);
@@ -183,6 +191,7 @@ internal sealed class JobSql
 
     public string Insert { get; }
     public string InsertUnique { get; }
+    public string InsertUniqueAnyState { get; }
     public string ReserveIds { get; }
     public string Copy { get; }
     public string NotifyQueues { get; }

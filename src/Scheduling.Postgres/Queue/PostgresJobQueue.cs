@@ -387,7 +387,7 @@ public sealed class PostgresJobQueue : IJobQueue
 
     private NpgsqlBatchCommand InsertCommand(PreparedJob job)
     {
-        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? _sql.Insert : _sql.InsertUnique);
+        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? _sql.Insert : job.UniqueScope == UniqueKeyScope.AnyState ? _sql.InsertUniqueAnyState : _sql.InsertUnique);
         var p = command.Parameters;
         p.Add(Text(job.Queue));
         p.Add(Text(job.Kind));

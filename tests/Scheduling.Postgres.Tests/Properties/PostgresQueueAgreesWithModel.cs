@@ -32,7 +32,7 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             from priority in Gen.Choose(-1, 2)
             from delay in Gen.Elements(0, 0, 0, 10, 45)
             from maxAttempts in Gen.Choose(1, 3)
-            from uniqueKey in Gen.Elements<string?>(null, null, null, "u0", "u1")
+            from uniqueKey in Gen.Elements<string?>(null, null, null, "u0", "u1", "forever")
             from queue in Gen.Elements(Queues)
             select new JobSpec(priority, delay, maxAttempts, uniqueKey, queue);
         var acquire =
@@ -236,6 +236,7 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             RunAt = DelaySeconds == 0 ? null : time.GetUtcNow().AddSeconds(DelaySeconds),
             MaxAttempts = MaxAttempts,
             UniqueKey = UniqueKey,
+            UniqueScope = UniqueKey == "forever" ? UniqueKeyScope.AnyState : UniqueKeyScope.Active,
             Queue = Queue,
         };
     }

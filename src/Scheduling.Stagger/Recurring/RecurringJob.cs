@@ -1,0 +1,61 @@
+namespace Scheduling.Stagger;
+
+/// <summary>A job enqueued on a cron schedule.</summary>
+public sealed class RecurringJob
+{
+    /// <summary>Creates a recurring job.</summary>
+    /// <param name="name">A unique name; also the stagger key and part of each tick's unique key.</param>
+    /// <param name="cron">5 fields, or 6 read seconds first.</param>
+    /// <param name="template">The job enqueued at each tick (its run-at time and unique key are set per tick).</param>
+    public RecurringJob(string name, string cron, JobRequest template)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentException.ThrowIfNullOrWhiteSpace(cron);
+        ArgumentNullException.ThrowIfNull(template);
+        Name = name;
+        Cron = cron;
+        Template = template;
+    }
+
+    /// <summary>The job's unique name.</summary>
+    public string Name { get; }
+    /// <summary>Its cron expression as given.</summary>
+    public string Cron { get; }
+    /// <summary>What each tick enqueues.</summary>
+    public JobRequest Template { get; }
+    /// <summary>The zone the expression is read in (default UTC).</summary>
+    public TimeZoneInfo TimeZone { get; set; } = TimeZoneInfo.Utc;
+    /// <summary>How long one run usually takes; used by the planner and the collision analysis (default 10 s).</summary>
+    public TimeSpan ExpectedDuration { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>What happens to ticks missed while no host was running (default <see cref="MisfirePolicy.FireOnce"/>).</summary>
+    public MisfirePolicy Misfire { get; set; } = MisfirePolicy.FireOnce;
+    /// <summary>With <see cref="MisfirePolicy.CatchUp"/>, the most missed ticks enqueued (default 10).</summary>
+    public int MaxCatchUp { get; set; } = 10;
+
+    /// <summary>The unique key of one tick: any number of hosts enqueue it once.</summary>
+    public string TickKey(DateTimeOffset tickUtc) => $"recurring:{Name}:{tickUtc.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}";
+}
+
+/// <summary>What a recurring job does with ticks missed during downtime.</summary>
+public enum MisfirePolicy
+{
+    /// <summary>Enqueue the most recent missed tick only.</summary>
+    FireOnce = 0,
+    /// <summary>Enqueue none; wait for the next tick.</summary>
+    Skip = 1,
+    /// <summary>Enqueue the missed ticks, at most <see cref="RecurringJob.MaxCatchUp"/> (the most recent ones).</summary>
+    CatchUp = 2,
+}
+
+/// <summary>The registered recurring jobs and how far back the scheduler looks for missed ticks.</summary>
+public sealed class RecurringJobOptions
+{
+    /// <summary>The jobs.</summary>
+    public List<RecurringJob> Jobs { get; } = [];
+
+    /// <summary>A tick later than this is missed (default 30 s); earlier ones are simply on time.</summary>
+    public TimeSpan MisfireThreshold { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How far back a starting host looks for missed ticks (default 24 h).</summary>
+    public TimeSpan CatchUpWindow { get; set; } = TimeSpan.FromHours(24);
+}

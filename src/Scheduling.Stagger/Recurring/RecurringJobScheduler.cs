@@ -1,0 +1,136 @@
+using Cronos;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Scheduling.Stagger;
+
+/// <summary>
+/// Turns each recurring job's ticks into jobs on <see cref="IJobQueue"/>. Every host may run it:
+/// each tick carries an any-state unique key, so a tick becomes exactly one job however many hosts
+/// enqueue it. Ticks come from the job's effective (staggered) expression in its time zone.
+/// </summary>
+internal sealed partial class RecurringJobScheduler : BackgroundService
+{
+    private readonly IJobQueue _queue;
+    private readonly IStaggerPolicy _policy;
+    private readonly RecurringJobOptions _options;
+    private readonly StaggerOptions _stagger;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null)
+    {
+        _queue = queue;
+        _policy = policy;
+        _options = options.Value;
+        _stagger = stagger.Value;
+        _time = time;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (_options.Jobs.Count == 0) return;
+        var now = _time.GetUtcNow().UtcDateTime;
+        var plans = _options.Jobs.Select(job =>
+        {
+            var result = _policy.Apply(job.Name, job.Cron);
+            var schedule = CronSchedule.Parse(result.EffectiveExpression);
+            return new Plan(job, result, CronSchedule.Compile(result.EffectiveExpression), schedule.FixedSecond,
+                job.Misfire == MisfirePolicy.Skip ? now - _options.MisfireThreshold : now - _options.CatchUpWindow);
+        }).ToList();
+        LogSummary(plans);
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            now = _time.GetUtcNow().UtcDateTime;
+            var allEnqueued = true;
+            foreach (var plan in plans) allEnqueued &= await EnqueueDueAsync(plan, now, stoppingToken).ConfigureAwait(false);
+
+            var next = plans.Select(p => Occurrences.Next(p.Expression, p.FixedSecond, p.Job.TimeZone, p.Cursor)).Where(t => t is not null).Min();
+            if (next is null) return; // no job will ever fire again
+            var delay = allEnqueued ? next.Value - _time.GetUtcNow().UtcDateTime : TimeSpan.FromSeconds(1);
+            try
+            {
+                if (delay > TimeSpan.Zero) await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<bool> EnqueueDueAsync(Plan plan, DateTime now, CancellationToken cancellationToken)
+    {
+        var due = Occurrences.Between(plan.Expression, plan.FixedSecond, plan.Job.TimeZone, plan.Cursor, now.AddTicks(1))
+            .Where(t => t > plan.Cursor && t <= now).ToList();
+        if (due.Count == 0) return true;
+        var onTime = due.Where(t => now - t <= _options.MisfireThreshold).ToList();
+        var missed = due.Where(t => now - t > _options.MisfireThreshold).ToList();
+        var chosen = plan.Job.Misfire switch
+        {
+            MisfirePolicy.Skip => [],
+            MisfirePolicy.CatchUp => missed.TakeLast(Math.Max(0, plan.Job.MaxCatchUp)).ToList(),
+            _ => onTime.Count > 0 ? [] : missed.TakeLast(1).ToList(),
+        };
+        if (missed.Count > chosen.Count) MissedTicks(_logger, plan.Job.Name, missed.Count - chosen.Count, plan.Job.Misfire);
+        chosen.AddRange(onTime);
+
+        foreach (var tick in chosen)
+        {
+            var at = new DateTimeOffset(tick, TimeSpan.Zero);
+            var request = plan.Job.Template with { RunAt = at, UniqueKey = plan.Job.TickKey(at), UniqueScope = UniqueKeyScope.AnyState, OnUniqueConflict = UniqueKeyConflict.ReturnExisting };
+            try
+            {
+                await _queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && ex is not ArgumentException)
+            {
+                TickFailed(_logger, ex, plan.Job.Name, at);
+                return false; // the cursor stays, so the tick is tried again on the next pass
+            }
+
+            plan.Cursor = tick;
+        }
+
+        plan.Cursor = due[^1];
+        return true;
+    }
+
+    private void LogSummary(List<Plan> plans)
+    {
+        if (!_logger.IsEnabled(LogLevel.Information)) return;
+        CollisionReport? collisions = null;
+        try
+        {
+            collisions = CollisionAnalyzer.Analyze(plans.Select(p => new StaggerJob(p.Job.Name, p.Result.EffectiveExpression, p.Job.ExpectedDuration, p.Job.TimeZone)).ToArray());
+        }
+        catch (ArgumentException)
+        {
+            // Names and expressions were validated at start-up; a summary is not worth failing for.
+        }
+
+        Summary(_logger, StaggerSummary.Describe(_stagger.Enabled, plans.Select(p => p.Result).ToArray(), collisions));
+    }
+
+    private sealed class Plan(RecurringJob job, StaggerResult result, CronExpression expression, int? fixedSecond, DateTime cursor)
+    {
+        public RecurringJob Job { get; } = job;
+        public StaggerResult Result { get; } = result;
+        public CronExpression Expression { get; } = expression;
+        public int? FixedSecond { get; } = fixedSecond;
+        public DateTime Cursor { get; set; } = cursor;
+    }
+
+    [LoggerMessage(3000, LogLevel.Information, "Recurring jobs:\n{Summary}")]
+    private static partial void Summary(ILogger logger, string summary);
+
+    [LoggerMessage(3001, LogLevel.Warning, "Recurring job '{Job}': {Count} missed tick(s) not enqueued (misfire policy {Policy})")]
+    private static partial void MissedTicks(ILogger logger, string job, int count, MisfirePolicy policy);
+
+    [LoggerMessage(3002, LogLevel.Warning, "Recurring job '{Job}': enqueueing the tick at {Tick} failed; retrying on the next pass")]
+    private static partial void TickFailed(ILogger logger, Exception exception, string job, DateTimeOffset tick);
+}
