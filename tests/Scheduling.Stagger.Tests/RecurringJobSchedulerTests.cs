@@ -1,0 +1,114 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+using Scheduling.Testing;
+using Xunit;
+
+namespace Scheduling.Stagger.Tests;
+
+public sealed class RecurringJobSchedulerTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 5, 8, 0, 30, TimeSpan.Zero);
+
+    private static ServiceProvider Host(IJobQueue queue, FakeTimeProvider time, Action<RecurringJob>? configure = null, string cron = "* * * * *")
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton(queue);
+        services.AddScheduling(s => s
+            .Configure(o => o.RunWorkers = false)
+            .UseStagger(o => o.Enabled = true)
+            .AddRecurringJob("report", cron, new JobRequest("make-report") { Queue = "reports" }, configure));
+        return services.BuildServiceProvider();
+    }
+
+    private static async Task<List<JobInfo>> JobsAsync(InMemoryJobQueue queue)
+    {
+        var jobs = new List<JobInfo>();
+        for (var id = 1L; await queue.GetJobAsync(id) is { } job; id++) jobs.Add(job);
+        return jobs;
+    }
+
+    private static async Task RunForAsync(FakeTimeProvider time, TimeSpan span, int stepSeconds = 2)
+    {
+        // Small steps keep every tick on time even if a scheduler computes its delay just before a step.
+        for (var elapsed = TimeSpan.Zero; elapsed < span; elapsed += TimeSpan.FromSeconds(stepSeconds))
+        {
+            time.Advance(TimeSpan.FromSeconds(stepSeconds));
+            await Task.Delay(2);
+        }
+    }
+
+    [Fact]
+    public async Task Three_hosts_enqueue_each_tick_exactly_once_at_the_staggered_second()
+    {
+        var time = new FakeTimeProvider(Start);
+        var queue = new InMemoryJobQueue(null, time);
+        var hosts = Enumerable.Range(0, 3).Select(_ => Host(queue, time, j => j.Misfire = MisfirePolicy.Skip)).ToArray();
+        var schedulers = hosts.Select(h => h.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single()).ToArray();
+        foreach (var scheduler in schedulers) await scheduler.StartAsync(CancellationToken.None);
+
+        await RunForAsync(time, TimeSpan.FromMinutes(10));
+        await Eventually.HoldsAsync(async () => (await JobsAsync(queue)).Count >= 10, "ten ticks are enqueued");
+        foreach (var scheduler in schedulers) await scheduler.StopAsync(CancellationToken.None);
+
+        var jobs = await JobsAsync(queue);
+        var offset = StaggerHash.Offset("report");
+        Assert.Equal(jobs.Count, jobs.Select(j => j.RunAt).Distinct().Count()); // one job per tick
+        Assert.Equal(jobs.Count, jobs.Select(j => j.UniqueKey).Distinct().Count());
+        Assert.All(jobs, j => Assert.Equal(offset, j.RunAt.Second));
+        Assert.All(jobs, j => Assert.Equal("reports", j.Queue));
+        // Ticks up to the misfire threshold (30 s) before start are on time, so they run even under Skip.
+        var expected = Enumerable.Range(0, 12).Select(m => new DateTimeOffset(2026, 1, 5, 8, m, offset, TimeSpan.Zero))
+            .Where(t => t <= time.GetUtcNow() && t >= Start - TimeSpan.FromSeconds(30)).ToArray();
+        Assert.Equal(expected, jobs.Select(j => j.RunAt).Order());
+        foreach (var host in hosts) await host.DisposeAsync();
+    }
+
+    [Theory]
+    [InlineData(MisfirePolicy.Skip, 0)]
+    [InlineData(MisfirePolicy.FireOnce, 1)]
+    [InlineData(MisfirePolicy.CatchUp, 3)]
+    public async Task After_an_outage_the_misfire_policy_decides_which_missed_ticks_run(MisfirePolicy policy, int expectedMissed)
+    {
+        // An hourly job whose ticks at 06:00 and 07:00 and 08:00 (all before Start) were missed.
+        var time = new FakeTimeProvider(Start.AddMinutes(5));
+        var queue = new InMemoryJobQueue(null, time);
+        await using var host = Host(queue, time, j => { j.Misfire = policy; j.MaxCatchUp = 3; }, cron: "0 * * * *");
+        var scheduler = host.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single();
+        await scheduler.StartAsync(CancellationToken.None);
+
+        await RunForAsync(time, TimeSpan.FromMinutes(56), stepSeconds: 10); // through the 09:00 tick
+        await Eventually.HoldsAsync(async () => (await JobsAsync(queue)).Any(j => j.RunAt.Hour == 9), "the 09:00 tick is enqueued");
+        await scheduler.StopAsync(CancellationToken.None);
+
+        var jobs = await JobsAsync(queue);
+        var missed = jobs.Where(j => j.RunAt < Start).Select(j => j.RunAt.Hour).ToArray();
+        Assert.Equal(expectedMissed, missed.Length);
+        Assert.Equal(Enumerable.Range(8 - expectedMissed + 1, expectedMissed), missed.Order()); // the most recent ones
+        Assert.Single(jobs, j => j.RunAt.Hour == 9);
+    }
+
+    [Fact]
+    public void On_a_spring_forward_day_staggered_jobs_of_the_skipped_hour_keep_their_offsets()
+    {
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+        var day = new DateTime(2026, 3, 29, 0, 0, 0, DateTimeKind.Utc);
+        DateTime Fire(string cron) => Occurrences.Between(CronSchedule.Compile(cron), CronSchedule.Parse(cron).FixedSecond, berlin, day, day.AddDays(1)).Single();
+
+        // 02:30 local does not exist that day; Cronos moves both to 03:00:00 local (01:00:00Z).
+        Assert.Equal(new DateTime(2026, 3, 29, 1, 0, 17, DateTimeKind.Utc), Fire("17 30 2 * * *"));
+        Assert.Equal(new DateTime(2026, 3, 29, 1, 0, 42, DateTimeKind.Utc), Fire("42 30 2 * * *"));
+        Assert.Equal(new DateTime(2026, 3, 29, 1, 30, 5, DateTimeKind.Utc), Fire("5 30 3 * * *")); // an ordinary time is untouched
+    }
+
+    [Fact]
+    public void On_a_fall_back_day_the_repeated_hour_does_not_fire_twice()
+    {
+        var berlin = TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin");
+        var day = new DateTime(2026, 10, 24, 12, 0, 0, DateTimeKind.Utc);
+        var fires = Occurrences.Between(CronSchedule.Compile("17 30 2 * * *"), 17, berlin, day, day.AddDays(1)).ToArray();
+
+        Assert.Equal([new DateTime(2026, 10, 25, 0, 30, 17, DateTimeKind.Utc)], fires); // 02:30:17 CEST, not again at 02:30:17 CET
+    }
+}
