@@ -106,20 +106,20 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         CollisionReport? collisions = null;
         try
         {
-            collisions = CollisionAnalyzer.Analyze(plans.Select(p => new StaggerJob(p.Job.Name, p.Result.EffectiveExpression, p.Job.ExpectedDuration, p.Job.TimeZone)).ToArray());
+            collisions = CollisionAnalyzer.Analyze(plans.Select(p => new StaggerJob(p.Job.Name, p.Stagger.EffectiveExpression, p.Job.ExpectedDuration, p.Job.TimeZone)).ToArray());
         }
         catch (ArgumentException)
         {
             // Names and expressions were validated at start-up; a summary is not worth failing for.
         }
 
-        Summary(_logger, StaggerSummary.Describe(_stagger.Enabled, plans.Select(p => p.Result).ToArray(), collisions));
+        Summary(_logger, StaggerSummary.Describe(_stagger.Enabled, plans.Select(p => p.Stagger).ToArray(), collisions));
     }
 
     private sealed class Plan(RecurringJob job, StaggerResult result, CronExpression expression, int? fixedSecond, DateTime cursor)
     {
         public RecurringJob Job { get; } = job;
-        public StaggerResult Result { get; } = result;
+        public StaggerResult Stagger { get; } = result;
         public CronExpression Expression { get; } = expression;
         public int? FixedSecond { get; } = fixedSecond;
         public DateTime Cursor { get; set; } = cursor;
