@@ -62,6 +62,35 @@ public sealed class StaggerProperties
     }
 
     [Fact]
+    public void Runs_grouped_together_see_identical_load_whatever_the_offsets()
+    {
+        var job = from cron in FiveFieldCron() from seconds in Gen.Choose(1, 150) from offset in Gen.Choose(0, 59) select (cron, seconds, offset);
+        var set = Gen.Choose(1, 8).SelectMany(n => Gen.ArrayOf(job, n));
+        Prop.ForAll(Arb.From(set), jobs =>
+        {
+            var prepared = StaggerPlanner.Prepare(jobs.Select((j, i) => new StaggerJob($"j{i}", j.cron, TimeSpan.FromSeconds(j.seconds))).ToArray());
+            var load = new int[Timeline.Seconds];
+            for (var i = 0; i < prepared.Count; i++)
+                foreach (var start in prepared[i].Starts) Timeline.Add(load, start + jobs[i].offset, prepared[i].Duration, 1);
+            var classes = new MinuteClasses(prepared);
+            return prepared.All(p =>
+            {
+                var span = 59 + p.Duration;
+                int[] Segment(int start) => Enumerable.Range(0, span).Select(k => load[(start + k) % Timeline.Seconds]).ToArray();
+                var ids = classes.GroupIds(p);
+                var first = new Dictionary<int, int[]>();
+                for (var k = 0; k < ids.Length; k++)
+                {
+                    if (!first.TryGetValue(ids[k], out var seen)) first[ids[k]] = Segment(p.Starts[k]);
+                    else if (!seen.AsSpan().SequenceEqual(Segment(p.Starts[k]))) return false; // same group, different load
+                }
+
+                return classes.Group(p).Sum(g => g.Count) == p.Starts.Length;
+            });
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(30));
+    }
+
+    [Fact]
     public void Adding_one_job_to_a_plan_moves_none_of_the_others()
     {
         var before = StaggerPlanner.Plan(JobSets.Twenty[..19]);

@@ -33,6 +33,8 @@ public static class StaggerPlanner
         var hashed = PeakOf(prepared, j => hashOffsets[j.Job.Name]);
 
         // Greedy placement on a shared week-long load.
+        var classes = new MinuteClasses(prepared);
+        var groups = prepared.ToDictionary(j => j.Job.Name, classes.Group, StringComparer.Ordinal);
         var load = new int[Timeline.Seconds];
         var chosen = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var job in prepared.Where(j => j.Schedule.HasSeconds || kept.ContainsKey(j.Job.Name)))
@@ -48,7 +50,7 @@ public static class StaggerPlanner
             .ToList();
         foreach (var job in free)
         {
-            var offset = BestOffset(load, job);
+            var offset = BestOffset(load, job, groups[job.Job.Name]);
             chosen[job.Job.Name] = offset;
             foreach (var start in job.Starts) Timeline.Add(load, start + offset, job.Duration, 1);
         }
@@ -62,7 +64,7 @@ public static class StaggerPlanner
             {
                 var current = chosen[job.Job.Name];
                 foreach (var start in job.Starts) Timeline.Add(load, start + current, job.Duration, -1);
-                var offset = BestOffset(load, job);
+                var offset = BestOffset(load, job, groups[job.Job.Name]);
                 foreach (var start in job.Starts) Timeline.Add(load, start + offset, job.Duration, 1);
                 if (offset != current)
                 {
@@ -98,9 +100,10 @@ public static class StaggerPlanner
     /// <summary>
     /// The offset whose busiest occupied second is least busy, then whose occupied seconds are
     /// least busy in sum, then nearest the job's hash offset. Each run's window is evaluated on
-    /// the 60 + duration seconds around its minute only, so the cost follows the job's runs, not the week.
+    /// the 60 + duration seconds around its minute only, and runs that see the same surroundings
+    /// are evaluated once (<see cref="MinuteClasses"/>), so the cost follows the distinct situations, not the week.
     /// </summary>
-    private static int BestOffset(int[] load, PreparedJob job)
+    private static int BestOffset(int[] load, PreparedJob job, List<(int Start, int Count)> groups)
     {
         var peak = new int[60];
         var overlap = new long[60];
@@ -108,16 +111,17 @@ public static class StaggerPlanner
         var span = 59 + d;
         var segment = new int[span];
         var window = new int[60];
-        foreach (var start in job.Starts)
+        var deque = new int[span];
+        foreach (var (start, count) in groups)
         {
             for (var i = 0; i < span; i++) segment[i] = load[(start + i) % Timeline.Seconds];
-            SlidingMax(segment, d, window);
+            SlidingMax(segment, d, window, deque);
             long sum = 0;
             for (var i = 0; i < d; i++) sum += segment[i];
             for (var s = 0; s < 60; s++)
             {
                 if (window[s] > peak[s]) peak[s] = window[s];
-                overlap[s] += sum;
+                overlap[s] += sum * count;
                 if (s + d < span) sum += segment[s + d] - segment[s];
             }
         }
@@ -135,9 +139,8 @@ public static class StaggerPlanner
     }
 
     /// <summary>window[s] = max(segment[s .. s+d-1]) for s in 0..59 (monotonic deque).</summary>
-    private static void SlidingMax(int[] segment, int d, int[] window)
+    private static void SlidingMax(int[] segment, int d, int[] window, int[] deque)
     {
-        Span<int> deque = stackalloc int[segment.Length];
         int head = 0, tail = 0;
         for (var i = 0; i < segment.Length; i++)
         {

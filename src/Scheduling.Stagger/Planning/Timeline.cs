@@ -35,7 +35,10 @@ internal static class Timeline
     /// <summary>Adds <paramref name="delta"/> to every second a run starting at <paramref name="start"/> occupies.</summary>
     public static void Add(int[] load, int start, int duration, int delta)
     {
-        for (var i = 0; i < duration; i++) load[(start + i) % Seconds] += delta;
+        start %= Seconds;
+        var head = Math.Min(duration, Seconds - start);
+        for (var i = 0; i < head; i++) load[start + i] += delta;
+        for (var i = 0; i < duration - head; i++) load[i] += delta; // the part that wraps into the week's start
     }
 
     public static int Peak(int[] load) => load.Length == 0 ? 0 : load.Max();
