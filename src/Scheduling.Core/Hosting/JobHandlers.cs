@@ -17,7 +17,14 @@ public interface IJobHandler<TPayload>
 /// <typeparam name="TPayload">The payload type.</typeparam>
 /// <param name="Job">The job as acquired (id, queue, kind, attempt, ...).</param>
 /// <param name="Payload">The deserialised payload (default when the job has none).</param>
-public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload);
+public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload)
+{
+    /// <summary>
+    /// Where the handler reports what the run used (peak memory and CPU, exit code, OOM kill); for
+    /// jobs with a definition it feeds the run history that sizes later runs of the same command.
+    /// </summary>
+    public ResourceUsage Usage { get; init; } = new();
+}
 
 /// <summary>Thrown by a handler when retrying cannot help; the job goes straight to dead.</summary>
 public sealed class PermanentJobFailureException : Exception
@@ -33,7 +40,7 @@ public sealed class PermanentJobFailureException : Exception
 }
 
 /// <summary>One registered kind: how to run a job of it.</summary>
-internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, CancellationToken, Task> Invoke);
+internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, ResourceUsage, CancellationToken, Task> Invoke);
 
 /// <summary>The handlers by kind, built from the registrations made through the builder.</summary>
 internal sealed class JobHandlerRegistry
@@ -64,21 +71,21 @@ internal sealed class JobHandlerRegistry
 
     internal static JobHandlerRegistration ForType<THandler, TPayload>(string kind)
         where THandler : class, IJobHandler<TPayload> =>
-        new(kind, static async (services, job, json, ct) =>
+        new(kind, static async (services, job, json, usage, ct) =>
         {
             var payload = Deserialize<TPayload>(job, json);
             var scope = services.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
                 var handler = scope.ServiceProvider.GetRequiredService<THandler>();
-                await handler.HandleAsync(new JobContext<TPayload>(job, payload), ct).ConfigureAwait(false);
+                await handler.HandleAsync(new JobContext<TPayload>(job, payload) { Usage = usage }, ct).ConfigureAwait(false);
             }
         });
 
     internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler) =>
-        new(kind, async (_, job, json, ct) =>
+        new(kind, async (_, job, json, usage, ct) =>
         {
             var payload = Deserialize<TPayload>(job, json);
-            await handler(new JobContext<TPayload>(job, payload), ct).ConfigureAwait(false);
+            await handler(new JobContext<TPayload>(job, payload) { Usage = usage }, ct).ConfigureAwait(false);
         });
 }

@@ -38,6 +38,9 @@ public sealed class SchedulingOptions
     /// <summary>Validation and retry rules applied by the queue.</summary>
     public JobQueueOptions Queue { get; set; } = new();
 
+    /// <summary>Adaptive resource allocation: bounds, fallback key, estimator parameters.</summary>
+    public AraOptions Ara { get; set; } = new();
+
     /// <summary>Adds or replaces a queue for this host to work.</summary>
     public SchedulingOptions AddQueue(string name, int concurrency = QueueWorkerOptions.DefaultConcurrency, int? fetchBatchSize = null)
     {
@@ -95,6 +98,8 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         if (options.ShutdownTimeout < TimeSpan.Zero) errors.Add($"Scheduling:ShutdownTimeout must not be negative (was {options.ShutdownTimeout}).");
         if (options.Queue is null) errors.Add("Scheduling:Queue is required.");
         else options.Queue.Validate(errors, "Scheduling:Queue:");
+        if (options.Ara is null) errors.Add("Scheduling:Ara is required.");
+        else options.Ara.Validate(errors, "Scheduling:Ara:");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

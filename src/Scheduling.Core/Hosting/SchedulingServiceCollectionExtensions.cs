@@ -15,7 +15,12 @@ public static class SchedulingServiceCollectionExtensions
             sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Queue,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<QueueSignals>(),
-            null);
+            null,
+            sp.GetRequiredService<ResourceAllocator>(),
+            sp.GetRequiredService<IRunHistoryStore>());
+
+    // The default run history and estimator (in memory); a store extension recognises and replaces them.
+    internal static readonly Func<IServiceProvider, object> InMemoryHistoryFactory = static sp => sp.GetRequiredService<InMemoryRunHistory>();
 
     /// <summary>
     /// Adds the job queue (in memory until a store such as <c>UsePostgres</c> is chosen), validated
@@ -30,6 +35,15 @@ public static class SchedulingServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SchedulingOptions>, SchedulingOptionsValidator>());
         services.TryAddSingleton<QueueSignals>();
         services.TryAddSingleton<JobHandlerRegistry>();
+        services.TryAddSingleton<ICommandHasher>(Md5CommandHasher.Instance);
+        services.TryAddSingleton(sp => new InMemoryRunHistory(sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara, sp.GetRequiredService<TimeProvider>()));
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceEstimator), InMemoryHistoryFactory));
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(IRunHistoryStore), InMemoryHistoryFactory));
+        services.TryAddSingleton(sp => new ResourceAllocator(
+            sp.GetRequiredService<IResourceEstimator>(),
+            sp.GetRequiredService<ICommandHasher>(),
+            sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara,
+            sp.GetService<Microsoft.Extensions.Logging.ILogger<ResourceAllocator>>()));
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IJobQueue), InMemoryQueueFactory));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WorkerHost>());
 
@@ -38,13 +52,15 @@ public static class SchedulingServiceCollectionExtensions
         return builder;
     }
 
-    /// <summary>Removes the default in-memory queue so a store extension can register its own.</summary>
+    /// <summary>Removes the default in-memory queue and run history so a store extension can register its own.</summary>
     internal static void RemoveDefaultQueue(this IServiceCollection services)
     {
         for (var i = services.Count - 1; i >= 0; i--)
         {
             var d = services[i];
-            if (d.ServiceType == typeof(IJobQueue) && d.ImplementationFactory == (object)InMemoryQueueFactory) services.RemoveAt(i);
+            if ((d.ServiceType == typeof(IJobQueue) && d.ImplementationFactory == (object)InMemoryQueueFactory)
+                || ((d.ServiceType == typeof(IResourceEstimator) || d.ServiceType == typeof(IRunHistoryStore)) && d.ImplementationFactory == (object)InMemoryHistoryFactory))
+                services.RemoveAt(i);
         }
     }
 }

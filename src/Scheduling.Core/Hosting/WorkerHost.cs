@@ -159,6 +159,8 @@ internal sealed class WorkerHost : BackgroundService
     private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks)
     {
         var job = running.Job;
+        var usage = new ResourceUsage();
+        var started = _time.GetTimestamp();
         JobAck? ack;
         try
         {
@@ -170,7 +172,7 @@ internal sealed class WorkerHost : BackgroundService
             }
             else
             {
-                await registration.Invoke(_services, job, _json, running.Token).ConfigureAwait(false);
+                await registration.Invoke(_services, job, _json, usage, running.Token).ConfigureAwait(false);
                 ack = JobAck.Success(job.Lease);
             }
         }
@@ -199,7 +201,16 @@ internal sealed class WorkerHost : BackgroundService
             running.Dispose();
         }
 
-        if (ack is { } value && !running.Released) acks.Enqueue(value);
+        if (ack is { } value && !running.Released)
+        {
+            if (job.Allocation is not null)
+            {
+                usage.ExitCode ??= value.Kind == JobAckKind.Succeeded ? 0 : 1;
+                value = value with { Usage = usage, RunDuration = _time.GetElapsedTime(started) };
+            }
+
+            acks.Enqueue(value);
+        }
         slots.Release();
     }
 

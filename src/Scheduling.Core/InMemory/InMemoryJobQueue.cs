@@ -18,6 +18,8 @@ public sealed class InMemoryJobQueue : IJobQueue
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly QueueSignals? _signals;
+    private readonly ResourceAllocator? _allocator;
+    private readonly IRunHistoryStore? _history;
     private long _nextId = 1;
 
     /// <summary>Creates an empty queue.</summary>
@@ -28,8 +30,16 @@ public sealed class InMemoryJobQueue : IJobQueue
     {
     }
 
-    internal InMemoryJobQueue(JobQueueOptions? options, TimeProvider? timeProvider, QueueSignals? signals, Random? random)
+    /// <summary>Creates an empty queue that sizes jobs with <paramref name="allocator"/> and records their runs in <paramref name="history"/>.</summary>
+    public InMemoryJobQueue(ResourceAllocator allocator, IRunHistoryStore history, JobQueueOptions? options = null, TimeProvider? timeProvider = null)
+        : this(options, timeProvider, null, null, allocator, history)
     {
+    }
+
+    internal InMemoryJobQueue(JobQueueOptions? options, TimeProvider? timeProvider, QueueSignals? signals, Random? random, ResourceAllocator? allocator = null, IRunHistoryStore? history = null)
+    {
+        _allocator = allocator;
+        _history = history;
         _options = options ?? new JobQueueOptions();
         _time = timeProvider ?? TimeProvider.System;
         _signals = signals;
@@ -37,10 +47,11 @@ public sealed class InMemoryJobQueue : IJobQueue
     }
 
     /// <inheritdoc />
-    public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
+    public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prepared = JobValidation.Prepare(request, _options);
+        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
         EnqueueResult result;
         lock (_gate)
         {
@@ -49,14 +60,15 @@ public sealed class InMemoryJobQueue : IJobQueue
         }
 
         if (result.Created) _signals?.Notify(prepared.Queue);
-        return ValueTask.FromResult(result);
+        return result;
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prepared = JobValidation.PrepareAll(requests, _options);
+        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
         var results = new EnqueueResult[prepared.Count];
         lock (_gate)
         {
@@ -65,7 +77,7 @@ public sealed class InMemoryJobQueue : IJobQueue
         }
 
         foreach (var queue in prepared.Select(p => p.Queue).Distinct(StringComparer.Ordinal)) _signals?.Notify(queue);
-        return ValueTask.FromResult<IReadOnlyList<EnqueueResult>>(results);
+        return results;
     }
 
     /// <inheritdoc />
@@ -100,6 +112,7 @@ public sealed class InMemoryJobQueue : IJobQueue
                     Id = entry.Id, Queue = entry.Queue, Kind = entry.Kind, PayloadJson = entry.PayloadJson, Priority = entry.Priority,
                     MaxAttempts = entry.MaxAttempts, RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
+                    Command = entry.Command, Allocation = entry.Allocation,
                 });
             }
         }
@@ -129,18 +142,21 @@ public sealed class InMemoryJobQueue : IJobQueue
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         JobValidation.ValidateAcks(acks);
         var results = new AckResult[acks.Count];
         var notify = new HashSet<string>(StringComparer.Ordinal);
+        var outcomes = new List<RunOutcome>();
         lock (_gate)
         {
             var now = Clock.Now(_time);
             for (var i = 0; i < acks.Count; i++)
             {
                 var ack = acks[i];
+                if (_jobs.TryGetValue(ack.Lease.JobId, out var ran) && JobValidation.ToOutcome(ack, ran.Allocation, ran.CommandHash, ran.NormalizedCommandHash, now) is { } outcome)
+                    outcomes.Add(outcome);
                 if (!_jobs.TryGetValue(ack.Lease.JobId, out var entry) || entry.State != JobState.Running || entry.LeaseToken != ack.Lease.Token)
                 {
                     results[i] = new AckResult(ack.Lease.JobId, false, null);
@@ -178,7 +194,8 @@ public sealed class InMemoryJobQueue : IJobQueue
         }
 
         foreach (var queue in notify) _signals?.Notify(queue);
-        return ValueTask.FromResult<IReadOnlyList<AckResult>>(results);
+        if (outcomes.Count > 0 && _history is not null) await _history.RecordAsync(outcomes, cancellationToken).ConfigureAwait(false);
+        return results;
     }
 
     /// <inheritdoc />
@@ -264,6 +281,7 @@ public sealed class InMemoryJobQueue : IJobQueue
                 Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
                 AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
                 CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
+                Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation,
             });
         }
     }
@@ -286,6 +304,7 @@ public sealed class InMemoryJobQueue : IJobQueue
         {
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority,
             RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = JobState.Available,
+            Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
         };
         _jobs.Add(entry.Id, entry);
         ReadySet(entry.Queue).Add(entry);
@@ -359,6 +378,11 @@ public sealed class InMemoryJobQueue : IJobQueue
         public DateTimeOffset? AttemptedAt;
         public DateTimeOffset? FinalizedAt;
         public bool CancelRequested;
+        public string? Command;
+        public string? CommandHash;
+        public string? NormalizedCommandHash;
+        public string? Description;
+        public ResourceAllocation? Allocation;
         public readonly List<JobAttemptError> Errors = [];
     }
 }

@@ -20,6 +20,12 @@ public enum JobAckKind
 /// <param name="Retryable">For failures, false makes the job dead at once.</param>
 public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Error = null, bool Retryable = true)
 {
+    /// <summary>What the run used, recorded in the run history of jobs with a definition and a command.</summary>
+    public ResourceUsage? Usage { get; init; }
+
+    /// <summary>How long the run took, recorded with <see cref="Usage"/>.</summary>
+    public TimeSpan? RunDuration { get; init; }
+
     /// <summary>A success.</summary>
     public static JobAck Success(JobLease lease) => new(lease, JobAckKind.Succeeded);
 

@@ -35,6 +35,14 @@ public sealed record JobInfo
     public bool CancellationRequested { get; init; }
     /// <summary>The unique key, if any.</summary>
     public string? UniqueKey { get; init; }
+    /// <summary>The final command, if any.</summary>
+    public string? Command { get; init; }
+    /// <summary>The hash of the final command: its run-history key (null without a command).</summary>
+    public string? CommandHash { get; init; }
+    /// <summary>The description (display only).</summary>
+    public string? Description { get; init; }
+    /// <summary>What the job was given and why, for jobs with a definition.</summary>
+    public ResourceAllocation? Allocation { get; init; }
     /// <summary>The errors of failed attempts, oldest first (bounded to the most recent ones).</summary>
     public IReadOnlyList<JobAttemptError> Errors { get; init; } = [];
 }

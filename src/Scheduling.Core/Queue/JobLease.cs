@@ -34,6 +34,10 @@ public sealed record AcquiredJob
     public required JobLease Lease { get; init; }
     /// <summary>When the lease runs out unless a heartbeat extends it.</summary>
     public required DateTimeOffset LeaseExpiresAt { get; init; }
+    /// <summary>The final command, if any.</summary>
+    public string? Command { get; init; }
+    /// <summary>What the job was given (memory, CPU, GPUs) and why, for jobs with a definition.</summary>
+    public ResourceAllocation? Allocation { get; init; }
 }
 
 /// <summary>What to acquire: up to <see cref="MaxJobs"/> due jobs of one queue for one worker.</summary>

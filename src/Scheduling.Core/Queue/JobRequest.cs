@@ -52,6 +52,15 @@ public sealed record JobRequest
 
     /// <summary>Which jobs hold <see cref="UniqueKey"/>: only active ones (default), or every job ever enqueued with it.</summary>
     public UniqueKeyScope UniqueScope { get; init; } = UniqueKeyScope.Active;
+
+    /// <summary>The job's definition, for resource sizing; null for jobs that are not sized.</summary>
+    public JobDefinition? Definition { get; init; }
+
+    /// <summary>The final command the job runs: hashed at enqueue as its history key (at most 64 KiB).</summary>
+    public string? Command { get; init; }
+
+    /// <summary>A human description, for display only: it never influences hashing or sizing.</summary>
+    public string? Description { get; init; }
 }
 
 /// <summary>How long a unique key stays taken.</summary>

@@ -13,7 +13,20 @@ internal sealed record PreparedJob(
     int MaxAttempts,
     string? UniqueKey,
     UniqueKeyConflict OnUniqueConflict,
-    UniqueKeyScope UniqueScope);
+    UniqueKeyScope UniqueScope,
+    string? Command,
+    string? Description,
+    JobDefinition? Definition)
+{
+    /// <summary>The hash of the final command (never of the description); set at enqueue.</summary>
+    public string? CommandHash { get; set; }
+
+    /// <summary>The normalised command's hash, when normalisation is on.</summary>
+    public string? NormalizedCommandHash { get; set; }
+
+    /// <summary>What the job is given, for jobs with a definition.</summary>
+    public ResourceAllocation? Allocation { get; set; }
+}
 
 /// <summary>
 /// The validation every queue applies before writing anything, so both stores reject the same
@@ -27,6 +40,8 @@ internal static class JobValidation
     public const int MaxWorkerIdLength = 200;
     public const int MaxAcquireBatch = 10_000;
     public const int MaxMaxAttempts = 10_000;
+    public const int MaxCommandLength = 65_536;
+    public const int MaxDescriptionLength = 4_000;
 
     private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
 
@@ -48,9 +63,47 @@ internal static class JobValidation
         if (request.UniqueKey is not null && request.UniqueKey.Contains('\0', StringComparison.Ordinal))
             throw new ArgumentException("UniqueKey must not contain NUL characters.", $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
 
+        if (request.Command is { Length: > MaxCommandLength })
+            throw new ArgumentException($"The command is {request.Command.Length} characters long; the limit is {MaxCommandLength}.", $"{parameterName}.{nameof(JobRequest.Command)}");
+        if (request.Command?.Contains('\0', StringComparison.Ordinal) == true || request.Description?.Contains('\0', StringComparison.Ordinal) == true)
+            throw new ArgumentException("The command and description must not contain NUL characters.", $"{parameterName}.{(request.Command?.Contains('\0', StringComparison.Ordinal) == true ? nameof(JobRequest.Command) : nameof(JobRequest.Description))}");
+        if (request.Description is { Length: > MaxDescriptionLength })
+            throw new ArgumentException($"The description is {request.Description.Length} characters long; the limit is {MaxDescriptionLength}.", $"{parameterName}.{nameof(JobRequest.Description)}");
+        if (request.Definition is { } d) ValidateDefinition(d, $"{parameterName}.{nameof(JobRequest.Definition)}");
+
         var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
         return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
-            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope);
+            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition);
+    }
+
+    private static void ValidateDefinition(JobDefinition definition, string parameterName)
+    {
+        if (string.IsNullOrWhiteSpace(definition.Id) || definition.Id.Length > MaxKindLength)
+            throw new ArgumentException($"A definition id of 1-{MaxKindLength} characters is required.", parameterName + ".Id");
+        if (definition.BaselineMemoryMb < 0) throw new ArgumentOutOfRangeException(parameterName + ".BaselineMemoryMb", definition.BaselineMemoryMb, "Baseline memory must not be negative.");
+        if (definition.CpuMillicores < 0) throw new ArgumentOutOfRangeException(parameterName + ".CpuMillicores", definition.CpuMillicores, "CPU must not be negative.");
+        if (definition.Gpus < 0) throw new ArgumentOutOfRangeException(parameterName + ".Gpus", definition.Gpus, "GPUs must not be negative.");
+    }
+
+    /// <summary>
+    /// Hashes each job's final command (never its description) and sizes the jobs that name a
+    /// definition: the enqueue-time half of ARA, shared by every queue.
+    /// </summary>
+    public static async ValueTask AllocateAsync(List<PreparedJob> jobs, ResourceAllocator? allocator, CancellationToken cancellationToken)
+    {
+        foreach (var job in jobs)
+        {
+            job.CommandHash = allocator is null ? Md5CommandHasher.Instance.Hash(job.Command) : allocator.HashCommand(job.Command);
+            job.NormalizedCommandHash = allocator?.HashNormalizedCommand(job.Command);
+            if (job.Definition is not { } definition) continue;
+            job.Allocation = allocator is null
+                ? new ResourceAllocation
+                {
+                    DefinitionId = definition.Id, MemoryMb = definition.BaselineMemoryMb, CpuMillicores = definition.CpuMillicores, Gpus = definition.Gpus,
+                    BaselineMemoryMb = definition.BaselineMemoryMb, Source = AllocationSource.Baseline, SkipReason = AraSkipReason.None,
+                }
+                : await allocator.AllocateAsync(definition, job.Command, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public static List<PreparedJob> PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
@@ -128,6 +181,16 @@ internal static class JobValidation
             if (!Enum.IsDefined(acks[i].Kind))
                 throw new ArgumentOutOfRangeException($"acks[{i}].Kind", acks[i].Kind, "Unknown acknowledgement kind.");
         }
+    }
+
+    /// <summary>The run-history record of an acknowledged run, for sized jobs with a command whose usage was reported.</summary>
+    public static RunOutcome? ToOutcome(JobAck ack, ResourceAllocation? allocation, string? commandHash, string? normalizedHash, DateTimeOffset now)
+    {
+        if (ack.Usage is not { } usage || allocation is null || commandHash is null || ack.Kind is JobAckKind.Released or JobAckKind.Cancelled) return null;
+        var peak = usage.OomKilled ? Math.Min(usage.PeakMemoryMb ?? allocation.MemoryMb, allocation.MemoryMb) : usage.PeakMemoryMb ?? 0;
+        if (!usage.OomKilled && usage.PeakMemoryMb is null) return null; // nothing measured: no evidence either way
+        return new RunOutcome(allocation.DefinitionId, commandHash, normalizedHash, allocation.MemoryMb, peak, usage.PeakCpuMillicores,
+            ack.RunDuration ?? TimeSpan.Zero, usage.ExitCode, usage.OomKilled, now);
     }
 
     /// <summary>Trims an error to the configured length so a huge stack trace cannot bloat the row.</summary>

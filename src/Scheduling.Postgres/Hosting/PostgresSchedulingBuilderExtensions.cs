@@ -42,9 +42,17 @@ public static class PostgresSchedulingBuilderExtensions
                 sp.GetRequiredService<PostgresDataSourceHolder>().DataSource,
                 options,
                 sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Queue,
-                sp.GetRequiredService<TimeProvider>());
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ResourceAllocator>());
         });
+        services.TryAddSingleton(sp => new PostgresRunHistory(
+            sp.GetRequiredService<PostgresDataSourceHolder>().DataSource,
+            sp.GetRequiredService<IOptions<PostgresQueueOptions>>().Value,
+            sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara,
+            sp.GetRequiredService<TimeProvider>()));
         services.RemoveDefaultQueue();
+        services.TryAddSingleton<IResourceEstimator>(sp => sp.GetRequiredService<PostgresRunHistory>());
+        services.TryAddSingleton<IRunHistoryStore>(sp => sp.GetRequiredService<PostgresRunHistory>());
         services.TryAddSingleton<IJobQueue>(sp => sp.GetRequiredService<PostgresJobQueue>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobQueueInitializer, PostgresQueueInitializer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresNotificationListenerHost>());

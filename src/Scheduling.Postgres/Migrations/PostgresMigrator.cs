@@ -107,3 +107,32 @@ internal sealed class PostgresMigrator
 
     internal sealed record Migration(int Version, string Name, string Sql);
 }
+
+/// <summary>Runs the migrations once per process and schema before first use; a failed run is retried by the next caller.</summary>
+internal sealed class MigrationGate(PostgresMigrator migrator, bool enabled)
+{
+    private readonly Lock _lock = new();
+    private Task? _migration;
+    private volatile bool _done = !enabled;
+
+    public void MarkDone() => _done = true;
+
+    public async ValueTask EnsureAsync(CancellationToken cancellationToken)
+    {
+        if (_done) return;
+        Task migration;
+        lock (_lock)
+        {
+            if (_migration is null || _migration.IsFaulted || _migration.IsCanceled) _migration = RunAsync();
+            migration = _migration;
+        }
+
+        await migration.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RunAsync()
+    {
+        await migrator.MigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        _done = true;
+    }
+}

@@ -14,11 +14,12 @@ internal sealed class JobSql
         string S(string sql) => schema.Apply(sql);
         var notifyJoin = notifyOnEnqueue ? " CROSS JOIN LATERAL pg_notify($9, ins.queue) AS n" : "";
 
-        // $1 queue, $2 kind, $3 priority, $4 run_at, $5 max_attempts, $6 payload, $7 now, $8 unique_key, $9 channel
+        // $1 queue, $2 kind, $3 priority, $4 run_at, $5 max_attempts, $6 payload, $7 now, $8 unique_key, $9 channel,
+        // $10.. the command and its sizing (see ResourceColumns)
         Insert = S($"""
             WITH ins AS (
-                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key)
-                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8)
+                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, {ResourceColumns})
+                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {ResourceValues})
                 RETURNING id, queue)
             SELECT ins.id, true FROM ins{notifyJoin}
             """);
@@ -29,8 +30,8 @@ internal sealed class JobSql
             var existing = anyState ? "j.unique_any_state" : $"NOT j.unique_any_state AND j.state IN {Active}";
             return S($"""
                 WITH ins AS (
-                    INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state)
-                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")})
+                    INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state, {ResourceColumns})
+                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")}, {ResourceValues})
                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
                     RETURNING id, queue)
                 SELECT ins.id, true FROM ins{notifyJoin}
@@ -49,7 +50,7 @@ internal sealed class JobSql
             SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))
             """);
 
-        Copy = S("COPY {schema}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at) FROM STDIN (FORMAT BINARY)");
+        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}) FROM STDIN (FORMAT BINARY)");
 
         // $1 channel, $2 queues
         NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
@@ -67,7 +68,8 @@ internal sealed class JobSql
                 lease_expires_at = coalesce($4, now()) + $5, attempted_at = coalesce($4, now())
             FROM picked
             WHERE j.id = picked.id
-            RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at
+            RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at,
+                      j.command, j.definition_id, j.memory_mb, j.cpu_millicores, j.gpus, j.baseline_memory_mb, j.ara_source, j.ara_skip_reason, j.ara_samples, j.ara_clamped, j.ara_ceiling_hit, j.ara_statistic
             """);
 
         // $1 worker, $2 lease duration, $3 now
@@ -179,16 +181,35 @@ internal sealed class JobSql
             SELECT r.queue FROM r CROSS JOIN LATERAL pg_notify($3, r.queue) AS n
             """);
 
+        // $1 ids, $2 peak memory, $3 peak cpu, $4 duration ms, $5 exit code, $6 oom, $7 now: runs of sized jobs with a command.
+        RecordRuns = S("""
+            INSERT INTO {schema}.run_history (job_id, definition_id, command_hash, normalized_command_hash, allocated_memory_mb,
+                                              peak_memory_mb, peak_cpu_millicores, duration_ms, exit_code, oom_killed, finished_at)
+            SELECT j.id, j.definition_id, j.command_hash, j.normalized_command_hash, j.memory_mb,
+                   CASE WHEN u.oom THEN least(coalesce(u.peak, j.memory_mb), j.memory_mb) ELSE u.peak END,
+                   u.cpu, u.duration_ms, u.exit_code, u.oom, coalesce($7, now())
+            FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::integer[], $6::boolean[]) AS u(id, peak, cpu, duration_ms, exit_code, oom)
+            JOIN {schema}.jobs j ON j.id = u.id
+            WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
+            """);
+
         // $1 job id, $2 now
         Get = S("""
             SELECT id, queue, kind, payload,
                    CASE WHEN state = 'available' AND run_at > coalesce($2, now()) THEN 'scheduled' ELSE state END,
                    priority, attempt, max_attempts, run_at, created_at, attempted_at, finalized_at, locked_by,
-                   lease_expires_at, cancel_requested, unique_key, errors
+                   lease_expires_at, cancel_requested, unique_key, errors,
+                   command, definition_id, memory_mb, cpu_millicores, gpus, baseline_memory_mb, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic,
+                   command_hash, description
             FROM {schema}.jobs WHERE id = $1
             """);
     }
 
+    /// <summary>The command and sizing columns written at enqueue, in parameter order from $10.</summary>
+    public const string ResourceColumns = "command, command_hash, normalized_command_hash, description, definition_id, baseline_memory_mb, memory_mb, cpu_millicores, gpus, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic";
+    private const string ResourceValues = "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24";
+
+    public string RecordRuns { get; }
     public string Insert { get; }
     public string InsertUnique { get; }
     public string InsertUniqueAnyState { get; }

@@ -20,22 +20,23 @@ public sealed class PostgresJobQueue : IJobQueue
     private readonly PostgresSchema _schema;
     private readonly JobSql _sql;
     private readonly PostgresMigrator _migrator;
-    private readonly Lock _migrationLock = new();
-    private Task? _migration;
-    private volatile bool _migrated;
+    private readonly ResourceAllocator? _allocator;
+    private readonly MigrationGate _migrations;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
     /// <param name="options">Store settings; defaults when null.</param>
     /// <param name="rules">Validation and retry rules; defaults when null.</param>
     /// <param name="timeProvider">The clock used when <see cref="PostgresQueueOptions.UseDatabaseClock"/> is false.</param>
-    public PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options = null, JobQueueOptions? rules = null, TimeProvider? timeProvider = null)
-        : this(dataSource, options, rules, timeProvider, null)
+    /// <param name="allocator">Sizes jobs that name a definition (ARA); without it they get their baseline.</param>
+    public PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options = null, JobQueueOptions? rules = null, TimeProvider? timeProvider = null, ResourceAllocator? allocator = null)
+        : this(dataSource, options, rules, timeProvider, null, allocator)
     {
     }
 
-    internal PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options, JobQueueOptions? rules, TimeProvider? timeProvider, Random? random)
+    internal PostgresJobQueue(NpgsqlDataSource dataSource, PostgresQueueOptions? options, JobQueueOptions? rules, TimeProvider? timeProvider, Random? random, ResourceAllocator? allocator = null)
     {
+        _allocator = allocator;
         ArgumentNullException.ThrowIfNull(dataSource);
         _dataSource = dataSource;
         _options = options ?? new PostgresQueueOptions();
@@ -46,7 +47,7 @@ public sealed class PostgresJobQueue : IJobQueue
         _schema = new PostgresSchema(_options.Schema);
         _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
         _migrator = new PostgresMigrator(dataSource, _schema);
-        _migrated = !_options.ApplyMigrations;
+        _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
     }
 
     /// <summary>The schema holding the tables.</summary>
@@ -60,7 +61,7 @@ public sealed class PostgresJobQueue : IJobQueue
     public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken = default)
     {
         var applied = await _migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
-        _migrated = true;
+        _migrations.MarkDone();
         return applied;
     }
 
@@ -69,6 +70,7 @@ public sealed class PostgresJobQueue : IJobQueue
     {
         var prepared = JobValidation.Prepare(request, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -82,6 +84,7 @@ public sealed class PostgresJobQueue : IJobQueue
         ArgumentNullException.ThrowIfNull(transaction);
         var prepared = JobValidation.Prepare(request, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
         return (await InsertAsync(ConnectionOf(transaction), transaction, [prepared], cancellationToken).ConfigureAwait(false))[0];
     }
 
@@ -91,6 +94,7 @@ public sealed class PostgresJobQueue : IJobQueue
         var prepared = JobValidation.PrepareAll(requests, _rules);
         if (prepared.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
@@ -111,6 +115,7 @@ public sealed class PostgresJobQueue : IJobQueue
         var prepared = JobValidation.PrepareAll(requests, _rules);
         if (prepared.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
         return await InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
     }
 
@@ -143,6 +148,8 @@ public sealed class PostgresJobQueue : IJobQueue
                     CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
                     Lease = new JobLease(id, reader.GetGuid(9), reader.GetInt32(5)),
                     LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(10),
+                    Command = reader.IsDBNull(11) ? null : reader.GetString(11),
+                    Allocation = ReadAllocation(reader, 12),
                 });
             }
         }
@@ -219,6 +226,20 @@ public sealed class PostgresJobQueue : IJobQueue
             command.Parameters.Add(Now());
             command.Parameters.Add(Text(_schema.NotificationChannel));
             batch.BatchCommands.Add(command);
+        }
+
+        var measured = acks.Where(a => a.Usage is { } u && (u.OomKilled || u.PeakMemoryMb is not null) && a.Kind is JobAckKind.Succeeded or JobAckKind.Failed).ToArray();
+        if (measured.Length > 0)
+        {
+            var command = new NpgsqlBatchCommand(_sql.RecordRuns);
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => a.Lease.JobId).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakMemoryMb).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakCpuMillicores).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => (long)(a.RunDuration ?? TimeSpan.Zero).TotalMilliseconds).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = measured.Select(a => a.Usage!.OomKilled).ToArray() });
+            command.Parameters.Add(Now());
+            batch.BatchCommands.Insert(0, command); // before the transitions, which the reader below expects last
         }
 
         var outcome = new Dictionary<long, JobState>();
@@ -326,28 +347,14 @@ public sealed class PostgresJobQueue : IJobQueue
             CancellationRequested = reader.GetBoolean(14),
             UniqueKey = reader.IsDBNull(15) ? null : reader.GetString(15),
             Errors = ParseErrors(reader.GetString(16)),
+            Command = reader.IsDBNull(17) ? null : reader.GetString(17),
+            Allocation = ReadAllocation(reader, 18),
+            CommandHash = reader.IsDBNull(29) ? null : reader.GetString(29),
+            Description = reader.IsDBNull(30) ? null : reader.GetString(30),
         };
     }
 
-    private async ValueTask EnsureMigratedAsync(CancellationToken cancellationToken)
-    {
-        if (_migrated) return;
-        Task migration;
-        lock (_migrationLock)
-        {
-            // One migration run shared by all callers; a failed run is retried by the next caller.
-            if (_migration is null || _migration.IsFaulted || _migration.IsCanceled) _migration = MigrateOnceAsync();
-            migration = _migration;
-        }
-
-        await migration.WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task MigrateOnceAsync()
-    {
-        await _migrator.MigrateAsync(CancellationToken.None).ConfigureAwait(false);
-        _migrated = true;
-    }
+    private ValueTask EnsureMigratedAsync(CancellationToken cancellationToken) => _migrations.EnsureAsync(cancellationToken);
 
     private async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
     {
@@ -397,8 +404,39 @@ public sealed class PostgresJobQueue : IJobQueue
         p.Add(new NpgsqlParameter { Value = (object?)job.PayloadJson ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
         p.Add(Now());
         p.Add(new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        if (_options.NotifyOnEnqueue) p.Add(Text(_schema.NotificationChannel));
+        p.Add(Text(_schema.NotificationChannel));
+        foreach (var (value, type) in ResourceValues(job)) p.Add(new NpgsqlParameter { Value = value ?? DBNull.Value, NpgsqlDbType = type });
         return command;
+    }
+
+    /// <summary>The values of <see cref="JobSql.ResourceColumns"/>, in order.</summary>
+    private static (object? Value, NpgsqlDbType Type)[] ResourceValues(PreparedJob job)
+    {
+        var a = job.Allocation;
+        return
+        [
+            (job.Command, NpgsqlDbType.Text), (job.CommandHash, NpgsqlDbType.Text), (job.NormalizedCommandHash, NpgsqlDbType.Text),
+            (job.Description, NpgsqlDbType.Text), (a?.DefinitionId, NpgsqlDbType.Text), (a?.BaselineMemoryMb, NpgsqlDbType.Integer),
+            (a?.MemoryMb, NpgsqlDbType.Integer), (a?.CpuMillicores, NpgsqlDbType.Integer), (a?.Gpus, NpgsqlDbType.Integer),
+            (a is null ? null : ResourceAllocator.SourceTag(a.Source), NpgsqlDbType.Text),
+            (a is null || a.SkipReason == AraSkipReason.None ? null : ResourceAllocator.SkipTag(a.SkipReason), NpgsqlDbType.Text),
+            (a?.SampleCount, NpgsqlDbType.Integer), (a?.Clamped, NpgsqlDbType.Boolean), (a?.CeilingHit, NpgsqlDbType.Boolean), (a?.Statistic, NpgsqlDbType.Text),
+        ];
+    }
+
+    /// <summary>Reads the allocation columns starting at <paramref name="first"/> (definition_id, memory_mb, cpu, gpus, baseline, source, skip, samples, clamped, ceiling, statistic).</summary>
+    private static ResourceAllocation? ReadAllocation(NpgsqlDataReader reader, int first)
+    {
+        if (reader.IsDBNull(first)) return null;
+        int? Int(int i) => reader.IsDBNull(i) ? null : reader.GetInt32(i);
+        return new ResourceAllocation
+        {
+            DefinitionId = reader.GetString(first), MemoryMb = Int(first + 1) ?? 0, CpuMillicores = Int(first + 2) ?? 0, Gpus = Int(first + 3) ?? 0,
+            BaselineMemoryMb = Int(first + 4) ?? 0, Source = ResourceAllocator.ParseSource(reader.IsDBNull(first + 5) ? null : reader.GetString(first + 5)),
+            SkipReason = ResourceAllocator.ParseSkip(reader.IsDBNull(first + 6) ? null : reader.GetString(first + 6)),
+            SampleCount = Int(first + 7) ?? 0, Clamped = !reader.IsDBNull(first + 8) && reader.GetBoolean(first + 8),
+            CeilingHit = !reader.IsDBNull(first + 9) && reader.GetBoolean(first + 9), Statistic = reader.IsDBNull(first + 10) ? null : reader.GetString(first + 10),
+        };
     }
 
     private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
@@ -432,6 +470,11 @@ public sealed class PostgresJobQueue : IJobQueue
                 if (job.PayloadJson is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
                 else await importer.WriteAsync(job.PayloadJson, NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                foreach (var (value, type) in ResourceValues(job))
+                {
+                    if (value is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                    else await importer.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
