@@ -1,6 +1,48 @@
+using System.Globalization;
 using BenchmarkDotNet.Running;
+using Scheduling.Benchmarks.Ara;
 
-// BenchmarkDotNet suites: dotnet run -c Release --project benchmarks/Scheduling.Benchmarks -- --filter '*'
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+// Commands of this project:
+//   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
+//   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
+//   anything else: BenchmarkDotNet, e.g. --filter '*'
+return args.FirstOrDefault() switch
+{
+    "ara-trace" => AraTraceCommand(args),
+    "ara-replay" => await AraReplayCommandAsync(args),
+    _ => RunBenchmarks(args),
+};
 
-internal sealed partial class Program;
+static int RunBenchmarks(string[] args)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(AraReplay).Assembly).Run(args);
+    return 0;
+}
+
+static string? Option(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+
+static int AraTraceCommand(string[] args)
+{
+    var output = Option(args, "--out") ?? throw new ArgumentException("ara-trace needs --out FILE");
+    var runs = AraTraceGenerator.Generate(int.Parse(Option(args, "--seed") ?? "1", CultureInfo.InvariantCulture), int.Parse(Option(args, "--days") ?? "10", CultureInfo.InvariantCulture));
+    AraTrace.Write(output, runs);
+    Console.WriteLine($"{runs.Count} runs written to {output}");
+    return 0;
+}
+
+static async Task<int> AraReplayCommandAsync(string[] args)
+{
+    var trace = Option(args, "--trace");
+    var connection = Option(args, "--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_BENCH_POSTGRES");
+    if (trace is null || connection is null)
+    {
+        Console.Error.WriteLine("usage: ara-replay --trace FILE.csv --connection CONNSTRING [--ceiling-mb 40960] [--floor-mb 512] [--json]");
+        return 2;
+    }
+
+    var results = await AraReplay.RunAsync(AraTrace.Read(trace), connection,
+        int.Parse(Option(args, "--floor-mb") ?? "512", CultureInfo.InvariantCulture),
+        int.Parse(Option(args, "--ceiling-mb") ?? "40960", CultureInfo.InvariantCulture), CancellationToken.None);
+    foreach (var result in results) Console.WriteLine(args.Contains("--json") ? AraReplay.ToJson(result) : AraReplay.ToLine(result));
+    return 0;
+}

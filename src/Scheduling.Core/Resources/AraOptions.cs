@@ -54,6 +54,12 @@ public sealed class HistoryEstimatorOptions
     /// <summary>The smallest OOM bump (default 256 MB).</summary>
     public int OomMinimumBumpMb { get; set; } = 256;
 
+    /// <summary>
+    /// Extra margin while history is short: the margin is multiplied by 1 + this / runs, so one run
+    /// gets x1.25 on top and ten runs x1.025 (default 0.25), as VPA widens its bounds for young histories.
+    /// </summary>
+    public double ShortHistoryWidening { get; set; } = 0.25;
+
     internal void Validate(List<string> errors, string prefix)
     {
         if (Quantile is <= 0 or > 1) errors.Add($"{prefix}{nameof(Quantile)} must be in (0, 1] (was {Quantile}).");
@@ -62,6 +68,7 @@ public sealed class HistoryEstimatorOptions
         if (Window <= TimeSpan.Zero) errors.Add($"{prefix}{nameof(Window)} must be positive (was {Window}).");
         if (MaxSamples is < 1 or > 10_000) errors.Add($"{prefix}{nameof(MaxSamples)} must be between 1 and 10000 (was {MaxSamples}).");
         if (OomBump < 1) errors.Add($"{prefix}{nameof(OomBump)} must be at least 1 (was {OomBump}).");
+        if (ShortHistoryWidening < 0) errors.Add($"{prefix}{nameof(ShortHistoryWidening)} must not be negative (was {ShortHistoryWidening}).");
         if (OomMinimumBumpMb < 0) errors.Add($"{prefix}{nameof(OomMinimumBumpMb)} must not be negative (was {OomMinimumBumpMb}).");
     }
 }

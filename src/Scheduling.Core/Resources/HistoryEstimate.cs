@@ -38,10 +38,11 @@ public static class HistoryEstimate
         }
 
         var latestNeed = memory[0].Value;
-        var memoryEstimate = WeightedQuantile(memory, options.Quantile) * options.Margin;
+        var margin = options.Margin * (1 + options.ShortHistoryWidening / usable.Count);
+        var memoryEstimate = WeightedQuantile(memory, options.Quantile) * margin;
         // The latest run ran out of memory: give at least its bumped need, whatever older runs say.
         if (usable[0].OomKilled) memoryEstimate = Math.Max(memoryEstimate, latestNeed);
-        var cpuEstimate = cpu.Count == 0 ? baselineCpuMillicores : WeightedQuantile(cpu, options.Quantile) * options.Margin;
+        var cpuEstimate = cpu.Count == 0 ? baselineCpuMillicores : WeightedQuantile(cpu, options.Quantile) * margin;
         var statistic = string.Create(CultureInfo.InvariantCulture, $"weighted p{options.Quantile * 100:0.#} x {options.Margin:0.##}, half-life {options.HalfLife.TotalHours:0.#} h, {usable.Count(s => s.OomKilled)} OOM of {usable.Count}");
         return new ResourceEstimate((int)Math.Ceiling(memoryEstimate), (int)Math.Ceiling(cpuEstimate), source, usable.Count, statistic);
     }
