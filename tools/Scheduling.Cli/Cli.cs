@@ -4,15 +4,18 @@ using Scheduling.Stagger;
 
 namespace Scheduling.Cli;
 
-/// <summary>The operator CLI. Exit codes: 0 success, 2 usage error, 3 bad input.</summary>
+/// <summary>The operator CLI. Exit codes: 0 success, 2 usage error, 3 bad input, 4 database unreachable or refused.</summary>
 internal static class Cli
 {
-    public const int Ok = 0, Usage = 2, BadInput = 3;
+    public const int Ok = 0, Usage = 2, BadInput = 3, DatabaseError = 4;
 
     private const string Help = """
         usage:
           scheduling stagger plan  --input jobs.json [--json]   choose seconds offsets that flatten the peak
           scheduling stagger check --input plan.json [--json]   the collision analysis of a given plan
+          scheduling ara report [--connection CONN] [--schema NAME] [--from DATE] [--to DATE] [--ceiling-mb N] [--json]
+                                                                 ARA's impact per day and definition (default: the last 7 days;
+                                                                 the connection may come from SCHEDULING_CONNECTION)
 
         jobs.json: {"jobs":[{"name":"...","cron":"*/5 * * * *","durationSeconds":12,"timeZone":"Europe/Berlin"}, ...]}
         plan.json: the output of 'plan --json', or jobs.json with the crons to check
@@ -22,6 +25,7 @@ internal static class Cli
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
+        if (args.Length >= 2 && args[0] == "ara" && args[1] == "report") return await AraReport.RunAsync(args, output, error);
         if (args.Length < 2 || args[0] != "stagger" || args[1] is not ("plan" or "check"))
         {
             await error.WriteLineAsync(args.Length == 0 || args[0] is "-h" or "--help" or "help" ? Help : $"unknown command '{string.Join(' ', args.Take(2))}'\n{Help}");

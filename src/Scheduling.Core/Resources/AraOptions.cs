@@ -36,8 +36,8 @@ public sealed class HistoryEstimatorOptions
     /// <summary>The safety margin on top of the quantile (default 1.15, Kubernetes VPA's 15 %).</summary>
     public double Margin { get; set; } = 1.15;
 
-    /// <summary>A run's weight halves every this long (default 72 h): recent runs count more.</summary>
-    public TimeSpan HalfLife { get; set; } = TimeSpan.FromHours(72);
+    /// <summary>A run's weight halves every this long (default 24 h, as Kubernetes VPA): recent runs count more.</summary>
+    public TimeSpan HalfLife { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Runs older than this are ignored (default 30 days).</summary>
     public TimeSpan Window { get; set; } = TimeSpan.FromDays(30);
