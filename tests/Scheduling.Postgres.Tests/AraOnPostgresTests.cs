@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>ARA against the real server: md5 parity, stored allocations, the recorded history, the estimator, the impact report and its CLI.</summary>
+public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    private static readonly JobDefinition Python = new("python-etl", 50);
+
+    [Fact]
+    public void The_hash_equals_postgresqls_md5_on_random_unicode_commands()
+    {
+        Prop.ForAll(Arb.From(ArbMap.Default.GeneratorFor<NonEmptyString>().Where(s => !s.Get.Contains('\0') && !s.Get.Any(char.IsSurrogate))), command =>
+        {
+            using var sql = database.DataSource.CreateCommand("SELECT md5($1)");
+            sql.Parameters.AddWithValue(command.Get);
+            return (string)sql.ExecuteScalar()! == Md5CommandHasher.Instance.Hash(command.Get);
+        }).Check(Config.QuickThrowOnFailure.WithMaxTest(200));
+        Assert.Equal(32, Md5CommandHasher.Instance.Hash("ünïcødé ✓ 日本")!.Length);
+    }
+
+    private async Task<(PostgresJobQueue Queue, PostgresRunHistory History, FakeTimeProvider Time, string Schema)> StoreAsync(AraOptions? ara = null)
+    {
+        ara ??= new AraOptions();
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 5, 0, 0, 0, TimeSpan.Zero));
+        var options = new PostgresQueueOptions { Schema = database.NewSchema(), UseDatabaseClock = false };
+        var history = new PostgresRunHistory(database.DataSource, options, ara, time);
+        var queue = new PostgresJobQueue(database.DataSource, options, null, time, new ResourceAllocator(history, null, ara));
+        await queue.MigrateAsync();
+        return (queue, history, time, options.Schema);
+    }
+
+    [Fact]
+    public async Task Enqueue_stores_the_command_hash_and_the_allocation_and_acks_with_usage_feed_the_history()
+    {
+        var (queue, _, time, schema) = await StoreAsync();
+        var first = (await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t1", Description = "Nightly ETL", Definition = Python })).JobId;
+        var stored = (await queue.GetJobAsync(first))!;
+        Assert.Equal(Md5CommandHasher.Instance.Hash("python etl.py --table t1"), stored.CommandHash);
+        Assert.Equal(("Nightly ETL", 512, AllocationSource.Baseline, true), (stored.Description, stored.Allocation!.MemoryMb, stored.Allocation.Source, stored.Allocation.Clamped));
+
+        // Three runs at about 4 GB, reported through acknowledgements.
+        for (var i = 0; i < 3; i++)
+        {
+            if (i > 0) await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t1", Definition = Python });
+            var job = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(1))));
+            Assert.NotNull(job.Allocation);
+            await queue.AcknowledgeAsync([JobAck.Success(job.Lease) with { Usage = new ResourceUsage { PeakMemoryMb = 4000 - i * 100, PeakCpuMillicores = 900 }, RunDuration = TimeSpan.FromSeconds(30) }]);
+            time.Advance(TimeSpan.FromHours(3));
+        }
+
+        await using (var count = database.DataSource.CreateCommand($"SELECT count(*), max(peak_memory_mb), min(duration_ms) FROM \"{schema}\".run_history"))
+        await using (var reader = await count.ExecuteReaderAsync())
+        {
+            await reader.ReadAsync();
+            Assert.Equal((3L, 4000, 30_000L), (reader.GetInt64(0), reader.GetInt32(1), reader.GetInt64(2)));
+        }
+
+        var next = (await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t1", Definition = Python })).JobId;
+        var sized = (await queue.GetJobAsync(next))!.Allocation!;
+        Assert.Equal((AllocationSource.CommandHistory, 3), (sized.Source, sized.SampleCount));
+        Assert.InRange(sized.MemoryMb, 4000, 6000);
+    }
+
+    [Fact]
+    public async Task The_estimator_reads_the_fallback_chain_in_order()
+    {
+        var (_, history, time, _) = await StoreAsync(new AraOptions { NormalizeCommands = true });
+        var allocator = new ResourceAllocator(history, null, new AraOptions { NormalizeCommands = true });
+        var command = "python load.py --date 2026-01-05";
+        await history.RecordAsync([new RunOutcome("python-etl", allocator.HashCommand(command)!, allocator.HashNormalizedCommand(command), 8000, 6000, 800, TimeSpan.FromMinutes(2), 0, false, time.GetUtcNow())]);
+
+        Assert.Equal(AllocationSource.CommandHistory, (await allocator.AllocateAsync(Python, command)).Source);
+        Assert.Equal(AllocationSource.NormalizedCommandHistory, (await allocator.AllocateAsync(Python, "python load.py --date 2026-01-06")).Source);
+        Assert.Equal(AllocationSource.DefinitionHistory, (await allocator.AllocateAsync(Python, "python other.py")).Source);
+        Assert.Equal(AllocationSource.Baseline, (await allocator.AllocateAsync(new JobDefinition("other", 700), "x")).Source);
+        time.Advance(TimeSpan.FromDays(31)); // outside the window
+        Assert.Equal(AllocationSource.Baseline, (await allocator.AllocateAsync(Python, command)).Source);
+    }
+
+    [Fact]
+    public async Task The_impact_report_counts_per_day_and_definition_and_audits_every_hash()
+    {
+        var (queue, _, time, schema) = await StoreAsync(new AraOptions { CeilingMemoryMb = 4096 });
+        await queue.EnqueueManyAsync([
+            new JobRequest("k") { Command = "a", Definition = Python },
+            new JobRequest("k") { Command = null, Definition = Python },
+            new JobRequest("k") { Command = "train", Definition = new JobDefinition("training", 16_384, Gpus: 1) },
+            new JobRequest("k") { Command = "big", Definition = new JobDefinition("huge", 8000) },
+        ]);
+        var day = time.GetUtcNow();
+
+        var report = await AraImpactReport.QueryAsync(database.DataSource, schema, day.AddDays(-1), day.AddDays(1), 4096);
+
+        var python = Assert.Single(report.Days, d => d.DefinitionId == "python-etl");
+        Assert.Equal((DateOnly.FromDateTime(day.UtcDateTime), 2L, 1L), (python.Day, python.Jobs, python.NullCommandHash));
+        Assert.Equal(1L, Assert.Single(report.Days, d => d.DefinitionId == "training").Gpu);
+        Assert.Equal(1L, Assert.Single(report.Days, d => d.DefinitionId == "huge").AtCeiling);
+        Assert.Equal(1L, Assert.Single(report.Days, d => d.DefinitionId == "python-etl").OverOneAndHalfBaseline); // 512 MB floor vs a 50 MB baseline
+        Assert.Equal(0L, report.HashMismatches);
+
+        // The incident's bug, reproduced by hand: a hash that is not md5(command) is caught.
+        await using (var tamper = database.DataSource.CreateCommand($"UPDATE \"{schema}\".jobs SET command_hash = md5('Nightly ETL') WHERE command = 'a'")) await tamper.ExecuteNonQueryAsync();
+        Assert.Equal(1L, (await AraImpactReport.QueryAsync(database.DataSource, schema, day.AddDays(-1), day.AddDays(1), 4096)).HashMismatches);
+
+        var (exit, output, _) = await CliAsync("ara", "report", "--connection", database.ConnectionString, "--schema", schema,
+            "--from", day.AddDays(-1).ToString("O"), "--to", day.AddDays(1).ToString("O"), "--ceiling-mb", "4096", "--json");
+        Assert.Equal(3, exit); // a mismatch makes the command fail for scripts
+        using var json = JsonDocument.Parse(output);
+        Assert.Equal(1, json.RootElement.GetProperty("hashMismatches").GetInt64());
+
+        var (unreachable, _, error) = await CliAsync("ara", "report", "--connection", "Host=127.0.0.1;Port=1;Timeout=2");
+        Assert.Equal(4, unreachable);
+        Assert.Contains("cannot read the database", error, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int Exit, string Out, string Err)> CliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Scheduling.Cli.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await error);
+    }
+}
