@@ -44,6 +44,9 @@ internal static partial class Log
     [LoggerMessage(2012, LogLevel.Information, "Shutdown timeout reached with {Count} job(s) running; cancelling them")]
     public static partial void ShutdownCancelling(ILogger logger, int count);
 
+    [LoggerMessage(2014, LogLevel.Warning, "Reading queue statistics failed")]
+    public static partial void StatsFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(2013, LogLevel.Error, "Initialising the job store failed; retrying in {Delay}")]
     public static partial void InitializeFailed(ILogger logger, Exception exception, TimeSpan delay);
 }

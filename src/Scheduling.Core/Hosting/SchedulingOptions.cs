@@ -32,6 +32,12 @@ public sealed class SchedulingOptions
     /// <summary>The most acknowledgements written in one statement (default 500).</summary>
     public int AckBatchSize { get; set; } = 500;
 
+    /// <summary>How often queue depths are read for the gauges and the health check (default 15 s).</summary>
+    public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The health check reports degraded when a due job has waited longer than this (default 5 min).</summary>
+    public TimeSpan HealthMaxDueAge { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>How long shutdown waits for running jobs before cancelling and releasing them (default 20 s).</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
@@ -95,6 +101,8 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         if (options.AckFlushInterval < TimeSpan.Zero || options.AckFlushInterval > TimeSpan.FromSeconds(1))
             errors.Add($"Scheduling:AckFlushInterval must be between 0 and 1 second (was {options.AckFlushInterval}).");
         if (options.AckBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:AckBatchSize must be between 1 and 10000 (was {options.AckBatchSize}).");
+        if (options.StatsInterval < TimeSpan.FromMilliseconds(100)) errors.Add($"Scheduling:StatsInterval must be at least 100 ms (was {options.StatsInterval}).");
+        if (options.HealthMaxDueAge <= TimeSpan.Zero) errors.Add($"Scheduling:HealthMaxDueAge must be positive (was {options.HealthMaxDueAge}).");
         if (options.ShutdownTimeout < TimeSpan.Zero) errors.Add($"Scheduling:ShutdownTimeout must not be negative (was {options.ShutdownTimeout}).");
         if (options.Queue is null) errors.Add("Scheduling:Queue is required.");
         else options.Queue.Validate(errors, "Scheduling:Queue:");

@@ -34,6 +34,9 @@ public static class SchedulingServiceCollectionExtensions
         services.AddOptions<SchedulingOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SchedulingOptions>, SchedulingOptionsValidator>());
         services.TryAddSingleton<QueueSignals>();
+        services.TryAddSingleton<WorkerStatus>();
+        services.TryAddSingleton(sp => new SchedulingHealthCheck(
+            sp.GetRequiredService<IJobQueue>(), sp.GetRequiredService<IOptions<SchedulingOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton<JobHandlerRegistry>();
         services.TryAddSingleton<ICommandHasher>(Md5CommandHasher.Instance);
         services.TryAddSingleton(sp => new InMemoryRunHistory(sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara, sp.GetRequiredService<TimeProvider>()));

@@ -26,6 +26,7 @@ internal sealed class WorkerHost : BackgroundService
     private readonly IEnumerable<IJobQueueInitializer> _initializers;
     private readonly ConcurrentDictionary<long, RunningJob> _running = new();
     private readonly JsonSerializerOptions _json;
+    private readonly WorkerStatus _status;
     private long _acquireSequence;
 
     public WorkerHost(
@@ -36,8 +37,10 @@ internal sealed class WorkerHost : BackgroundService
         IServiceProvider services,
         TimeProvider time,
         IEnumerable<IJobQueueInitializer> initializers,
+        WorkerStatus status,
         ILogger<WorkerHost>? logger = null)
     {
+        _status = status;
         _queue = queue;
         _handlers = handlers;
         _options = options.Value;
@@ -68,6 +71,8 @@ internal sealed class WorkerHost : BackgroundService
         var rescue = Task.Run(() => RescueLoopAsync(maintenance.Token), CancellationToken.None);
 
         var queues = _options.EffectiveQueues;
+        _status.Started(WorkerId, queues.Keys);
+        var depths = Task.Run(() => DepthLoopAsync(maintenance.Token), CancellationToken.None);
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues.Keys));
         var fetchLoops = queues.Select(q => Task.Run(() => FetchLoopAsync(q.Key, q.Value, acks, stoppingToken), CancellationToken.None)).ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
@@ -79,7 +84,8 @@ internal sealed class WorkerHost : BackgroundService
             await abortAcks.CancelAsync().ConfigureAwait(false);
         await ackLoop.ConfigureAwait(false);
         await maintenance.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(heartbeat, rescue).ConfigureAwait(false);
+        await Task.WhenAll(heartbeat, rescue, depths).ConfigureAwait(false);
+        _status.Stopped();
         Log.WorkerStopped(_logger, WorkerId, released);
     }
 
@@ -127,11 +133,15 @@ internal sealed class WorkerHost : BackgroundService
                 try
                 {
                     var sequence = Interlocked.Increment(ref _acquireSequence);
+                    var startedAt = _time.GetUtcNow();
                     jobs = await _queue.AcquireAsync(new AcquireRequest(queue, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
                     failures = 0;
+                    _status.Fetched(queue, _time.GetUtcNow());
+                    var received = JobTelemetry.Received(queue, jobs.Count, startedAt);
+                    if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
                     foreach (var job in jobs)
                     {
-                        var running = new RunningJob(job, sequence);
+                        var running = new RunningJob(job, sequence, received);
                         _running[job.Id] = running;
                         inFlight.Add(Task.Run(() => RunJobAsync(running, slots, acks), CancellationToken.None));
                     }
@@ -161,6 +171,8 @@ internal sealed class WorkerHost : BackgroundService
         var job = running.Job;
         var usage = new ResourceUsage();
         var started = _time.GetTimestamp();
+        using var activity = JobTelemetry.StartProcess(job, running.Received);
+        SchedulingMetrics.QueueWait.Record(Math.Max(0, (_time.GetUtcNow() - job.RunAt).TotalSeconds), new KeyValuePair<string, object?>("queue", job.Queue), new KeyValuePair<string, object?>("kind", job.Kind));
         JobAck? ack;
         try
         {
@@ -201,6 +213,7 @@ internal sealed class WorkerHost : BackgroundService
             running.Dispose();
         }
 
+        RecordOutcome(job, ack, _time.GetElapsedTime(started), activity);
         if (ack is { } value && !running.Released)
         {
             if (job.Allocation is not null)
@@ -213,6 +226,42 @@ internal sealed class WorkerHost : BackgroundService
         }
         slots.Release();
     }
+
+    private static void RecordOutcome(AcquiredJob job, JobAck? ack, TimeSpan elapsed, System.Diagnostics.Activity? activity)
+    {
+        var queue = new KeyValuePair<string, object?>("queue", job.Queue);
+        var kind = new KeyValuePair<string, object?>("kind", job.Kind);
+        string outcome;
+        switch (ack?.Kind)
+        {
+            case JobAckKind.Succeeded:
+                outcome = "succeeded";
+                SchedulingMetrics.Succeeded.Add(1, queue, kind);
+                break;
+            case JobAckKind.Failed:
+                var retried = ack.Value.Retryable && job.Attempt < job.MaxAttempts;
+                outcome = retried ? "retried" : "dead";
+                SchedulingMetrics.Failed.Add(1, queue, kind);
+                (retried ? SchedulingMetrics.Retried : SchedulingMetrics.Dead).Add(1, queue, kind);
+                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, Truncate(ack.Value.Error));
+                break;
+            case JobAckKind.Cancelled:
+                outcome = "cancelled";
+                SchedulingMetrics.Cancelled.Add(1, queue, kind);
+                break;
+            case JobAckKind.Released:
+                outcome = "released";
+                break;
+            default:
+                outcome = "lease_lost";
+                break;
+        }
+
+        SchedulingMetrics.RunDuration.Record(elapsed.TotalSeconds, queue, kind, new KeyValuePair<string, object?>("outcome", outcome));
+        activity?.SetTag("scheduling.job.outcome", outcome);
+    }
+
+    private static string? Truncate(string? error) => error is { Length: > 200 } ? error[..200] : error;
 
     private async Task<int> DrainAsync()
     {
@@ -291,6 +340,7 @@ internal sealed class WorkerHost : BackgroundService
                 var rescued = await _queue.RescueExpiredLeasesAsync(cancellationToken).ConfigureAwait(false);
                 if (rescued > 0)
                 {
+                    SchedulingMetrics.Rescued.Add(rescued);
                     Log.Rescued(_logger, rescued);
                     _signals.NotifyAll();
                 }
@@ -302,6 +352,30 @@ internal sealed class WorkerHost : BackgroundService
             catch (Exception ex)
             {
                 Log.RescueFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>Refreshes the cached queue depths the gauges and the health check read, so a scrape never queries the database.</summary>
+    private async Task DepthLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                _status.Depths(await _queue.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false), _time.GetUtcNow());
+                await Task.Delay(_options.StatsInterval, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                _status.DepthsFailed(ex);
+                Log.StatsFailed(_logger, ex);
+                try { await Task.Delay(_options.StatsInterval, _time, cancellationToken).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
             }
         }
     }
@@ -320,14 +394,16 @@ internal sealed class WorkerHost : BackgroundService
         private int _stopReason;
         private int _released;
 
-        public RunningJob(AcquiredJob job, long acquireSequence)
+        public RunningJob(AcquiredJob job, long acquireSequence, System.Diagnostics.Activity? received)
         {
             Job = job;
             AcquireSequence = acquireSequence;
+            Received = received;
             Token = _cts.Token;
         }
 
         public AcquiredJob Job { get; }
+        public System.Diagnostics.Activity? Received { get; }
         public long AcquireSequence { get; }
         public CancellationToken Token { get; }
         public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);

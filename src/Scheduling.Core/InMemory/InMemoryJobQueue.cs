@@ -52,12 +52,16 @@ public sealed class InMemoryJobQueue : IJobQueue
         cancellationToken.ThrowIfCancellationRequested();
         var prepared = JobValidation.Prepare(request, _options);
         await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
+        List<PreparedJob> batch = [prepared];
+        using var activity = JobTelemetry.StartSend(batch);
         EnqueueResult result;
         lock (_gate)
         {
-            CheckConflicts([prepared]);
+            CheckConflicts(batch);
             result = Insert(prepared);
         }
+
+        JobTelemetry.Sent(activity, batch, [result]);
 
         if (result.Created) _signals?.Notify(prepared.Queue);
         return result;
@@ -69,12 +73,15 @@ public sealed class InMemoryJobQueue : IJobQueue
         cancellationToken.ThrowIfCancellationRequested();
         var prepared = JobValidation.PrepareAll(requests, _options);
         await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
+        using var activity = JobTelemetry.StartSend(prepared);
         var results = new EnqueueResult[prepared.Count];
         lock (_gate)
         {
             CheckConflicts(prepared); // all or nothing: reject before writing any
             for (var i = 0; i < prepared.Count; i++) results[i] = Insert(prepared[i]);
         }
+
+        JobTelemetry.Sent(activity, prepared, results);
 
         foreach (var queue in prepared.Select(p => p.Queue).Distinct(StringComparer.Ordinal)) _signals?.Notify(queue);
         return results;
@@ -112,7 +119,7 @@ public sealed class InMemoryJobQueue : IJobQueue
                     Id = entry.Id, Queue = entry.Queue, Kind = entry.Kind, PayloadJson = entry.PayloadJson, Priority = entry.Priority,
                     MaxAttempts = entry.MaxAttempts, RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
-                    Command = entry.Command, Allocation = entry.Allocation,
+                    Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
                 });
             }
         }
@@ -305,11 +312,32 @@ public sealed class InMemoryJobQueue : IJobQueue
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority,
             RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = JobState.Available,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
+            TraceParent = job.TraceParent, TraceState = job.TraceState,
         };
         _jobs.Add(entry.Id, entry);
         ReadySet(entry.Queue).Add(entry);
         if (entry.UniqueKey is not null) KeysOf(entry.UniqueScope)[entry.UniqueKey] = entry.Id;
         return new EnqueueResult(entry.Id, true);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            return ValueTask.FromResult<IReadOnlyList<QueueStats>>(_jobs.Values
+                .Where(e => e.State is JobState.Available or JobState.Running)
+                .GroupBy(e => e.Queue, StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new QueueStats(g.Key,
+                    g.LongCount(e => e.State == JobState.Available && e.RunAt <= now),
+                    g.LongCount(e => e.State == JobState.Available && e.RunAt > now),
+                    g.LongCount(e => e.State == JobState.Running),
+                    g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min()))
+                .ToArray());
+        }
     }
 
     private Dictionary<string, long> KeysOf(UniqueKeyScope scope) => scope == UniqueKeyScope.AnyState ? _permanentUniqueKeys : _activeUniqueKeys;
@@ -383,6 +411,8 @@ public sealed class InMemoryJobQueue : IJobQueue
         public string? NormalizedCommandHash;
         public string? Description;
         public ResourceAllocation? Allocation;
+        public string? TraceParent;
+        public string? TraceState;
         public readonly List<JobAttemptError> Errors = [];
     }
 }

@@ -41,7 +41,18 @@ public interface IJobQueue
 
     /// <summary>Reads one job, or null when there is none with that id.</summary>
     ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
+    ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>One queue's active jobs.</summary>
+/// <param name="Queue">The queue.</param>
+/// <param name="Available">Due and waiting.</param>
+/// <param name="Scheduled">Waiting for their run-at time.</param>
+/// <param name="Running">Held by workers.</param>
+/// <param name="OldestDue">When the longest-waiting due job became due, if any.</param>
+public sealed record QueueStats(string Queue, long Available, long Scheduled, long Running, DateTimeOffset? OldestDue);
 
 /// <summary>Convenience calls over <see cref="IJobQueue"/>.</summary>
 public static class JobQueueExtensions

@@ -38,6 +38,10 @@ public sealed record AcquiredJob
     public string? Command { get; init; }
     /// <summary>What the job was given (memory, CPU, GPUs) and why, for jobs with a definition.</summary>
     public ResourceAllocation? Allocation { get; init; }
+    /// <summary>The W3C traceparent stored when the job was enqueued.</summary>
+    public string? TraceParent { get; init; }
+    /// <summary>The W3C tracestate stored when the job was enqueued.</summary>
+    public string? TraceState { get; init; }
 }
 
 /// <summary>What to acquire: up to <see cref="MaxJobs"/> due jobs of one queue for one worker.</summary>

@@ -26,6 +26,12 @@ internal sealed record PreparedJob(
 
     /// <summary>What the job is given, for jobs with a definition.</summary>
     public ResourceAllocation? Allocation { get; set; }
+
+    /// <summary>The W3C traceparent of the enqueue, so processing continues the trace.</summary>
+    public string? TraceParent { get; set; }
+
+    /// <summary>The W3C tracestate of the enqueue.</summary>
+    public string? TraceState { get; set; }
 }
 
 /// <summary>

@@ -15,7 +15,7 @@ internal sealed class JobSql
         var notifyJoin = notifyOnEnqueue ? " CROSS JOIN LATERAL pg_notify($9, ins.queue) AS n" : "";
 
         // $1 queue, $2 kind, $3 priority, $4 run_at, $5 max_attempts, $6 payload, $7 now, $8 unique_key, $9 channel,
-        // $10.. the command and its sizing (see ResourceColumns)
+        // $10.. the command, its sizing and its trace context (see ResourceColumns)
         Insert = S($"""
             WITH ins AS (
                 INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, {ResourceColumns})
@@ -69,7 +69,8 @@ internal sealed class JobSql
             FROM picked
             WHERE j.id = picked.id
             RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at,
-                      j.command, j.definition_id, j.memory_mb, j.cpu_millicores, j.gpus, j.baseline_memory_mb, j.ara_source, j.ara_skip_reason, j.ara_samples, j.ara_clamped, j.ara_ceiling_hit, j.ara_statistic
+                      j.command, j.definition_id, j.memory_mb, j.cpu_millicores, j.gpus, j.baseline_memory_mb, j.ara_source, j.ara_skip_reason, j.ara_samples, j.ara_clamped, j.ara_ceiling_hit, j.ara_statistic,
+                      j.trace_parent, j.trace_state
             """);
 
         // $1 worker, $2 lease duration, $3 now
@@ -193,6 +194,17 @@ internal sealed class JobSql
             WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
             """);
 
+        // $1 now
+        Stats = S("""
+            SELECT queue,
+                   count(*) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'available' AND run_at > coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'running'),
+                   min(run_at) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now()))
+            FROM {schema}.jobs WHERE state IN ('available', 'running')
+            GROUP BY queue ORDER BY queue
+            """);
+
         // $1 job id, $2 now
         Get = S("""
             SELECT id, queue, kind, payload,
@@ -205,11 +217,12 @@ internal sealed class JobSql
             """);
     }
 
-    /// <summary>The command and sizing columns written at enqueue, in parameter order from $10.</summary>
-    public const string ResourceColumns = "command, command_hash, normalized_command_hash, description, definition_id, baseline_memory_mb, memory_mb, cpu_millicores, gpus, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic";
-    private const string ResourceValues = "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24";
+    /// <summary>The command, sizing and trace-context columns written at enqueue, in parameter order from $10.</summary>
+    public const string ResourceColumns = "command, command_hash, normalized_command_hash, description, definition_id, baseline_memory_mb, memory_mb, cpu_millicores, gpus, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic, trace_parent, trace_state";
+    private const string ResourceValues = "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26";
 
     public string RecordRuns { get; }
+    public string Stats { get; }
     public string Insert { get; }
     public string InsertUnique { get; }
     public string InsertUniqueAnyState { get; }

@@ -150,6 +150,8 @@ public sealed class PostgresJobQueue : IJobQueue
                     LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(10),
                     Command = reader.IsDBNull(11) ? null : reader.GetString(11),
                     Allocation = ReadAllocation(reader, 12),
+                    TraceParent = reader.IsDBNull(23) ? null : reader.GetString(23),
+                    TraceState = reader.IsDBNull(24) ? null : reader.GetString(24),
                 });
             }
         }
@@ -354,9 +356,34 @@ public sealed class PostgresJobQueue : IJobQueue
         };
     }
 
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Stats);
+        command.Parameters.Add(Now());
+        var stats = new List<QueueStats>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            stats.Add(new QueueStats(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3),
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+        }
+
+        return stats;
+    }
+
     private ValueTask EnsureMigratedAsync(CancellationToken cancellationToken) => _migrations.EnsureAsync(cancellationToken);
 
     private async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    {
+        using var activity = JobTelemetry.StartSend(jobs);
+        var results = await WriteAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false);
+        JobTelemetry.Sent(activity, jobs, results);
+        return results;
+    }
+
+    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
     {
         if (transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null))
             return await CopyAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false);
@@ -421,6 +448,7 @@ public sealed class PostgresJobQueue : IJobQueue
             (a is null ? null : ResourceAllocator.SourceTag(a.Source), NpgsqlDbType.Text),
             (a is null || a.SkipReason == AraSkipReason.None ? null : ResourceAllocator.SkipTag(a.SkipReason), NpgsqlDbType.Text),
             (a?.SampleCount, NpgsqlDbType.Integer), (a?.Clamped, NpgsqlDbType.Boolean), (a?.CeilingHit, NpgsqlDbType.Boolean), (a?.Statistic, NpgsqlDbType.Text),
+            (job.TraceParent, NpgsqlDbType.Text), (job.TraceState, NpgsqlDbType.Text),
         ];
     }
 
