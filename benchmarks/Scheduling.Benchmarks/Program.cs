@@ -5,11 +5,13 @@ using Scheduling.Benchmarks.Ara;
 // Commands of this project:
 //   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
+//   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
 //   anything else: BenchmarkDotNet, e.g. --filter '*'
 return args.FirstOrDefault() switch
 {
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
+    "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
     _ => RunBenchmarks(args),
 };
 

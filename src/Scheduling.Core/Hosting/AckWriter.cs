@@ -25,6 +25,30 @@ internal sealed class AckWriter
 
     public void Enqueue(JobAck ack) => _channel.Writer.TryWrite(ack);
 
+    /// <summary>
+    /// With no flush interval, writes the acknowledgement from the caller at once (many in
+    /// parallel, one per finishing job); a failed write falls back to the buffered writer's retries.
+    /// </summary>
+    public async Task AcknowledgeAsync(JobAck ack)
+    {
+        if (_options.AckFlushInterval > TimeSpan.Zero)
+        {
+            Enqueue(ack);
+            return;
+        }
+
+        try
+        {
+            var result = await _queue.AcknowledgeAsync([ack], CancellationToken.None).ConfigureAwait(false);
+            if (!result[0].Applied) Log.StaleAck(_logger, result[0].JobId);
+        }
+        catch (Exception ex) when (ex is not ArgumentException)
+        {
+            Log.AckWriteFailed(_logger, ex, 1, TimeSpan.Zero);
+            Enqueue(ack);
+        }
+    }
+
     /// <summary>Stops taking acknowledgements; <see cref="RunAsync"/> ends once the buffer is written.</summary>
     public void Complete() => _channel.Writer.TryComplete();
 

@@ -50,7 +50,7 @@ public sealed class SchedulingOptions
     /// <summary>Adds or replaces a queue for this host to work.</summary>
     public SchedulingOptions AddQueue(string name, int concurrency = QueueWorkerOptions.DefaultConcurrency, int? fetchBatchSize = null)
     {
-        Queues[name] = new QueueWorkerOptions { Concurrency = concurrency, FetchBatchSize = fetchBatchSize ?? concurrency };
+        Queues[name] = new QueueWorkerOptions { Concurrency = concurrency, FetchBatchSize = fetchBatchSize };
         return this;
     }
 
@@ -67,8 +67,18 @@ public sealed class QueueWorkerOptions
     /// <summary>How many jobs of this queue run at once on this host (1-10,000; default 10).</summary>
     public int Concurrency { get; set; } = DefaultConcurrency;
 
-    /// <summary>The most jobs fetched in one statement (1-10,000; default: the concurrency).</summary>
+    /// <summary>The most jobs fetched in one statement (1-10,000; default: as many as <see cref="Prefetch"/> leaves room for).</summary>
     public int? FetchBatchSize { get; set; }
+
+    /// <summary>
+    /// The most jobs this host holds for the queue at once, running or fetched and waiting locally for
+    /// a slot (default 4 x <see cref="Concurrency"/>, Celery's prefetch multiplier). Fetching ahead
+    /// turns one round trip per free slot into one per batch; set it to the concurrency when jobs are
+    /// long and many hosts share the queue, so no host holds jobs another could start.
+    /// </summary>
+    public int? Prefetch { get; set; }
+
+    internal int EffectivePrefetch => Math.Max(Concurrency, Prefetch ?? Math.Min(Concurrency * 4, 10_000));
 }
 
 /// <summary>Checks <see cref="SchedulingOptions"/>; every message names the setting and the allowed range.</summary>
@@ -90,6 +100,7 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
             if (q is null) { errors.Add($"Scheduling:Queues:{queue} has no settings."); continue; }
             if (q.Concurrency is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:Concurrency must be between 1 and 10000 (was {q.Concurrency}).");
             if (q.FetchBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:FetchBatchSize must be between 1 and 10000 (was {q.FetchBatchSize}).");
+            if (q.Prefetch is { } prefetch && (prefetch < q.Concurrency || prefetch > 100_000)) errors.Add($"Scheduling:Queues:{queue}:Prefetch must be between the concurrency ({q.Concurrency}) and 100000 (was {prefetch}).");
         }
 
         if (options.LeaseDuration < TimeSpan.FromSeconds(1) || options.LeaseDuration > TimeSpan.FromDays(1))

@@ -117,53 +117,94 @@ internal sealed class WorkerHost : BackgroundService
 
     private async Task FetchLoopAsync(string queue, QueueWorkerOptions queueOptions, AckWriter acks, CancellationToken stoppingToken)
     {
-        var batchSize = queueOptions.FetchBatchSize ?? queueOptions.Concurrency;
-        using var slots = new SemaphoreSlim(queueOptions.Concurrency, queueOptions.Concurrency);
+        var concurrency = queueOptions.Concurrency;
+        var capacity = queueOptions.EffectivePrefetch;
+        var maxFetch = queueOptions.FetchBatchSize ?? capacity;
+        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        var buffer = new Queue<RunningJob>();
+        var drained = false; // the last fetch came back short: wait for the buffer to empty or a wake-up
         var failures = 0;
-        var inFlight = new List<Task>();
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                var wanted = 1;
-                while (wanted < batchSize && slots.Wait(0, CancellationToken.None)) wanted++;
-
-                IReadOnlyList<AcquiredJob> jobs;
-                try
+                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, acks);
+                var room = capacity - buffer.Count - (concurrency - slots.CurrentCount);
+                if (room > 0 && (buffer.Count == 0 || (!drained && buffer.Count < concurrency)))
                 {
-                    var sequence = Interlocked.Increment(ref _acquireSequence);
-                    var startedAt = _time.GetUtcNow();
-                    jobs = await _queue.AcquireAsync(new AcquireRequest(queue, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
-                    failures = 0;
-                    _status.Fetched(queue, _time.GetUtcNow());
-                    var received = JobTelemetry.Received(queue, jobs.Count, startedAt);
-                    if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
-                    foreach (var job in jobs)
+                    var wanted = Math.Min(room, maxFetch);
+                    IReadOnlyList<AcquiredJob> jobs;
+                    try
                     {
-                        var running = new RunningJob(job, sequence, received);
-                        _running[job.Id] = running;
-                        inFlight.Add(Task.Run(() => RunJobAsync(running, slots, acks), CancellationToken.None));
+                        var sequence = Interlocked.Increment(ref _acquireSequence);
+                        var startedAt = _time.GetUtcNow();
+                        jobs = await _queue.AcquireAsync(new AcquireRequest(queue, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
+                        failures = 0;
+                        _status.Fetched(queue, _time.GetUtcNow());
+                        var received = JobTelemetry.Received(queue, jobs.Count, startedAt);
+                        if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
+                        foreach (var job in jobs)
+                        {
+                            var running = new RunningJob(job, sequence, received);
+                            _running[job.Id] = running;
+                            buffer.Enqueue(running);
+                        }
                     }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
-                {
-                    slots.Release(wanted);
-                    var delay = Backoff.Delay(++failures, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
-                    Log.FetchFailed(_logger, ex, queue, delay);
-                    await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                    catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+                    {
+                        var delay = Backoff.Delay(++failures, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
+                        Log.FetchFailed(_logger, ex, queue, delay);
+                        await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    drained = jobs.Count < wanted;
+                    if (buffer.Count == 0 && jobs.Count == 0)
+                    {
+                        await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+                        drained = false;
+                    }
+
                     continue;
                 }
 
-                if (jobs.Count < wanted) slots.Release(wanted - jobs.Count);
-                inFlight.RemoveAll(t => t.IsCompleted);
-                if (jobs.Count < wanted)
-                    await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+                // Jobs wait locally for a slot, or every held job is running: wait for a slot to free.
+                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, acks);
+                else slots.Release();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        finally
+        {
+            // Jobs fetched but never started go back at once, their attempt not counted.
+            while (buffer.TryDequeue(out var waiting))
+            {
+                _running.TryRemove(waiting.Job.Id, out _);
+                acks.Enqueue(new JobAck(waiting.Job.Lease, JobAckKind.Released));
+                waiting.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Runs a fetched job on a slot already taken; one stopped while it waited is settled instead.</summary>
+    private void Start(RunningJob running, SemaphoreSlim slots, AckWriter acks)
+    {
+        switch (running.StopReason)
+        {
+            case StopReason.None:
+                _ = Task.Run(() => RunJobAsync(running, slots, acks), CancellationToken.None);
+                return;
+            case StopReason.CancellationRequested:
+                acks.Enqueue(new JobAck(running.Job.Lease, JobAckKind.Cancelled));
+                break;
+        }
+
+        _running.TryRemove(running.Job.Id, out _);
+        running.Dispose();
+        slots.Release();
     }
 
     private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks)
@@ -222,8 +263,9 @@ internal sealed class WorkerHost : BackgroundService
                 value = value with { Usage = usage, RunDuration = _time.GetElapsedTime(started) };
             }
 
-            acks.Enqueue(value);
+            await acks.AcknowledgeAsync(value).ConfigureAwait(false);
         }
+
         slots.Release();
     }
 

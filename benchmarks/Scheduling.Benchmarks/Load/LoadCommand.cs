@@ -1,0 +1,60 @@
+using System.Globalization;
+using Scheduling.Testing;
+
+namespace Scheduling.Benchmarks.Load;
+
+/// <summary>
+/// <c>load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]</c>.
+/// Without --connection a throwaway local PostgreSQL is started (fsync on). Exit code 1 when any
+/// scenario could not verify its jobs; speed never fails the command.
+/// </summary>
+internal static class LoadCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var scenario = Option("--scenario") ?? "all";
+        var jobs = int.Parse(Option("--jobs") ?? "20000", CultureInfo.InvariantCulture);
+        var workers = int.Parse(Option("--workers") ?? "8", CultureInfo.InvariantCulture);
+        var json = args.Contains("--json");
+        var connection = Option("--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_BENCH_POSTGRES");
+        await using var cluster = connection is null ? await TemporaryPostgresCluster.StartAsync() : null;
+        connection ??= cluster!.ConnectionString();
+
+        var scenarios = scenario == "all" ? LoadScenarios.All : [scenario];
+        var harness = new LoadScenarios(connection, jobs, workers);
+        var results = new Dictionary<string, LoadResult>();
+        var ok = true;
+        foreach (var name in scenarios)
+        {
+            LoadResult result;
+            try
+            {
+                result = await harness.RunAsync(name, args.Contains("--traced"));
+            }
+            catch (Exception ex) when (name == "hangfire")
+            {
+                Console.Error.WriteLine($"hangfire: could not run the baseline: {ex.GetType().Name}: {ex.Message}");
+                continue;
+            }
+
+            results[name] = result;
+            ok &= result.Verified;
+            Console.WriteLine(json ? result.ToJson() : result.ToLine());
+        }
+
+        if (scenario == "all")
+        {
+            string Ratio(string a, string b) => results.TryGetValue(a, out var x) && results.TryGetValue(b, out var y) && y.JobsPerSecond > 0
+                ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+            var ratios = $"ratios: drain/raw-batch {Ratio("drain", "raw-batch")}  drain-single/raw-single {Ratio("drain-single", "raw-single")}  drain/hangfire {Ratio("drain", "hangfire")}";
+            Console.WriteLine(json ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
+            {
+                ["scenario"] = "ratios", ["drain_over_raw_batch"] = Ratio("drain", "raw-batch"),
+                ["drain_single_over_raw_single"] = Ratio("drain-single", "raw-single"), ["drain_over_hangfire"] = Ratio("drain", "hangfire"),
+            }) : ratios);
+        }
+
+        return ok ? 0 : 1;
+    }
+}

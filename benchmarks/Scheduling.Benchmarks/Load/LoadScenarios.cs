@@ -1,0 +1,299 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Scheduling.Postgres;
+
+namespace Scheduling.Benchmarks.Load;
+
+/// <summary>
+/// The load harness's scenarios. Each creates its own schema, runs, verifies in the database that
+/// every job reached the expected state exactly once, and drops the schema.
+/// </summary>
+internal sealed class LoadScenarios(string connectionString, int jobs, int workers)
+{
+    private const string NoOp = "noop";
+
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "raw-batch", "raw-single", "hangfire"];
+
+    public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
+    {
+        "enqueue-single" => EnqueueSingleAsync(),
+        "enqueue-bulk" => EnqueueBulkAsync(),
+        "drain" => DrainAsync("drain", batched: true, traced),
+        "drain-single" => DrainAsync("drain-single", batched: false, traced),
+        "latency" => LatencyAsync(),
+        "deep" => DeepAsync(),
+        "raw-batch" => RawAsync("raw-batch", 100),
+        "raw-single" => RawAsync("raw-single", 1),
+        "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
+        _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All)}, all"),
+    };
+
+    private async Task<T> WithSchemaAsync<T>(string scenario, Func<NpgsqlDataSource, string, Task<T>> body)
+    {
+        var schema = $"load_{scenario.Replace('-', '_')}_{Guid.NewGuid().ToString("N")[..6]}";
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConnectionStringBuilder.MaxPoolSize = Math.Max(builder.ConnectionStringBuilder.MaxPoolSize, workers * 2 + 10);
+        await using var dataSource = builder.Build();
+        try
+        {
+            return await body(dataSource, schema);
+        }
+        finally
+        {
+            await using var drop = dataSource.CreateCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    private static async Task<long> CountAsync(NpgsqlDataSource dataSource, string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private Task<LoadResult> EnqueueSingleAsync() => WithSchemaAsync("enqueue-single", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        var latencies = new ConcurrentBag<double>();
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) < jobs)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await queue.EnqueueAsync(new JobRequest(NoOp));
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        })));
+        clock.Stop();
+        var all = latencies.ToList();
+        var verified = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'available'") == jobs;
+        return new LoadResult("enqueue-single", jobs, workers, clock.Elapsed.TotalSeconds, LoadResult.Percentile(all, 0.5), LoadResult.Percentile(all, 0.99), verified);
+    });
+
+    private Task<LoadResult> EnqueueBulkAsync() => WithSchemaAsync("enqueue-bulk", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        const int batch = 5000;
+        var latencies = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (var done = 0; done < jobs; done += batch)
+        {
+            var requests = Enumerable.Range(0, Math.Min(batch, jobs - done)).Select(_ => new JobRequest(NoOp)).ToArray();
+            var start = Stopwatch.GetTimestamp();
+            await queue.EnqueueManyAsync(requests);
+            latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        clock.Stop();
+        var verified = await CountAsync(dataSource, $"SELECT count(DISTINCT id) FROM \"{schema}\".jobs WHERE state = 'available'") == jobs;
+        return new LoadResult("enqueue-bulk", jobs, 1, clock.Elapsed.TotalSeconds, LoadResult.Percentile(latencies, 0.5), LoadResult.Percentile(latencies, 0.99), verified)
+            { Extra = { ["batch"] = batch } };
+    });
+
+    private IHost BuildHost(string schema, Action<SchedulingOptions> configure, Func<JobContext<long>, Task> handler)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddScheduling(s => s
+            .UsePostgres(connectionString, o => o.Schema = schema)
+            .Configure(o => { o.AddQueue("default", workers); configure(o); })
+            .AddHandler<long>(NoOp, (ctx, _) => handler(ctx)));
+        return builder.Build();
+    }
+
+    private Task<LoadResult> DrainAsync(string scenario, bool batched, bool traced) => WithSchemaAsync(scenario, async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        for (var done = 0; done < jobs; done += 10_000)
+            await queue.EnqueueManyAsync(Enumerable.Range(0, Math.Min(10_000, jobs - done)).Select(_ => new JobRequest(NoOp)).ToArray());
+
+        using var telemetry = traced ? new TelemetrySink() : null;
+        var handled = 0;
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(schema,
+            o =>
+            {
+                if (batched) return;
+                o.Queues["default"].FetchBatchSize = 1;
+                o.AckFlushInterval = TimeSpan.Zero;
+                o.AckBatchSize = 1;
+            },
+            _ =>
+            {
+                if (Interlocked.Increment(ref handled) == jobs) finished.TrySetResult();
+                return Task.CompletedTask;
+            });
+        var clock = Stopwatch.StartNew();
+        await host.StartAsync();
+        await finished.Task.WaitAsync(TimeSpan.FromMinutes(30));
+        // Done when every acknowledgement is in the database.
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") < jobs) await Task.Delay(2);
+        clock.Stop();
+        await host.StopAsync();
+        var verified = handled == jobs
+            && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == jobs;
+        var result = new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+        if (traced) result.Extra["traced"] = true;
+        return result;
+    });
+
+    private Task<LoadResult> LatencyAsync() => WithSchemaAsync("latency", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        var count = Math.Min(jobs, 2000);
+        var started = new ConcurrentDictionary<long, long>();
+        var signal = new SemaphoreSlim(0);
+        using var host = BuildHost(schema, o => o.PollInterval = TimeSpan.FromSeconds(5), ctx =>
+        {
+            started[ctx.Payload] = Stopwatch.GetTimestamp();
+            signal.Release();
+            return Task.CompletedTask;
+        });
+        await host.StartAsync();
+        await Task.Delay(500); // the LISTEN connection is up and the fetch loops idle
+        var latencies = new List<double>();
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < count; i++)
+        {
+            var at = Stopwatch.GetTimestamp();
+            await queue.EnqueueAsync(new JobRequest(NoOp, (long)i));
+            if (!await signal.WaitAsync(TimeSpan.FromSeconds(30))) break;
+            latencies.Add(Stopwatch.GetElapsedTime(at, started[i]).TotalMilliseconds);
+            await Task.Delay(1); // idle again between jobs
+        }
+
+        clock.Stop();
+        await host.StopAsync();
+        var verified = latencies.Count == count && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") == count;
+        return new LoadResult("latency", count, workers, clock.Elapsed.TotalSeconds, LoadResult.Percentile(latencies, 0.5), LoadResult.Percentile(latencies, 0.99), verified);
+    });
+
+    /// <summary>Acquire+complete latency of one job with 1,000 and with <c>--jobs</c> (1,000,000 for the real figure) jobs waiting.</summary>
+    private Task<LoadResult> DeepAsync() => WithSchemaAsync("deep", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        async Task FillAsync(int total)
+        {
+            var have = (int)await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'available'");
+            for (var done = have; done < total; done += 50_000)
+                await queue.EnqueueManyAsync(Enumerable.Range(0, Math.Min(50_000, total - done)).Select(i => new JobRequest(NoOp) { Priority = i % 3 }).ToArray());
+            await using var analyze = dataSource.CreateCommand($"VACUUM ANALYZE \"{schema}\".jobs");
+            await analyze.ExecuteNonQueryAsync();
+        }
+
+        async Task<List<double>> MeasureAsync(int samples)
+        {
+            var latencies = new List<double>();
+            for (var i = 0; i < samples; i++)
+            {
+                var start = Stopwatch.GetTimestamp();
+                var job = await queue.AcquireAsync(new AcquireRequest("default", "deep", 1, TimeSpan.FromMinutes(5)));
+                await queue.AcknowledgeAsync([JobAck.Success(job[0].Lease)]);
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            return latencies;
+        }
+
+        var deepSize = Math.Max(jobs, 2000);
+        await FillAsync(1000);
+        await MeasureAsync(50); // warm up
+        await FillAsync(1000);
+        var shallow = await MeasureAsync(200);
+        var clock = Stopwatch.StartNew();
+        await FillAsync(deepSize);
+        clock.Stop();
+        await MeasureAsync(50);
+        var deep = await MeasureAsync(200);
+        var ratio = LoadResult.Percentile(deep, 0.5) / LoadResult.Percentile(shallow, 0.5);
+        var verified = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") == 500
+            && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'running'") == 0;
+        return new LoadResult("deep", deepSize, 1, clock.Elapsed.TotalSeconds, LoadResult.Percentile(deep, 0.5), LoadResult.Percentile(deep, 0.99), verified)
+        {
+            Extra = { ["shallow_p50_ms"] = Math.Round(LoadResult.Percentile(shallow, 0.5), 3), ["ratio"] = Math.Round(ratio, 3) },
+        };
+    });
+
+    /// <summary>The floor: a minimal hand-written SKIP LOCKED fetch-and-delete loop, no library code.</summary>
+    private Task<LoadResult> RawAsync(string scenario, int batch) => WithSchemaAsync(scenario, async (dataSource, schema) =>
+    {
+        await using (var create = dataSource.CreateCommand($"""
+            CREATE SCHEMA "{schema}";
+            CREATE TABLE "{schema}".raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb, run_at timestamptz NOT NULL DEFAULT now());
+            CREATE INDEX ON "{schema}".raw_jobs (queue, run_at, id);
+            INSERT INTO "{schema}".raw_jobs (payload) SELECT NULL FROM generate_series(1, {jobs});
+            ANALYZE "{schema}".raw_jobs;
+            """))
+            await create.ExecuteNonQueryAsync();
+        var seen = new ConcurrentDictionary<long, byte>();
+        var duplicates = 0;
+        var sql = $"""
+            DELETE FROM "{schema}".raw_jobs WHERE id IN (
+                SELECT id FROM "{schema}".raw_jobs WHERE queue = 'default' AND run_at <= now()
+                ORDER BY run_at, id LIMIT {batch} FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await using var command = new NpgsqlCommand(sql, connection);
+            await command.PrepareAsync();
+            while (true)
+            {
+                var got = 0;
+                await using (var reader = await command.ExecuteReaderAsync())
+                {
+                    while (await reader.ReadAsync())
+                    {
+                        got++;
+                        if (!seen.TryAdd(reader.GetInt64(0), 0)) Interlocked.Increment(ref duplicates);
+                    }
+                }
+
+                if (got == 0) return;
+            }
+        })));
+        clock.Stop();
+        var verified = duplicates == 0 && seen.Count == jobs && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".raw_jobs") == 0;
+        return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    });
+
+    /// <summary>Listens to the library's activities and metrics, to compare the drain with telemetry on.</summary>
+    private sealed class TelemetrySink : IDisposable
+    {
+        private readonly ActivityListener _activities = new()
+        {
+            ShouldListenTo = s => s.Name == "Scheduling",
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+
+        private readonly System.Diagnostics.Metrics.MeterListener _metrics = new();
+
+        public TelemetrySink()
+        {
+            ActivitySource.AddActivityListener(_activities);
+            _metrics.InstrumentPublished = (instrument, l) => { if (instrument.Meter.Name == "Scheduling") l.EnableMeasurementEvents(instrument); };
+            _metrics.SetMeasurementEventCallback<long>((_, _, _, _) => { });
+            _metrics.SetMeasurementEventCallback<double>((_, _, _, _) => { });
+            _metrics.Start();
+        }
+
+        public void Dispose()
+        {
+            _activities.Dispose();
+            _metrics.Dispose();
+        }
+    }
+}
