@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -74,7 +75,7 @@ internal sealed class WorkerHost : BackgroundService
         _status.Started(WorkerId, queues.Keys);
         var depths = Task.Run(() => DepthLoopAsync(maintenance.Token), CancellationToken.None);
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues.Keys));
-        var fetchLoops = queues.Select(q => Task.Run(() => FetchLoopAsync(q.Key, q.Value, acks, stoppingToken), CancellationToken.None)).ToArray();
+        var fetchLoops = queues.SelectMany(q => StartFetchLoops(q.Key, q.Value, acks, stoppingToken)).ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
 
         // Graceful shutdown: no more fetching; let running jobs finish, then cancel and release the rest.
@@ -115,12 +116,27 @@ internal sealed class WorkerHost : BackgroundService
         }
     }
 
-    private async Task FetchLoopAsync(string queue, QueueWorkerOptions queueOptions, AckWriter acks, CancellationToken stoppingToken)
+    /// <summary>
+    /// One fetch loop per queue, or several sharing the queue's slots when the fetch batch is too
+    /// small to keep the prefetch full with one round trip at a time (e.g. a batch of 1).
+    /// </summary>
+    private Task[] StartFetchLoops(string queue, QueueWorkerOptions options, AckWriter acks, CancellationToken stoppingToken)
     {
-        var concurrency = queueOptions.Concurrency;
-        var capacity = queueOptions.EffectivePrefetch;
-        var maxFetch = queueOptions.FetchBatchSize ?? capacity;
-        using var slots = new SemaphoreSlim(concurrency, concurrency);
+        var capacity = options.EffectivePrefetch;
+        var maxFetch = options.FetchBatchSize ?? capacity;
+        var loops = Math.Clamp((capacity + maxFetch - 1) / maxFetch, 1, options.Concurrency);
+        var slots = new SemaphoreSlim(options.Concurrency, options.Concurrency);
+        var share = (capacity + loops - 1) / loops;
+        var tasks = Enumerable.Range(0, loops)
+            .Select(_ => Task.Run(() => FetchLoopAsync(queue, slots, options.Concurrency, share, Math.Min(maxFetch, share), acks, stoppingToken), CancellationToken.None))
+            .ToArray();
+        _ = Task.WhenAll(tasks).ContinueWith(_ => slots.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        return tasks;
+    }
+
+    private async Task FetchLoopAsync(string queue, SemaphoreSlim slots, int concurrency, int capacity, int maxFetch, AckWriter acks, CancellationToken stoppingToken)
+    {
+        var held = new StrongBox<int>(); // this loop's jobs that are running
         var buffer = new Queue<RunningJob>();
         var drained = false; // the last fetch came back short: wait for the buffer to empty or a wake-up
         var failures = 0;
@@ -128,8 +144,8 @@ internal sealed class WorkerHost : BackgroundService
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, acks);
-                var room = capacity - buffer.Count - (concurrency - slots.CurrentCount);
+                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, acks);
+                var room = capacity - buffer.Count - Volatile.Read(ref held.Value);
                 if (room > 0 && (buffer.Count == 0 || (!drained && buffer.Count < concurrency)))
                 {
                     var wanted = Math.Min(room, maxFetch);
@@ -169,8 +185,15 @@ internal sealed class WorkerHost : BackgroundService
                 }
 
                 // Jobs wait locally for a slot, or every held job is running: wait for a slot to free.
+                if (buffer.Count == 0 && Volatile.Read(ref held.Value) == 0)
+                {
+                    // Other loops hold every slot and this one has nothing: wait for work, not for a slot.
+                    await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, acks);
+                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, acks);
                 else slots.Release();
             }
         }
@@ -190,12 +213,17 @@ internal sealed class WorkerHost : BackgroundService
     }
 
     /// <summary>Runs a fetched job on a slot already taken; one stopped while it waited is settled instead.</summary>
-    private void Start(RunningJob running, SemaphoreSlim slots, AckWriter acks)
+    private void Start(RunningJob running, SemaphoreSlim slots, StrongBox<int> held, AckWriter acks)
     {
         switch (running.StopReason)
         {
             case StopReason.None:
-                _ = Task.Run(() => RunJobAsync(running, slots, acks), CancellationToken.None);
+                Interlocked.Increment(ref held.Value);
+                _ = Task.Run(async () =>
+                {
+                    try { await RunJobAsync(running, slots, acks).ConfigureAwait(false); }
+                    finally { Interlocked.Decrement(ref held.Value); }
+                }, CancellationToken.None);
                 return;
             case StopReason.CancellationRequested:
                 acks.Enqueue(new JobAck(running.Job.Lease, JobAckKind.Cancelled));
