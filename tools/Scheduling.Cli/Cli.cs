@@ -4,13 +4,18 @@ using Scheduling.Stagger;
 
 namespace Scheduling.Cli;
 
-/// <summary>The operator CLI. Exit codes: 0 success, 2 usage error, 3 bad input, 4 database unreachable or refused.</summary>
+/// <summary>The operator CLI. Exit codes: 0 success, 2 usage error, 3 bad input or not found, 4 database unreachable or refused, 5 nothing changed.</summary>
 internal static class Cli
 {
     public const int Ok = 0, Usage = 2, BadInput = 3, DatabaseError = 4;
 
     private const string Help = """
-        usage:
+        usage (database commands take --connection CONN or SCHEDULING_CONNECTION, --schema NAME, --json, --verbose):
+          scheduling migrate [--dry-run]                         apply (or print) pending migrations
+          scheduling status                                      the schema's migration version
+          scheduling queues                                      per queue: available, scheduled, running, dead, oldest due, throughput
+          scheduling jobs list [--queue Q] [--kind K] [--state S] [--since T] [--until T] [--limit N] [--before-id ID]
+          scheduling jobs show|cancel|retry|redrive ID
           scheduling stagger plan  --input jobs.json [--json]   choose seconds offsets that flatten the peak
           scheduling stagger check --input plan.json [--json]   the collision analysis of a given plan
           scheduling ara report [--connection CONN] [--schema NAME] [--from DATE] [--to DATE] [--ceiling-mb N] [--json]
@@ -26,6 +31,7 @@ internal static class Cli
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         if (args.Length >= 2 && args[0] == "ara" && args[1] == "report") return await AraReport.RunAsync(args, output, error);
+        if (OperatorCommands.Handles(args)) return await OperatorCommands.RunAsync(args, output, error);
         if (args.Length < 2 || args[0] != "stagger" || args[1] is not ("plan" or "check"))
         {
             await error.WriteLineAsync(args.Length == 0 || args[0] is "-h" or "--help" or "help" ? Help : $"unknown command '{string.Join(' ', args.Take(2))}'\n{Help}");

@@ -1,0 +1,119 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres;
+
+/// <summary>The operator's view of a schema: migrations, queues and jobs (used by the CLI).</summary>
+internal sealed class PostgresOperations
+{
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PostgresSchema _schema;
+
+    public PostgresOperations(NpgsqlDataSource dataSource, string schema)
+    {
+        _dataSource = dataSource;
+        PostgresSchema.Validate(schema, nameof(schema));
+        _schema = new PostgresSchema(schema);
+    }
+
+    public string Schema => _schema.Name;
+
+    /// <summary>The applied migration versions (empty when the schema does not exist yet).</summary>
+    public async Task<IReadOnlyList<int>> AppliedMigrationsAsync(CancellationToken cancellationToken)
+    {
+        await using var exists = _dataSource.CreateCommand("SELECT to_regclass($1) IS NOT NULL");
+        exists.Parameters.AddWithValue(_schema.Quoted + ".schema_migrations");
+        if (!(bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!) return [];
+        await using var command = _dataSource.CreateCommand(_schema.Apply("SELECT version FROM {schema}.schema_migrations ORDER BY version"));
+        var versions = new List<int>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) versions.Add(reader.GetInt32(0));
+        return versions;
+    }
+
+    /// <summary>The migrations not yet applied, with the SQL they would run.</summary>
+    public async Task<IReadOnlyList<(int Version, string Name, string Sql)>> PendingMigrationsAsync(CancellationToken cancellationToken)
+    {
+        var applied = (await AppliedMigrationsAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
+        return PostgresMigrator.All.Where(m => !applied.Contains(m.Version)).Select(m => (m.Version, m.Name, _schema.Apply(m.Sql))).ToArray();
+    }
+
+    public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken) => new PostgresMigrator(_dataSource, _schema).MigrateAsync(cancellationToken);
+
+    /// <summary>Per queue: available, scheduled, running, dead, the oldest due age, and jobs finished in the last five minutes.</summary>
+    public async Task<IReadOnlyList<QueueOverview>> QueuesAsync(CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(_schema.Apply("""
+            SELECT queue,
+                   count(*) FILTER (WHERE state = 'available' AND run_at <= now()),
+                   count(*) FILTER (WHERE state = 'available' AND run_at > now()),
+                   count(*) FILTER (WHERE state = 'running'),
+                   count(*) FILTER (WHERE state = 'dead'),
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8,
+                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes')
+            FROM {schema}.jobs
+            WHERE state IN ('available', 'running', 'dead') OR finalized_at > now() - interval '5 minutes'
+            GROUP BY queue ORDER BY queue
+            """));
+        var queues = new List<QueueOverview>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            queues.Add(new QueueOverview(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
+                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0));
+        }
+
+        return queues;
+    }
+
+    /// <summary>Jobs matching the filters, newest first, a page at a time (keyset: ids below <paramref name="beforeId"/>).</summary>
+    public async Task<IReadOnlyList<JobRow>> ListJobsAsync(string? queue, string? kind, string? state, DateTimeOffset? since, DateTimeOffset? until, long? beforeId, int limit, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(_schema.Apply("""
+            SELECT id, queue, kind,
+                   CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END,
+                   priority, attempt, max_attempts, run_at, created_at, finalized_at
+            FROM {schema}.jobs
+            WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR kind = $2)
+              AND ($3::text IS NULL OR (CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END) = $3)
+              AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+              AND ($6::bigint IS NULL OR id < $6)
+            ORDER BY id DESC LIMIT $7
+            """));
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)state ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)since?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)until?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)beforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
+        var rows = new List<JobRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(new JobRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt16(4), reader.GetInt32(5), reader.GetInt32(6),
+                reader.GetFieldValue<DateTimeOffset>(7), reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>Makes a job that waits for its retry (or a later run-at) due now; false when it is not waiting.</summary>
+    public async Task<bool> RetryNowAsync(long jobId, CancellationToken cancellationToken)
+    {
+        await using var command = _dataSource.CreateCommand(_schema.Apply("""
+            WITH r AS (UPDATE {schema}.jobs SET run_at = now() WHERE id = $1 AND state = 'available' AND run_at > now() RETURNING queue)
+            SELECT pg_notify($2, queue) FROM r
+            """));
+        command.Parameters.AddWithValue(jobId);
+        command.Parameters.AddWithValue(_schema.NotificationChannel);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>One queue as the operator sees it.</summary>
+internal sealed record QueueOverview(string Queue, long Available, long Scheduled, long Running, long Dead, double? OldestDueSeconds, double FinishedPerMinute);
+
+/// <summary>One job in a listing.</summary>
+internal sealed record JobRow(long Id, string Queue, string Kind, string State, int Priority, int Attempt, int MaxAttempts, DateTimeOffset RunAt, DateTimeOffset CreatedAt, DateTimeOffset? FinalizedAt);

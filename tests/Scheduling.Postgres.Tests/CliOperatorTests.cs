@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>The built `scheduling` tool, run as a process against the test cluster.</summary>
+public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    private async Task<(int Exit, string Out, string Err)> CliAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Scheduling.Cli.dll"));
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        start.Environment["SCHEDULING_CONNECTION"] = database.ConnectionString;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await error);
+    }
+
+    [Fact]
+    public async Task Migrate_status_queues_and_jobs_commands_work_end_to_end()
+    {
+        var schema = database.NewSchema();
+
+        var dry = await CliAsync("migrate", "--dry-run", "--schema", schema);
+        Assert.Equal(0, dry.Exit);
+        Assert.Contains($"CREATE TABLE \"{schema}\".jobs", dry.Out, StringComparison.Ordinal);
+        var before = await CliAsync("status", "--schema", schema, "--json");
+        Assert.Equal(5, before.Exit); // pending migrations
+        using (var status = JsonDocument.Parse(before.Out)) Assert.Equal(0, status.RootElement.GetProperty("version").GetInt32());
+
+        Assert.Equal(0, (await CliAsync("migrate", "--schema", schema)).Exit);
+        var after = await CliAsync("status", "--schema", schema, "--json");
+        Assert.Equal(0, after.Exit);
+        using (var status = JsonDocument.Parse(after.Out)) Assert.Equal(PostgresMigrator.LatestVersion, status.RootElement.GetProperty("version").GetInt32());
+
+        var queue = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema });
+        var ids = (await queue.EnqueueManyAsync(Enumerable.Range(0, 5).Select(i => new JobRequest("report", i) { Queue = "reports", MaxAttempts = 1 }).ToArray())).Select(r => r.JobId).ToArray();
+        var later = (await queue.EnqueueAsync(new JobRequest("email") { Queue = "mail", RunAt = DateTimeOffset.UtcNow.AddHours(1) })).JobId;
+        var dead = Assert.Single(await queue.AcquireAsync(new AcquireRequest("reports", "w", 1, TimeSpan.FromMinutes(1))));
+        await queue.FailAsync(dead.Lease, "boom");
+
+        var queues = await CliAsync("queues", "--schema", schema, "--json");
+        Assert.Equal(0, queues.Exit);
+        using (var q = JsonDocument.Parse(queues.Out))
+        {
+            var reports = q.RootElement.EnumerateArray().Single(e => e.GetProperty("queue").GetString() == "reports");
+            Assert.Equal((4, 1), (reports.GetProperty("available").GetInt64(), reports.GetProperty("dead").GetInt64()));
+            Assert.Equal(1, q.RootElement.EnumerateArray().Single(e => e.GetProperty("queue").GetString() == "mail").GetProperty("scheduled").GetInt64());
+        }
+
+        var page1 = await CliAsync("jobs", "list", "--schema", schema, "--queue", "reports", "--limit", "3", "--json");
+        using (var list = JsonDocument.Parse(page1.Out))
+        {
+            Assert.Equal(ids.Reverse().Take(3), list.RootElement.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetInt64()));
+            var next = list.RootElement.GetProperty("next").GetInt64();
+            using var page2 = JsonDocument.Parse((await CliAsync("jobs", "list", "--schema", schema, "--queue", "reports", "--limit", "3", "--before-id", next.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json")).Out);
+            Assert.Equal(ids.Take(2).Reverse(), page2.RootElement.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetInt64()));
+        }
+
+        using (var deadOnly = JsonDocument.Parse((await CliAsync("jobs", "list", "--schema", schema, "--state", "dead", "--json")).Out))
+            Assert.Equal(dead.Id, Assert.Single(deadOnly.RootElement.GetProperty("jobs").EnumerateArray()).GetProperty("id").GetInt64());
+
+        var show = await CliAsync("jobs", "show", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema);
+        Assert.Equal(0, show.Exit);
+        Assert.Contains("boom", show.Out, StringComparison.Ordinal);
+
+        Assert.Equal(0, (await CliAsync("jobs", "redrive", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit);
+        Assert.Equal(5, (await CliAsync("jobs", "redrive", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit); // not dead any more
+        Assert.Equal(0, (await CliAsync("jobs", "retry", later.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit);
+        Assert.Equal(JobState.Available, (await queue.GetJobAsync(later))!.State);
+        Assert.Equal(0, (await CliAsync("jobs", "cancel", ids[^1].ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit);
+        Assert.Equal(5, (await CliAsync("jobs", "cancel", ids[^1].ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit);
+        Assert.Equal(3, (await CliAsync("jobs", "show", "999999", "--schema", schema)).Exit);
+    }
+
+    [Fact]
+    public async Task Bad_connections_and_bad_usage_get_clear_errors_and_distinct_exit_codes()
+    {
+        var unreachable = await CliAsync("queues", "--connection", "Host=127.0.0.1;Port=1;Timeout=2");
+        Assert.Equal(4, unreachable.Exit);
+        Assert.Contains("cannot use the database", unreachable.Err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", unreachable.Err, StringComparison.Ordinal); // no stack trace without --verbose
+
+        var malformed = await CliAsync("queues", "--connection", "this is not a connection string");
+        Assert.Equal(2, malformed.Exit);
+
+        Assert.Equal(2, (await CliAsync("jobs", "show", "not-a-number")).Exit);
+        Assert.Equal(2, (await CliAsync("queues", "--schema", "bad;schema")).Exit);
+        Assert.Equal(2, (await CliAsync("nonsense")).Exit);
+    }
+}
