@@ -475,6 +475,55 @@ public abstract class JobQueueContractTests
     }
 
     [Fact]
+    public async Task Payloads_at_the_limit_pass_and_one_byte_over_fails()
+    {
+        var queue = await CreateQueueAsync(new JobQueueOptions { MaxPayloadBytes = 64 });
+        var atLimit = new string('x', 62); // a JSON string: 62 characters plus two quotes = 64 bytes
+
+        var id = (await queue.EnqueueAsync(new JobRequest("k", atLimit))).JobId;
+
+        Assert.Equal(atLimit, System.Text.Json.JsonSerializer.Deserialize<string>((await queue.GetJobAsync(id))!.PayloadJson!));
+        var over = await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.EnqueueAsync(new JobRequest("k", atLimit + "x")).AsTask());
+        Assert.Equal("request.Payload", over.ParamName);
+        Assert.Contains("65 bytes", over.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Text_that_is_not_valid_unicode_is_rejected_and_valid_unicode_round_trips()
+    {
+        var queue = await CreateQueueAsync();
+        var unpaired = "bad " + '\uD800' + " text";
+        var lowOnly = "bad " + '\uDC00' + " text";
+        async Task<string?> Param(JobRequest r) => (await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.EnqueueAsync(r).AsTask())).ParamName;
+
+        Assert.Equal("request.Kind", await Param(new JobRequest(unpaired)));
+        Assert.Equal("request.Command", await Param(new JobRequest("k") { Command = lowOnly }));
+        Assert.Equal("request.Description", await Param(new JobRequest("k") { Description = unpaired }));
+        Assert.Equal("request.UniqueKey", await Param(new JobRequest("k") { UniqueKey = unpaired }));
+        // Documented behaviour: System.Text.Json writes an unpaired surrogate in a payload string as U+FFFD.
+        var replaced = (await queue.EnqueueAsync(new JobRequest("k", new { Text = unpaired }))).JobId;
+        Assert.Equal("bad \uFFFD text", System.Text.Json.JsonDocument.Parse((await queue.GetJobAsync(replaced))!.PayloadJson!).RootElement.GetProperty("text").GetString());
+
+        var emoji = "héllo 👋 \\uD800 as text";
+        var id = (await queue.EnqueueAsync(new JobRequest("k", new { Text = emoji }) { Command = emoji, Description = emoji })).JobId;
+        var stored = (await queue.GetJobAsync(id))!;
+        Assert.Equal(emoji, stored.Command);
+        Assert.Equal(emoji, System.Text.Json.JsonDocument.Parse(stored.PayloadJson!).RootElement.GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public async Task Absurd_run_at_times_are_stored_as_given()
+    {
+        var queue = await CreateQueueAsync();
+        var farFuture = (await queue.EnqueueAsync(new JobRequest("k") { RunAt = new DateTimeOffset(9000, 1, 1, 0, 0, 0, TimeSpan.Zero) })).JobId;
+        var farPast = (await queue.EnqueueAsync(new JobRequest("k") { RunAt = new DateTimeOffset(1900, 1, 1, 0, 0, 0, TimeSpan.FromHours(5)) })).JobId;
+
+        Assert.Equal(JobState.Scheduled, (await queue.GetJobAsync(farFuture))!.State);
+        Assert.Equal(new DateTimeOffset(1899, 12, 31, 19, 0, 0, TimeSpan.Zero), (await queue.GetJobAsync(farPast))!.RunAt);
+        Assert.Equal([farPast], (await queue.AcquireAsync(Take())).Select(j => j.Id));
+    }
+
+    [Fact]
     public async Task Invalid_acquire_requests_are_rejected_naming_the_argument()
     {
         var queue = await CreateQueueAsync();

@@ -38,8 +38,13 @@ internal sealed record PreparedJob(
 /// The validation every queue applies before writing anything, so both stores reject the same
 /// input with the same message.
 /// </summary>
-internal static class JobValidation
+internal static partial class JobValidation
 {
+    // A \uD800-\uDBFF escape not followed by \uDC00-\uDFFF, or a low one not preceded by a high one;
+    // the lookbehind skips escaped backslashes ("\\uD800" is text, not an escape).
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<=(?:^|[^\\])(?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")]
+    private static partial System.Text.RegularExpressions.Regex UnpairedSurrogateEscape();
+
     public const int MaxQueueLength = 64;
     public const int MaxKindLength = 200;
     public const int MaxUniqueKeyLength = 512;
@@ -76,10 +81,27 @@ internal static class JobValidation
         if (request.Description is { Length: > MaxDescriptionLength })
             throw new ArgumentException($"The description is {request.Description.Length} characters long; the limit is {MaxDescriptionLength}.", $"{parameterName}.{nameof(JobRequest.Description)}");
         if (request.Definition is { } d) ValidateDefinition(d, $"{parameterName}.{nameof(JobRequest.Definition)}");
+        RequireValidUnicode(request.Kind, $"{parameterName}.{nameof(JobRequest.Kind)}");
+        RequireValidUnicode(request.UniqueKey, $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
+        RequireValidUnicode(request.Command, $"{parameterName}.{nameof(JobRequest.Command)}");
+        RequireValidUnicode(request.Description, $"{parameterName}.{nameof(JobRequest.Description)}");
+        RequireValidUnicode(request.Definition?.Id, $"{parameterName}.{nameof(JobRequest.Definition)}.Id");
 
         var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
         return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
             request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition);
+    }
+
+    /// <summary>Rejects strings that are not valid Unicode (an unpaired surrogate cannot be stored as UTF-8 text).</summary>
+    private static void RequireValidUnicode(string? value, string parameterName)
+    {
+        if (value is null) return;
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (!char.IsSurrogate(value[i])) continue;
+            if (char.IsHighSurrogate(value[i]) && i + 1 < value.Length && char.IsLowSurrogate(value[i + 1])) { i++; continue; }
+            throw new ArgumentException($"The text contains an unpaired surrogate (U+{(int)value[i]:X4}) at index {i}; it is not valid Unicode and cannot be stored.", parameterName);
+        }
     }
 
     private static void ValidateDefinition(JobDefinition definition, string parameterName)
@@ -219,7 +241,9 @@ internal static class JobValidation
             throw new ArgumentException($"The payload of a '{request.Kind}' job ({request.Payload.GetType().Name}) cannot be serialised to JSON: {ex.Message}", parameterName, ex);
         }
 
-        // PostgreSQL's jsonb cannot hold U+0000; reject it here so every store behaves alike.
+        // PostgreSQL's jsonb cannot hold U+0000 nor unpaired surrogates; reject them here so every store behaves alike.
+        if (json.Contains("\\u", StringComparison.Ordinal) && UnpairedSurrogateEscape().IsMatch(json))
+            throw new ArgumentException("The payload contains an unpaired surrogate, which is not valid Unicode and cannot be stored.", parameterName);
         if (json.Contains("\\u0000", StringComparison.Ordinal))
             throw new ArgumentException("The payload contains a NUL character (U+0000), which cannot be stored.", parameterName);
         var bytes = Encoding.UTF8.GetByteCount(json);
