@@ -33,6 +33,15 @@ public sealed class PostgresQueueOptions
     /// <summary>The most expired leases rescued in one statement (default 1,000).</summary>
     public int RescueBatchSize { get; set; } = 1000;
 
+    /// <summary>How often the host reads the storage report and warns about vacuum falling behind (default 5 min).</summary>
+    public TimeSpan StorageCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Warn when a table has more dead tuples than this and than live ones (default 100,000).</summary>
+    public long DeadTupleWarning { get; set; } = 100_000;
+
+    /// <summary>Warn when a transaction has been open longer than this (default 10 min).</summary>
+    public TimeSpan OldTransactionWarning { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>Bulk enqueues of at least this many jobs without unique keys use binary COPY (default 16).</summary>
     public int CopyThreshold { get; set; } = 16;
 }

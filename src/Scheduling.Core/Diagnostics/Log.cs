@@ -44,6 +44,12 @@ internal static partial class Log
     [LoggerMessage(2012, LogLevel.Information, "Shutdown timeout reached with {Count} job(s) running; cancelling them")]
     public static partial void ShutdownCancelling(ILogger logger, int count);
 
+    [LoggerMessage(2015, LogLevel.Debug, "Deleted {Count} job(s) finished more than {Retention} ago")]
+    public static partial void Purged(ILogger logger, int count, TimeSpan retention);
+
+    [LoggerMessage(2016, LogLevel.Warning, "Deleting finished jobs failed")]
+    public static partial void PurgeFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(2014, LogLevel.Warning, "Reading queue statistics failed")]
     public static partial void StatsFailed(ILogger logger, Exception exception);
 

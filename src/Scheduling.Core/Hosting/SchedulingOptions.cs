@@ -32,6 +32,15 @@ public sealed class SchedulingOptions
     /// <summary>The most acknowledgements written in one statement (default 500).</summary>
     public int AckBatchSize { get; set; } = 500;
 
+    /// <summary>Finished jobs (succeeded, cancelled, dead) are deleted this long after they finished (default 7 days; null keeps them).</summary>
+    public TimeSpan? FinishedJobRetention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>How often the host prunes finished jobs, in batches of <see cref="RetentionBatchSize"/> (default 5 min).</summary>
+    public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The most finished jobs deleted per statement (default 5,000), so pruning never holds long locks.</summary>
+    public int RetentionBatchSize { get; set; } = 5000;
+
     /// <summary>How often queue depths are read for the gauges and the health check (default 15 s).</summary>
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -112,6 +121,9 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         if (options.AckFlushInterval < TimeSpan.Zero || options.AckFlushInterval > TimeSpan.FromSeconds(1))
             errors.Add($"Scheduling:AckFlushInterval must be between 0 and 1 second (was {options.AckFlushInterval}).");
         if (options.AckBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:AckBatchSize must be between 1 and 10000 (was {options.AckBatchSize}).");
+        if (options.FinishedJobRetention is { } retention && retention < TimeSpan.Zero) errors.Add($"Scheduling:FinishedJobRetention must not be negative (was {retention}).");
+        if (options.RetentionInterval <= TimeSpan.Zero) errors.Add($"Scheduling:RetentionInterval must be positive (was {options.RetentionInterval}).");
+        if (options.RetentionBatchSize is < 1 or > 1_000_000) errors.Add($"Scheduling:RetentionBatchSize must be between 1 and 1000000 (was {options.RetentionBatchSize}).");
         if (options.StatsInterval < TimeSpan.FromMilliseconds(100)) errors.Add($"Scheduling:StatsInterval must be at least 100 ms (was {options.StatsInterval}).");
         if (options.HealthMaxDueAge <= TimeSpan.Zero) errors.Add($"Scheduling:HealthMaxDueAge must be positive (was {options.HealthMaxDueAge}).");
         if (options.ShutdownTimeout < TimeSpan.Zero) errors.Add($"Scheduling:ShutdownTimeout must not be negative (was {options.ShutdownTimeout}).");

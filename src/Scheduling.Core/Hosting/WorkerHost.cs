@@ -74,6 +74,7 @@ internal sealed class WorkerHost : BackgroundService
         var queues = _options.EffectiveQueues;
         _status.Started(WorkerId, queues.Keys);
         var depths = Task.Run(() => DepthLoopAsync(maintenance.Token), CancellationToken.None);
+        var retention = Task.Run(() => RetentionLoopAsync(maintenance.Token), CancellationToken.None);
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues.Keys));
         var fetchLoops = queues.SelectMany(q => StartFetchLoops(q.Key, q.Value, acks, stoppingToken)).ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
@@ -85,7 +86,7 @@ internal sealed class WorkerHost : BackgroundService
             await abortAcks.CancelAsync().ConfigureAwait(false);
         await ackLoop.ConfigureAwait(false);
         await maintenance.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(heartbeat, rescue, depths).ConfigureAwait(false);
+        await Task.WhenAll(heartbeat, rescue, depths, retention).ConfigureAwait(false);
         _status.Stopped();
         Log.WorkerStopped(_logger, WorkerId, released);
     }
@@ -422,6 +423,37 @@ internal sealed class WorkerHost : BackgroundService
             catch (Exception ex)
             {
                 Log.RescueFailed(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>Deletes finished jobs past their retention in bounded batches, so tables and memory stay flat over long runs.</summary>
+    private async Task RetentionLoopAsync(CancellationToken cancellationToken)
+    {
+        if (_queue is not IJobRetention store || _options.FinishedJobRetention is not { } retention) return;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(_options.RetentionInterval, _time, cancellationToken).ConfigureAwait(false);
+                var cutoff = _time.GetUtcNow() - retention;
+                var total = 0;
+                for (var round = 0; round < 100; round++)
+                {
+                    var deleted = await store.PurgeFinishedAsync(cutoff, _options.RetentionBatchSize, cancellationToken).ConfigureAwait(false);
+                    total += deleted;
+                    if (deleted < _options.RetentionBatchSize) break;
+                }
+
+                if (total > 0) Log.Purged(_logger, total, retention);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.PurgeFailed(_logger, ex);
             }
         }
     }

@@ -7,7 +7,7 @@ namespace Scheduling;
 /// contract, a fake for consumers' unit tests, and a queue for demos. Jobs do not survive the process.
 /// </summary>
 /// <remarks>Thread-safe; time comes from the <see cref="TimeProvider"/> given.</remarks>
-public sealed class InMemoryJobQueue : IJobQueue
+public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
 {
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];
@@ -318,6 +318,25 @@ public sealed class InMemoryJobQueue : IJobQueue
         ReadySet(entry.Queue).Add(entry);
         if (entry.UniqueKey is not null) KeysOf(entry.UniqueScope)[entry.UniqueKey] = entry.Id;
         return new EnqueueResult(entry.Id, true);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        lock (_gate)
+        {
+            var old = _jobs.Values.Where(e => e.State.IsTerminal() && e.FinalizedAt < finishedBefore).Take(batchSize).ToList();
+            foreach (var entry in old)
+            {
+                _jobs.Remove(entry.Id);
+                if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.AnyState && _permanentUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
+                    _permanentUniqueKeys.Remove(entry.UniqueKey);
+            }
+
+            return ValueTask.FromResult(old.Count);
+        }
     }
 
     /// <inheritdoc />

@@ -56,6 +56,7 @@ public static class PostgresSchedulingBuilderExtensions
         services.TryAddSingleton<IJobQueue>(sp => sp.GetRequiredService<PostgresJobQueue>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IJobQueueInitializer, PostgresQueueInitializer>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresNotificationListenerHost>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresStorageMonitor>());
         return builder;
     }
 }

@@ -194,6 +194,15 @@ internal sealed class JobSql
             WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
             """);
 
+        // $1 finished before, $2 batch size
+        Purge = S("""
+            DELETE FROM {schema}.jobs WHERE id IN (
+                SELECT id FROM {schema}.jobs
+                WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < $1
+                ORDER BY finalized_at LIMIT $2
+                FOR UPDATE SKIP LOCKED)
+            """);
+
         // $1 now
         Stats = S("""
             SELECT queue,
@@ -223,6 +232,7 @@ internal sealed class JobSql
 
     public string RecordRuns { get; }
     public string Stats { get; }
+    public string Purge { get; }
     public string Insert { get; }
     public string InsertUnique { get; }
     public string InsertUniqueAnyState { get; }

@@ -10,7 +10,7 @@ namespace Scheduling.Postgres;
 /// leases fenced by a token, batched acknowledgements, binary COPY for bulk enqueue, and NOTIFY
 /// in the enqueueing transaction. Safe to share across threads; hold one per schema.
 /// </summary>
-public sealed class PostgresJobQueue : IJobQueue
+public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresQueueOptions _options;
@@ -354,6 +354,17 @@ public sealed class PostgresJobQueue : IJobQueue
             CommandHash = reader.IsDBNull(29) ? null : reader.GetString(29),
             Description = reader.IsDBNull(30) ? null : reader.GetString(30),
         };
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_sql.Purge);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
