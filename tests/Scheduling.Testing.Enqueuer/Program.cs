@@ -1,12 +1,37 @@
-// usage: Scheduling.Testing.Enqueuer CONNSTRING SCHEMA QUEUE KIND COUNT
-// Enqueues COUNT jobs inside a traced "request" and prints, per job, "jobId traceId spanId" of its send span.
+// A separate process for cross-process tests.
+//   enqueue CONNSTRING SCHEMA QUEUE KIND COUNT   enqueue COUNT jobs inside a traced "request"; print "jobId traceId spanId" per job
+//   work    CONNSTRING SCHEMA QUEUE KIND CONCURRENCY   run a worker host whose KIND handler prints "started jobId" and never finishes
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Scheduling;
 using Scheduling.Postgres;
 
-var (connection, schema, queueName, kind, count) = (args[0], args[1], args[2], args[3], int.Parse(args[4], CultureInfo.InvariantCulture));
+var (mode, connection, schema, queueName, kind, count) = (args[0], args[1], args[2], args[3], args[4], int.Parse(args[5], CultureInfo.InvariantCulture));
+if (mode == "work")
+{
+    var services = new ServiceCollection().AddLogging();
+    services.AddScheduling(s => s
+        .UsePostgres(connection, o => o.Schema = schema)
+        .Configure(o =>
+        {
+            o.AddQueue(queueName, count);
+            o.LeaseDuration = TimeSpan.FromSeconds(3);
+            o.HeartbeatInterval = TimeSpan.FromSeconds(1);
+        })
+        .AddHandler<int>(kind, async (ctx, ct) =>
+        {
+            Console.WriteLine($"started {ctx.Job.Id}");
+            await Task.Delay(Timeout.Infinite, ct);
+        }));
+    await using var provider = services.BuildServiceProvider();
+    foreach (var hosted in provider.GetServices<IHostedService>()) await hosted.StartAsync(CancellationToken.None);
+    await Task.Delay(Timeout.Infinite); // until killed
+    return;
+}
+
 var sends = new List<Activity>();
 using var listener = new ActivityListener
 {

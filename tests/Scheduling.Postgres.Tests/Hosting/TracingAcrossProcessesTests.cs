@@ -25,7 +25,7 @@ public sealed class TracingAcrossProcessesTests(PostgresDatabaseFixture database
 
         // Enqueue in a child process.
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Scheduling.Testing.Enqueuer.dll"), database.ConnectionString, schema, "crossing", "traced", "6" })
+        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Scheduling.Testing.Enqueuer.dll"), "enqueue", database.ConnectionString, schema, "crossing", "traced", "6" })
             start.ArgumentList.Add(arg);
         using var child = Process.Start(start)!;
         var output = await child.StandardOutput.ReadToEndAsync();
