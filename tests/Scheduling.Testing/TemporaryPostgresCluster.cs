@@ -91,7 +91,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
     }
 
     /// <summary>Restarts the server (existing connections break), for reliability tests.</summary>
-    public void Restart() => RunPg("pg_ctl", ["-D", Path.Combine(_root, "data"), "-m", "fast", "-w", "-t", "60", "restart"]);
+    public void Restart() => RunPg("pg_ctl", ["-D", Path.Combine(_root, "data"), "-l", Path.Combine(_root, "server.log"), "-m", "fast", "-w", "-t", "60", "restart"]);
 
     private void Stop()
     {
