@@ -1,0 +1,52 @@
+using Npgsql;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>Migrations run as an owner role; the application runs as a role that can only use the schema's tables.</summary>
+public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    [Fact]
+    public async Task An_owner_role_migrates_and_an_application_role_with_only_table_privileges_runs_the_queue()
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var (owner, app, schema) = ($"sched_owner_{suffix}", $"sched_app_{suffix}", database.NewSchema());
+        var dbName = new NpgsqlConnectionStringBuilder(database.ConnectionString).Database;
+        await using (var setup = database.DataSource.CreateCommand($"""
+            CREATE ROLE {owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
+            CREATE ROLE {app} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
+            GRANT CREATE ON DATABASE "{dbName}" TO {owner};
+            """))
+            await setup.ExecuteNonQueryAsync();
+        string As(string role) => new NpgsqlConnectionStringBuilder(database.ConnectionString) { Username = role }.ConnectionString;
+
+        await using (var ownerSource = NpgsqlDataSource.Create(As(owner)))
+        {
+            Assert.Equal(PostgresMigrator.All.Count, (await new PostgresJobQueue(ownerSource, new PostgresQueueOptions { Schema = schema }).MigrateAsync()).Count);
+            await using var grant = ownerSource.CreateCommand($"""
+                GRANT USAGE ON SCHEMA "{schema}" TO {app};
+                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {app};
+                GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {app};
+                """);
+            await grant.ExecuteNonQueryAsync();
+        }
+
+        await using var appSource = NpgsqlDataSource.Create(As(app));
+        var queue = new PostgresJobQueue(appSource, new PostgresQueueOptions { Schema = schema, ApplyMigrations = false });
+        await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "u", Command = "run", Definition = new JobDefinition("d", 100) });
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 40).Select(_ => new JobRequest("k")).ToArray()); // binary COPY
+        var jobs = await queue.AcquireAsync(new AcquireRequest("default", "w", 100, TimeSpan.FromMinutes(1)));
+        Assert.Equal(41, jobs.Count);
+        await queue.HeartbeatAsync("w", TimeSpan.FromMinutes(1));
+        var acks = await queue.AcknowledgeAsync(jobs.Select(j => JobAck.Success(j.Lease) with { Usage = new ResourceUsage { PeakMemoryMb = 50 } }).ToArray());
+        Assert.All(acks, a => Assert.True(a.Applied));
+        Assert.Equal(0, await queue.RescueExpiredLeasesAsync());
+        Assert.Equal(41, await queue.PurgeFinishedAsync(DateTimeOffset.UtcNow.AddMinutes(1), 100));
+        Assert.NotEmpty((await PostgresStorageReport.ReadAsync(appSource, schema)).Tables);
+
+        // No DDL for the application role.
+        await using var ddl = appSource.CreateCommand($"CREATE TABLE \"{schema}\".intruder (id int)");
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => ddl.ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, denied.SqlState);
+    }
+}
