@@ -20,6 +20,9 @@ public abstract class JobQueueContractTests
     protected Task<IJobQueue> CreateQueueAsync() =>
         CreateQueueAsync(new JobQueueOptions { Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromSeconds(2), MaxDelay = TimeSpan.FromSeconds(60), Jitter = RetryJitter.None } });
 
+    /// <summary>Checks the store's own invariants after a test (e.g. with a consistency query); nothing by default.</summary>
+    protected virtual Task AssertConsistentAsync(IJobQueue queue) => Task.CompletedTask;
+
     protected static AcquireRequest Take(int max = 10, string queue = "default", string worker = "w1") => new(queue, worker, max, Lease);
 
     [Fact]
@@ -388,6 +391,7 @@ public abstract class JobQueueContractTests
 
         var jobs = await queue.AcquireAsync(Take(10));
         Assert.Equal("held", (await queue.GetJobAsync(Assert.Single(jobs).Id))!.UniqueKey);
+        await AssertConsistentAsync(queue);
     }
 
     [Fact]
@@ -472,6 +476,7 @@ public abstract class JobQueueContractTests
         Assert.Equal("request.UniqueKey", await Param(new JobRequest("k") { UniqueKey = "" }));
         Assert.Equal("request.OnUniqueConflict", await Param(new JobRequest("k") { UniqueKey = "u", OnUniqueConflict = (UniqueKeyConflict)7 }));
         await AssertEmptyAsync(queue);
+        await AssertConsistentAsync(queue);
     }
 
     [Fact]
@@ -486,6 +491,7 @@ public abstract class JobQueueContractTests
         var over = await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.EnqueueAsync(new JobRequest("k", atLimit + "x")).AsTask());
         Assert.Equal("request.Payload", over.ParamName);
         Assert.Contains("65 bytes", over.Message, StringComparison.Ordinal);
+        await AssertConsistentAsync(queue);
     }
 
     [Fact]
@@ -509,6 +515,7 @@ public abstract class JobQueueContractTests
         var stored = (await queue.GetJobAsync(id))!;
         Assert.Equal(emoji, stored.Command);
         Assert.Equal(emoji, System.Text.Json.JsonDocument.Parse(stored.PayloadJson!).RootElement.GetProperty("text").GetString());
+        await AssertConsistentAsync(queue);
     }
 
     [Fact]
@@ -521,6 +528,7 @@ public abstract class JobQueueContractTests
         Assert.Equal(JobState.Scheduled, (await queue.GetJobAsync(farFuture))!.State);
         Assert.Equal(new DateTimeOffset(1899, 12, 31, 19, 0, 0, TimeSpan.Zero), (await queue.GetJobAsync(farPast))!.RunAt);
         Assert.Equal([farPast], (await queue.AcquireAsync(Take())).Select(j => j.Id));
+        await AssertConsistentAsync(queue);
     }
 
     [Fact]

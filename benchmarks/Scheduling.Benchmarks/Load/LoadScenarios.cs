@@ -16,7 +16,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "raw-batch", "raw-single", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "soak", "raw-batch", "raw-single", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -29,6 +29,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         "raw-batch" => RawAsync("raw-batch", 100),
         "raw-single" => RawAsync("raw-single", 1),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
+        "soak" => SoakAsync(),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All)}, all"),
     };
 
@@ -229,6 +230,59 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         return new LoadResult("deep", deepSize, 1, clock.Elapsed.TotalSeconds, LoadResult.Percentile(deep, 0.5), LoadResult.Percentile(deep, 0.99), verified)
         {
             Extra = { ["shallow_p50_ms"] = Math.Round(LoadResult.Percentile(shallow, 0.5), 3), ["ratio"] = Math.Round(ratio, 3) },
+        };
+    });
+
+    /// <summary>
+    /// N jobs through one host with sample handlers: 90 % succeed, 9 % fail once and succeed on retry,
+    /// 1 % always fail (dead after two attempts). Memory (the process working set, after a full collection) and
+    /// throughput are sampled at every tenth of the run; growth and drift compare the last tenth with
+    /// the second (the first is warm-up).
+    /// </summary>
+    private Task<LoadResult> SoakAsync() => WithSchemaAsync("soak", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        for (var done = 0; done < jobs; done += 20_000)
+            await queue.EnqueueManyAsync(Enumerable.Range(done, Math.Min(20_000, jobs - done)).Select(i => new JobRequest(NoOp, (long)i) { MaxAttempts = 2 }).ToArray());
+
+        var finished = 0;
+        var attempts = new ConcurrentDictionary<long, byte>();
+        using var host = BuildHost(schema, o => o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(100) }, ctx =>
+        {
+            var n = ctx.Payload % 100;
+            var fails = n == 0 || (n < 10 && ctx.Job.Attempt == 1);
+            if (!fails || ctx.Job.Attempt == ctx.Job.MaxAttempts) Interlocked.Increment(ref finished);
+            return fails ? Task.FromException(new InvalidOperationException("sample failure")) : Task.CompletedTask;
+        });
+        var checkpoints = new List<(double Seconds, long Heap)>();
+        var clock = Stopwatch.StartNew();
+        await host.StartAsync();
+        for (var next = 1; next <= 10; next++)
+        {
+            while (Volatile.Read(ref finished) < jobs * next / 10 && clock.Elapsed < TimeSpan.FromHours(1)) await Task.Delay(20);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            checkpoints.Add((clock.Elapsed.TotalSeconds, Environment.WorkingSet));
+        }
+
+        // Done when nothing is left active (the partial indexes make this count cheap).
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state IN ('available', 'running')") > 0) await Task.Delay(200);
+        clock.Stop();
+        await host.StopAsync();
+        var dead = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'dead' AND attempt = 2");
+        var succeeded = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'");
+        var verified = dead == jobs / 100 + (jobs % 100 > 0 ? 1 : 0) && succeeded + dead == jobs;
+        double Rate(int i) => (jobs / 10.0) / (checkpoints[i].Seconds - (i == 0 ? 0 : checkpoints[i - 1].Seconds));
+        var memoryGrowth = (checkpoints[9].Heap - checkpoints[1].Heap) / (double)checkpoints[1].Heap;
+        var drift = (Rate(9) - Rate(1)) / Rate(1);
+        return new LoadResult("soak", jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified)
+        {
+            Extra =
+            {
+                ["memory_growth"] = Math.Round(memoryGrowth, 4), ["throughput_drift"] = Math.Round(drift, 4),
+                ["working_set_mb_warm"] = Math.Round(checkpoints[1].Heap / 1048576.0, 1), ["working_set_mb_end"] = Math.Round(checkpoints[9].Heap / 1048576.0, 1),
+            },
         };
     });
 

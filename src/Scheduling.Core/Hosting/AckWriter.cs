@@ -9,7 +9,7 @@ namespace Scheduling.Hosting;
 /// </summary>
 internal sealed class AckWriter
 {
-    private readonly Channel<JobAck> _channel = Channel.CreateUnbounded<JobAck>(); // multi-reader flavour: it can report Count, which batching reads
+    private readonly Channel<JobAck> _channel;
     private readonly IJobQueue _queue;
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;
@@ -17,13 +17,20 @@ internal sealed class AckWriter
 
     public AckWriter(IJobQueue queue, SchedulingOptions options, TimeProvider time, ILogger logger)
     {
+        // Bounded: when the database falls behind, finishing jobs wait here, their slots stay taken
+        // and fetching slows, instead of piling up leased rows the writer cannot keep up with.
+        _channel = Channel.CreateBounded<JobAck>(new BoundedChannelOptions(Math.Max(options.AckBatchSize * 4, 1000)) { FullMode = BoundedChannelFullMode.Wait });
         _queue = queue;
         _options = options;
         _time = time;
         _logger = logger;
     }
 
-    public void Enqueue(JobAck ack) => _channel.Writer.TryWrite(ack);
+    /// <summary>Queues an acknowledgement without waiting (shutdown and settle paths); never drops it.</summary>
+    public void Enqueue(JobAck ack)
+    {
+        if (!_channel.Writer.TryWrite(ack)) _ = _channel.Writer.WriteAsync(ack).AsTask();
+    }
 
     /// <summary>
     /// With no flush interval, writes the acknowledgement from the caller at once (many in
@@ -33,7 +40,7 @@ internal sealed class AckWriter
     {
         if (_options.AckFlushInterval > TimeSpan.Zero)
         {
-            Enqueue(ack);
+            await _channel.Writer.WriteAsync(ack).ConfigureAwait(false);
             return;
         }
 
