@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using FsCheck;
 using FsCheck.Fluent;
@@ -120,15 +119,5 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
         Assert.Contains("cannot read the database", error, StringComparison.Ordinal);
     }
 
-    private static async Task<(int Exit, string Out, string Err)> CliAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Scheduling.Cli.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output, await error);
-    }
+    private static Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => Scheduling.Testing.ToolProcess.RunAsync("Scheduling.Cli.dll", args);
 }

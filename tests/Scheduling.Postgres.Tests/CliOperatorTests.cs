@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
 
@@ -7,18 +6,8 @@ namespace Scheduling.Postgres.Tests;
 /// <summary>The built `scheduling` tool, run as a process against the test cluster.</summary>
 public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
 {
-    private async Task<(int Exit, string Out, string Err)> CliAsync(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Scheduling.Cli.dll"));
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        start.Environment["SCHEDULING_CONNECTION"] = database.ConnectionString;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output, await error);
-    }
+    private Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) =>
+        Scheduling.Testing.ToolProcess.RunAsync("Scheduling.Cli.dll", args, new Dictionary<string, string> { ["SCHEDULING_CONNECTION"] = database.ConnectionString });
 
     [Fact]
     public async Task Migrate_status_queues_and_jobs_commands_work_end_to_end()

@@ -19,10 +19,7 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         var ids = (await queue.EnqueueManyAsync(Enumerable.Range(0, jobs).Select(i => new JobRequest("slow", i) { Queue = "crash", MaxAttempts = 3 }).ToArray())).Select(r => r.JobId).ToHashSet();
 
         // A real worker process takes every job and hangs in them.
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Scheduling.Testing.Enqueuer.dll"), "work", database.ConnectionString, schema, "crash", "slow", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture) })
-            start.ArgumentList.Add(arg);
-        using var child = Process.Start(start)!;
+        using var child = ToolProcess.Start("Scheduling.Testing.Enqueuer.dll", ["work", database.ConnectionString, schema, "crash", "slow", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var started = new HashSet<long>();
         while (started.Count < jobs)
         {

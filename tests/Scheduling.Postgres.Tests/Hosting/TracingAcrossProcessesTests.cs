@@ -24,13 +24,8 @@ public sealed class TracingAcrossProcessesTests(PostgresDatabaseFixture database
         ActivitySource.AddActivityListener(listener);
 
         // Enqueue in a child process.
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "Scheduling.Testing.Enqueuer.dll"), "enqueue", database.ConnectionString, schema, "crossing", "traced", "6" })
-            start.ArgumentList.Add(arg);
-        using var child = Process.Start(start)!;
-        var output = await child.StandardOutput.ReadToEndAsync();
-        await child.WaitForExitAsync();
-        Assert.True(child.ExitCode == 0, await child.StandardError.ReadToEndAsync());
+        var (exit, output, error) = await ToolProcess.RunAsync("Scheduling.Testing.Enqueuer.dll", ["enqueue", database.ConnectionString, schema, "crossing", "traced", "6"]);
+        Assert.True(exit == 0, error);
         var sent = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToDictionary(f => f[0], f => (TraceId: f[1], SpanId: f[2].Trim()));
         Assert.Equal(6, sent.Count);
 
