@@ -38,14 +38,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         var schema = $"load_{scenario.Replace('-', '_')}_{Guid.NewGuid().ToString("N")[..6]}";
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.ConnectionStringBuilder.MaxPoolSize = Math.Max(builder.ConnectionStringBuilder.MaxPoolSize, workers * 2 + 10);
-        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
-        {
-            // The same as UsePostgres(connectionString) does by default.
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-            builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
-        }
-
-        await using var dataSource = builder.Build();
+        await using var dataSource = PostgresDataSourceHolder.PreferPrepared(builder).Build(); // as UsePostgres(connectionString) does
         try
         {
             return await body(dataSource, schema);

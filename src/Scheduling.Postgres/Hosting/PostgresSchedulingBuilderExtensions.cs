@@ -77,21 +77,22 @@ internal sealed class PostgresDataSourceHolder : IAsyncDisposable
 
     public NpgsqlDataSource DataSource { get; }
 
+    internal static NpgsqlDataSource Build(string connectionString) => PreferPrepared(new NpgsqlDataSourceBuilder(connectionString)).Build();
+
     /// <summary>
-    /// A data source for a connection string; unless the string says otherwise, statements used
-    /// twice are prepared automatically (the queue runs a handful of statements over and over, and
-    /// preparing them saves a parse and a plan on every call: measured ~35 % more drain throughput).
+    /// Unless the connection string says otherwise, statements used twice are prepared automatically
+    /// (the queue runs a handful of statements over and over, and preparing them saves a parse and a
+    /// plan on every call: measured ~35 % more drain throughput).
     /// </summary>
-    internal static NpgsqlDataSource Build(string connectionString)
+    internal static NpgsqlDataSourceBuilder PreferPrepared(NpgsqlDataSourceBuilder builder)
     {
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
         if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
         {
             builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
             builder.ConnectionStringBuilder.AutoPrepareMinUsages = 2;
         }
 
-        return builder.Build();
+        return builder;
     }
 
     public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
