@@ -125,11 +125,7 @@ internal static partial class JobValidation
             job.NormalizedCommandHash = allocator?.HashNormalizedCommand(job.Command);
             if (job.Definition is not { } definition) continue;
             job.Allocation = allocator is null
-                ? new ResourceAllocation
-                {
-                    DefinitionId = definition.Id, MemoryMb = definition.BaselineMemoryMb, CpuMillicores = definition.CpuMillicores, Gpus = definition.Gpus,
-                    BaselineMemoryMb = definition.BaselineMemoryMb, Source = AllocationSource.Baseline, SkipReason = AraSkipReason.None,
-                }
+                ? ResourceAllocator.Baseline(definition, AraSkipReason.None)
                 : await allocator.AllocateAsync(definition, job.Command, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -211,12 +207,20 @@ internal static partial class JobValidation
         }
     }
 
+    /// <summary>
+    /// Whether an acknowledgement is evidence for the run history: a run that finished or failed and
+    /// reported its peak memory or an OOM kill (a released or cancelled run, or one that measured
+    /// nothing, says nothing about the need). Every store applies this one rule.
+    /// </summary>
+    public static bool CarriesRunRecord(JobAck ack) =>
+        ack.Kind is JobAckKind.Succeeded or JobAckKind.Failed && ack.Usage is { } usage && (usage.OomKilled || usage.PeakMemoryMb is not null);
+
     /// <summary>The run-history record of an acknowledged run, for sized jobs with a command whose usage was reported.</summary>
     public static RunOutcome? ToOutcome(JobAck ack, ResourceAllocation? allocation, string? commandHash, string? normalizedHash, DateTimeOffset now)
     {
-        if (ack.Usage is not { } usage || allocation is null || commandHash is null || ack.Kind is JobAckKind.Released or JobAckKind.Cancelled) return null;
-        var peak = usage.OomKilled ? Math.Min(usage.PeakMemoryMb ?? allocation.MemoryMb, allocation.MemoryMb) : usage.PeakMemoryMb ?? 0;
-        if (!usage.OomKilled && usage.PeakMemoryMb is null) return null; // nothing measured: no evidence either way
+        if (!CarriesRunRecord(ack) || allocation is null || commandHash is null) return null;
+        var usage = ack.Usage!;
+        var peak = usage.OomKilled ? Math.Min(usage.PeakMemoryMb ?? allocation.MemoryMb, allocation.MemoryMb) : usage.PeakMemoryMb!.Value;
         return new RunOutcome(allocation.DefinitionId, commandHash, normalizedHash, allocation.MemoryMb, peak, usage.PeakCpuMillicores,
             ack.RunDuration ?? TimeSpan.Zero, usage.ExitCode, usage.OomKilled, now);
     }

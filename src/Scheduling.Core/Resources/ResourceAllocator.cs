@@ -84,7 +84,7 @@ public sealed partial class ResourceAllocator
         };
     }
 
-    private static ResourceAllocation Baseline(JobDefinition definition, AraSkipReason reason) => new()
+    internal static ResourceAllocation Baseline(JobDefinition definition, AraSkipReason reason) => new()
     {
         DefinitionId = definition.Id, MemoryMb = definition.BaselineMemoryMb, CpuMillicores = definition.CpuMillicores, Gpus = definition.Gpus,
         BaselineMemoryMb = definition.BaselineMemoryMb, Source = AllocationSource.Baseline, SkipReason = reason,

@@ -230,7 +230,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             batch.BatchCommands.Add(command);
         }
 
-        var measured = acks.Where(a => a.Usage is { } u && (u.OomKilled || u.PeakMemoryMb is not null) && a.Kind is JobAckKind.Succeeded or JobAckKind.Failed).ToArray();
+        var measured = acks.Where(JobValidation.CarriesRunRecord).ToArray();
         if (measured.Length > 0)
         {
             var command = new NpgsqlBatchCommand(_sql.RecordRuns);
