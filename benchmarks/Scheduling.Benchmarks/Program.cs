@@ -21,7 +21,7 @@ static int RunBenchmarks(string[] args)
     return 0;
 }
 
-static string? Option(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+static string? Option(string[] args, string name) => Scheduling.Benchmarks.Args.Option(args, name);
 
 static int AraTraceCommand(string[] args)
 {

@@ -12,7 +12,7 @@ internal static class AraReport
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var connection = Option(args, "--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_CONNECTION");
+        var connection = Cli.Connection(args);
         if (string.IsNullOrWhiteSpace(connection))
         {
             await error.WriteLineAsync("ara report needs --connection CONNSTRING (or SCHEDULING_CONNECTION).");
@@ -21,10 +21,10 @@ internal static class AraReport
 
         try
         {
-            var to = Option(args, "--to") is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : DateTimeOffset.UtcNow;
-            var from = Option(args, "--from") is { } f ? DateTimeOffset.Parse(f, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : to.AddDays(-7);
-            var ceiling = int.Parse(Option(args, "--ceiling-mb") ?? "40960", CultureInfo.InvariantCulture);
-            var schema = Option(args, "--schema") ?? "scheduling";
+            var to = Cli.Option(args, "--to") is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : DateTimeOffset.UtcNow;
+            var from = Cli.Option(args, "--from") is { } f ? DateTimeOffset.Parse(f, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : to.AddDays(-7);
+            var ceiling = int.Parse(Cli.Option(args, "--ceiling-mb") ?? "40960", CultureInfo.InvariantCulture);
+            var schema = Cli.Option(args, "--schema") ?? "scheduling";
             await using var dataSource = NpgsqlDataSource.Create(connection);
             var report = await AraImpactReport.QueryAsync(dataSource, schema, from, to, ceiling);
             if (args.Contains("--json")) await output.WriteLineAsync(JsonSerializer.Serialize(report, Json));
@@ -52,6 +52,4 @@ internal static class AraReport
         await output.WriteLineAsync("top allocations: " + string.Join(", ", report.TopAllocations.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.MemoryMb} MB x {b.Jobs}"))));
         await output.WriteLineAsync($"hash audit: {report.HashMismatches} job(s) whose stored hash is not md5(command){(report.HashMismatches == 0 ? "" : "  <-- investigate")}");
     }
-
-    private static string? Option(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }

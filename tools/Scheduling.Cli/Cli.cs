@@ -75,7 +75,11 @@ internal static class Cli
         }
     }
 
-    private static string? Option(string[] args, string name)
+    /// <summary>The database of a database command: --connection, else SCHEDULING_CONNECTION.</summary>
+    internal static string? Connection(string[] args) => Option(args, "--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_CONNECTION");
+
+    /// <summary>The value after <paramref name="name"/> in <paramref name="args"/>, or null.</summary>
+    internal static string? Option(string[] args, string name)
     {
         var index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;

@@ -17,7 +17,7 @@ internal static class OperatorCommands
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var connection = Option(args, "--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_CONNECTION");
+        var connection = Cli.Connection(args);
         if (string.IsNullOrWhiteSpace(connection))
         {
             await error.WriteLineAsync($"{args[0]}: a database is required: --connection CONNSTRING or SCHEDULING_CONNECTION.");
@@ -28,7 +28,7 @@ internal static class OperatorCommands
         try
         {
             await using var dataSource = NpgsqlDataSource.Create(connection);
-            var ops = new PostgresOperations(dataSource, Option(args, "--schema") ?? "scheduling");
+            var ops = new PostgresOperations(dataSource, Cli.Option(args, "--schema") ?? "scheduling");
             return args[0] switch
             {
                 "migrate" => await MigrateAsync(ops, args.Contains("--dry-run"), json, output),
@@ -101,11 +101,11 @@ internal static class OperatorCommands
         var verb = args.Length > 1 ? args[1] : "";
         if (verb == "list")
         {
-            var limit = int.Parse(Option(args, "--limit") ?? "50", CultureInfo.InvariantCulture);
+            var limit = int.Parse(Cli.Option(args, "--limit") ?? "50", CultureInfo.InvariantCulture);
             if (limit is < 1 or > 10_000) throw new ArgumentException($"--limit must be between 1 and 10000 (was {limit}).");
-            var rows = await ops.ListJobsAsync(Option(args, "--queue"), Option(args, "--kind"), Option(args, "--state"),
-                Time(Option(args, "--since")), Time(Option(args, "--until")),
-                Option(args, "--before-id") is { } b ? long.Parse(b, CultureInfo.InvariantCulture) : null, limit, CancellationToken.None);
+            var rows = await ops.ListJobsAsync(Cli.Option(args, "--queue"), Cli.Option(args, "--kind"), Cli.Option(args, "--state"),
+                Time(Cli.Option(args, "--since")), Time(Cli.Option(args, "--until")),
+                Cli.Option(args, "--before-id") is { } b ? long.Parse(b, CultureInfo.InvariantCulture) : null, limit, CancellationToken.None);
             if (json) await output.WriteLineAsync(JsonSerializer.Serialize(new { jobs = rows, next = rows.Count == limit ? rows[^1].Id : (long?)null }, Json));
             else
             {
@@ -152,6 +152,4 @@ internal static class OperatorCommands
     }
 
     private static DateTimeOffset? Time(string? text) => text is null ? null : DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-
-    private static string? Option(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 }

@@ -12,7 +12,7 @@ internal static class LoadCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        string? Option(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        string? Option(string name) => Args.Option(args, name);
         var scenario = Option("--scenario") ?? "all";
         var jobs = int.Parse(Option("--jobs") ?? "20000", CultureInfo.InvariantCulture);
         var workers = int.Parse(Option("--workers") ?? "8", CultureInfo.InvariantCulture);
