@@ -26,7 +26,7 @@ public static class StaggerSchedulingBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StaggerOptions>, StaggerOptionsValidator>());
         services.TryAddSingleton<IStaggerPolicy>(sp => new StaggerPolicy(
             sp.GetRequiredService<IOptions<StaggerOptions>>().Value,
-            sp.GetRequiredService<IOptions<RecurringJobOptions>>().Value.Jobs.Select(j => new StaggerJob(j.Name, j.Cron, j.ExpectedDuration, j.TimeZone)),
+            sp.GetRequiredService<IOptions<RecurringJobOptions>>().Value.Jobs.Select(j => j.ToStaggerJob()),
             sp.GetService<ILogger<StaggerPolicy>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RecurringJobScheduler>());
         return builder;

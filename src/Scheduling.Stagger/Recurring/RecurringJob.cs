@@ -32,6 +32,9 @@ public sealed class RecurringJob
     /// <summary>With <see cref="MisfirePolicy.CatchUp"/>, the most missed ticks enqueued (default 10).</summary>
     public int MaxCatchUp { get; set; } = 10;
 
+    /// <summary>The job as the planner and the collision analysis see it, with <paramref name="cron"/> in place of its own expression when given.</summary>
+    internal StaggerJob ToStaggerJob(string? cron = null) => new(Name, cron ?? Cron, ExpectedDuration, TimeZone);
+
     /// <summary>The unique key of one tick: any number of hosts enqueue it once.</summary>
     public string TickKey(DateTimeOffset tickUtc) => $"recurring:{Name}:{tickUtc.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}";
 }

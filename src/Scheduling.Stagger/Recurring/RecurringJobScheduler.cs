@@ -106,7 +106,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         CollisionReport? collisions = null;
         try
         {
-            collisions = CollisionAnalyzer.Analyze(plans.Select(p => new StaggerJob(p.Job.Name, p.Stagger.EffectiveExpression, p.Job.ExpectedDuration, p.Job.TimeZone)).ToArray());
+            collisions = CollisionAnalyzer.Analyze(plans.Select(p => p.Job.ToStaggerJob(p.Stagger.EffectiveExpression)).ToArray());
         }
         catch (ArgumentException)
         {
