@@ -10,9 +10,11 @@ namespace Scheduling.Postgres;
 /// </summary>
 internal sealed partial class PostgresSchema
 {
-    public PostgresSchema(string name)
+    /// <param name="name">The schema name.</param>
+    /// <param name="parameterName">The caller's name for it, used in the error when it is not valid.</param>
+    public PostgresSchema(string name, string parameterName = "schema")
     {
-        Validate(name, nameof(name));
+        Validate(name, parameterName);
         Name = name;
         Quoted = "\"" + name + "\"";
         NotificationChannel = name + "_jobs";

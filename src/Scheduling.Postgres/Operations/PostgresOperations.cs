@@ -12,8 +12,7 @@ internal sealed class PostgresOperations
     public PostgresOperations(NpgsqlDataSource dataSource, string schema)
     {
         _dataSource = dataSource;
-        PostgresSchema.Validate(schema, nameof(schema));
-        _schema = new PostgresSchema(schema);
+        _schema = new PostgresSchema(schema, nameof(schema));
     }
 
     public string Schema => _schema.Name;

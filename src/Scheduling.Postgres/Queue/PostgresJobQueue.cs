@@ -43,8 +43,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         _rules = rules ?? new JobQueueOptions();
         _time = timeProvider ?? TimeProvider.System;
         _random = random ?? Random.Shared;
-        PostgresSchema.Validate(_options.Schema, "options.Schema");
-        _schema = new PostgresSchema(_options.Schema);
+        _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);

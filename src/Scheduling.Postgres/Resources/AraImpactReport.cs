@@ -31,8 +31,7 @@ public sealed record AraImpactReport
     public static async Task<AraImpactReport> QueryAsync(NpgsqlDataSource dataSource, string schema, DateTimeOffset from, DateTimeOffset to, int ceilingMemoryMb, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        PostgresSchema.Validate(schema, nameof(schema));
-        var s = new PostgresSchema(schema);
+        var s = new PostgresSchema(schema, nameof(schema));
         await using var batch = dataSource.CreateBatch();
         batch.BatchCommands.Add(Command(s.Apply("""
             SELECT (created_at AT TIME ZONE 'UTC')::date, definition_id, count(*),

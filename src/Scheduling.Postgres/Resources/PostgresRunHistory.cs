@@ -25,8 +25,7 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
         _dataSource = dataSource;
         _options = options ?? new AraOptions();
         _time = timeProvider ?? TimeProvider.System;
-        PostgresSchema.Validate(storeOptions.Schema, "storeOptions.Schema");
-        var schema = new PostgresSchema(storeOptions.Schema);
+        var schema = new PostgresSchema(storeOptions.Schema, "storeOptions.Schema");
         _migrations = new MigrationGate(new PostgresMigrator(dataSource, schema), storeOptions.ApplyMigrations);
         // $1 definition, $2 command hash, $3 normalised hash, $4 oldest finish, $5 max rows, $6 use definition level
         _estimateSql = schema.Apply("""
