@@ -15,6 +15,14 @@ internal sealed class QueueSignals
         if (_signals.TryGetValue(queue, out var signal)) signal.Set();
     }
 
+    /// <summary>Makes the queues share one signal, so a loop waiting on the first wakes for work in any of them.</summary>
+    public void Join(IReadOnlyList<string> queues)
+    {
+        if (queues.Count < 2) return;
+        var shared = _signals.GetOrAdd(queues[0], static _ => new Signal());
+        foreach (var queue in queues.Skip(1)) _signals[queue] = shared;
+    }
+
     public void NotifyAll()
     {
         foreach (var signal in _signals.Values) signal.Set();

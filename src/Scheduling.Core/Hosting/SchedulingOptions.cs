@@ -11,6 +11,13 @@ public sealed class SchedulingOptions
     /// <summary>The queues this host works, by name, with their concurrency. Empty means the "default" queue.</summary>
     public Dictionary<string, QueueWorkerOptions> Queues { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Groups of queues this host works from one shared pool of slots: each fetch is split across
+    /// the group's queues by weight, and a queue's unused share goes to the others, so a deep queue
+    /// cannot starve a shallow one. A queue belongs to at most one group and is not also in <see cref="Queues"/>.
+    /// </summary>
+    public List<QueueGroupOptions> QueueGroups { get; } = [];
+
     /// <summary>True (default) runs the worker host; false registers the queue only (enqueue-only hosts).</summary>
     public bool RunWorkers { get; set; } = true;
 
@@ -63,12 +70,38 @@ public sealed class SchedulingOptions
         return this;
     }
 
-    internal IReadOnlyDictionary<string, QueueWorkerOptions> EffectiveQueues =>
-        Queues.Count > 0 ? Queues : new Dictionary<string, QueueWorkerOptions> { [JobRequest.DefaultQueue] = new() };
+    /// <summary>Adds a group of queues worked together with <paramref name="concurrency"/> slots, each fetch split by the queues' weights.</summary>
+    public SchedulingOptions AddQueueGroup(int concurrency, params QueueShare[] queues)
+    {
+        ArgumentNullException.ThrowIfNull(queues);
+        var group = new QueueGroupOptions { Concurrency = concurrency };
+        foreach (var share in queues) group.Weights[share.Queue] = share.Weight;
+        QueueGroups.Add(group);
+        return this;
+    }
+
+    /// <summary>What each set of fetch loops works: one queue, or a weighted group sharing one pool of slots.</summary>
+    internal IReadOnlyList<(string Name, QueueShare[] Shares, QueueWorkerOptions Options)> EffectiveWork
+    {
+        get
+        {
+            var work = Queues.Select(q => (q.Key, new[] { new QueueShare(q.Key, 1) }, q.Value))
+                .Concat(QueueGroups.Select(g => (string.Join("+", g.Weights.Keys), g.Weights.Select(w => new QueueShare(w.Key, w.Value)).ToArray(), (QueueWorkerOptions)g)))
+                .ToList();
+            return work.Count > 0 ? work : [(JobRequest.DefaultQueue, [new QueueShare(JobRequest.DefaultQueue, 1)], new QueueWorkerOptions())];
+        }
+    }
 }
 
-/// <summary>How a host works one queue.</summary>
-public sealed class QueueWorkerOptions
+/// <summary>Queues a host works together from one pool of slots, with their weights.</summary>
+public sealed class QueueGroupOptions : QueueWorkerOptions
+{
+    /// <summary>The queues and their weights (1-1,000): weights 3 and 1 give the first three of every four jobs when both have work.</summary>
+    public Dictionary<string, int> Weights { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>How a host works one queue (or one group of queues).</summary>
+public class QueueWorkerOptions
 {
     /// <summary>The concurrency used when none is set.</summary>
     public const int DefaultConcurrency = 10;
@@ -102,14 +135,28 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
             catch (ArgumentException ex) { errors.Add($"Scheduling:{nameof(options.WorkerId)}: {ex.Message}"); }
         }
 
+        var worked = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (queue, q) in options.Queues)
         {
-            try { JobValidation.ValidateQueueName(queue, "queue"); }
-            catch (ArgumentException ex) { errors.Add($"Scheduling:Queues:{queue}: {ex.Message}"); }
+            ValidateQueue(queue, $"Scheduling:Queues:{queue}", worked, errors);
             if (q is null) { errors.Add($"Scheduling:Queues:{queue} has no settings."); continue; }
-            if (q.Concurrency is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:Concurrency must be between 1 and 10000 (was {q.Concurrency}).");
-            if (q.FetchBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:Queues:{queue}:FetchBatchSize must be between 1 and 10000 (was {q.FetchBatchSize}).");
-            if (q.Prefetch is { } prefetch && (prefetch < q.Concurrency || prefetch > 100_000)) errors.Add($"Scheduling:Queues:{queue}:Prefetch must be between the concurrency ({q.Concurrency}) and 100000 (was {prefetch}).");
+            ValidateWorker(q, $"Scheduling:Queues:{queue}", errors);
+        }
+
+        for (var i = 0; i < options.QueueGroups.Count; i++)
+        {
+            var group = options.QueueGroups[i];
+            var prefix = $"Scheduling:QueueGroups:{i}";
+            if (group is null) { errors.Add($"{prefix} has no settings."); continue; }
+            if (group.Weights.Count == 0) errors.Add($"{prefix}:Weights must name at least one queue.");
+            if (group.Weights.Count > FairShare.MaxQueues) errors.Add($"{prefix}:Weights names {group.Weights.Count} queues; the limit is {FairShare.MaxQueues}.");
+            foreach (var (queue, weight) in group.Weights)
+            {
+                ValidateQueue(queue, $"{prefix}:Weights:{queue}", worked, errors);
+                if (weight is < 1 or > FairShare.MaxWeight) errors.Add($"{prefix}:Weights:{queue} must be between 1 and {FairShare.MaxWeight} (was {weight}).");
+            }
+
+            ValidateWorker(group, prefix, errors);
         }
 
         if (options.LeaseDuration < TimeSpan.FromSeconds(1) || options.LeaseDuration > TimeSpan.FromDays(1))
@@ -132,5 +179,19 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         if (options.Ara is null) errors.Add("Scheduling:Ara is required.");
         else options.Ara.Validate(errors, "Scheduling:Ara:");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateQueue(string queue, string setting, Dictionary<string, string> worked, List<string> errors)
+    {
+        try { JobValidation.ValidateQueueName(queue, "queue"); }
+        catch (ArgumentException ex) { errors.Add($"{setting}: {ex.Message}"); }
+        if (!worked.TryAdd(queue, setting)) errors.Add($"{setting}: the queue '{queue}' is already worked by {worked[queue]}; a queue is worked by one set of slots.");
+    }
+
+    private static void ValidateWorker(QueueWorkerOptions q, string prefix, List<string> errors)
+    {
+        if (q.Concurrency is < 1 or > 10_000) errors.Add($"{prefix}:Concurrency must be between 1 and 10000 (was {q.Concurrency}).");
+        if (q.FetchBatchSize is < 1 or > 10_000) errors.Add($"{prefix}:FetchBatchSize must be between 1 and 10000 (was {q.FetchBatchSize}).");
+        if (q.Prefetch is { } prefetch && (prefetch < q.Concurrency || prefetch > 100_000)) errors.Add($"{prefix}:Prefetch must be between the concurrency ({q.Concurrency}) and 100000 (was {prefetch}).");
     }
 }

@@ -71,12 +71,13 @@ internal sealed class WorkerHost : BackgroundService
         var heartbeat = Task.Run(() => HeartbeatLoopAsync(maintenance.Token), CancellationToken.None);
         var rescue = Task.Run(() => RescueLoopAsync(maintenance.Token), CancellationToken.None);
 
-        var queues = _options.EffectiveQueues;
-        _status.Started(WorkerId, queues.Keys);
+        var work = _options.EffectiveWork;
+        var queues = work.SelectMany(w => w.Shares).Select(s => s.Queue).ToArray();
+        _status.Started(WorkerId, queues);
         var depths = Task.Run(() => DepthLoopAsync(maintenance.Token), CancellationToken.None);
         var retention = Task.Run(() => RetentionLoopAsync(maintenance.Token), CancellationToken.None);
-        Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues.Keys));
-        var fetchLoops = queues.SelectMany(q => StartFetchLoops(q.Key, q.Value, acks, stoppingToken)).ToArray();
+        Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues));
+        var fetchLoops = work.SelectMany(w => StartFetchLoops(w.Name, w.Shares, w.Options, acks, stoppingToken)).ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
 
         // Graceful shutdown: no more fetching; let running jobs finish, then cancel and release the rest.
@@ -121,21 +122,22 @@ internal sealed class WorkerHost : BackgroundService
     /// One fetch loop per queue, or several sharing the queue's slots when the fetch batch is too
     /// small to keep the prefetch full with one round trip at a time (e.g. a batch of 1).
     /// </summary>
-    private Task[] StartFetchLoops(string queue, QueueWorkerOptions options, AckWriter acks, CancellationToken stoppingToken)
+    private Task[] StartFetchLoops(string name, QueueShare[] shares, QueueWorkerOptions options, AckWriter acks, CancellationToken stoppingToken)
     {
+        _signals.Join(shares.Select(s => s.Queue).ToArray()); // a group wakes on work in any of its queues
         var capacity = options.EffectivePrefetch;
         var maxFetch = options.FetchBatchSize ?? capacity;
         var loops = Math.Clamp((capacity + maxFetch - 1) / maxFetch, 1, options.Concurrency);
         var slots = new SemaphoreSlim(options.Concurrency, options.Concurrency);
         var share = (capacity + loops - 1) / loops;
         var tasks = Enumerable.Range(0, loops)
-            .Select(_ => Task.Run(() => FetchLoopAsync(queue, slots, options.Concurrency, share, Math.Min(maxFetch, share), acks, stoppingToken), CancellationToken.None))
+            .Select(_ => Task.Run(() => FetchLoopAsync(name, shares, slots, options.Concurrency, share, Math.Min(maxFetch, share), acks, stoppingToken), CancellationToken.None))
             .ToArray();
         _ = Task.WhenAll(tasks).ContinueWith(_ => slots.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         return tasks;
     }
 
-    private async Task FetchLoopAsync(string queue, SemaphoreSlim slots, int concurrency, int capacity, int maxFetch, AckWriter acks, CancellationToken stoppingToken)
+    private async Task FetchLoopAsync(string queue, QueueShare[] shares, SemaphoreSlim slots, int concurrency, int capacity, int maxFetch, AckWriter acks, CancellationToken stoppingToken)
     {
         var held = new StrongBox<int>(); // this loop's jobs that are running
         var buffer = new Queue<RunningJob>();
@@ -155,11 +157,20 @@ internal sealed class WorkerHost : BackgroundService
                     {
                         var sequence = Interlocked.Increment(ref _acquireSequence);
                         var startedAt = _time.GetUtcNow();
-                        jobs = await _queue.AcquireAsync(new AcquireRequest(queue, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
+                        jobs = await _queue.AcquireAsync(new AcquireRequest(shares, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
                         failures = 0;
-                        _status.Fetched(queue, _time.GetUtcNow());
+                        var fetchedAt = _time.GetUtcNow();
+                        foreach (var share in shares) _status.Fetched(share.Queue, fetchedAt);
                         var received = JobTelemetry.Received(queue, jobs.Count, startedAt);
-                        if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
+                        if (shares.Length == 1)
+                        {
+                            if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
+                        }
+                        else
+                        {
+                            foreach (var group in jobs.GroupBy(j => j.Queue, StringComparer.Ordinal))
+                                SchedulingMetrics.Acquired.Add(group.Count(), new KeyValuePair<string, object?>("queue", group.Key));
+                        }
                         foreach (var job in jobs)
                         {
                             var running = new RunningJob(job, sequence, received);
@@ -178,7 +189,7 @@ internal sealed class WorkerHost : BackgroundService
                     drained = jobs.Count < wanted;
                     if (buffer.Count == 0 && jobs.Count == 0)
                     {
-                        await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+                        await _signals.WaitAsync(shares[0].Queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
                         drained = false;
                     }
 
@@ -189,7 +200,7 @@ internal sealed class WorkerHost : BackgroundService
                 if (buffer.Count == 0 && Volatile.Read(ref held.Value) == 0)
                 {
                     // Other loops hold every slot and this one has nothing: wait for work, not for a slot.
-                    await _signals.WaitAsync(queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
+                    await _signals.WaitAsync(shares[0].Queue, _options.PollInterval, stoppingToken).ConfigureAwait(false);
                     continue;
                 }
 

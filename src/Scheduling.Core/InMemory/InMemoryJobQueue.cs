@@ -41,6 +41,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         _allocator = allocator;
         _history = history;
         _options = options ?? new JobQueueOptions();
+        JobValidation.ValidateOptions(_options, nameof(options));
         _time = timeProvider ?? TimeProvider.System;
         _signals = signals;
         _random = random ?? Random.Shared;
@@ -50,40 +51,44 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var prepared = JobValidation.Prepare(request, _options);
-        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
-        List<PreparedJob> batch = [prepared];
-        using var activity = JobTelemetry.StartSend(batch);
-        EnqueueResult result;
-        lock (_gate)
-        {
-            CheckConflicts(batch);
-            result = Insert(prepared);
-        }
-
-        JobTelemetry.Sent(activity, batch, [result]);
-
-        if (result.Created) _signals?.Notify(prepared.Queue);
-        return result;
+        return (await EnqueueAsync(JobValidation.PrepareOne(request, _options), cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var prepared = JobValidation.PrepareAll(requests, _options);
+        return await EnqueueAsync(JobValidation.PrepareAll(requests, _options), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<EnqueueResult[]> EnqueueAsync(PreparedBatch batch, CancellationToken cancellationToken)
+    {
+        var prepared = batch.Jobs;
         await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
         using var activity = JobTelemetry.StartSend(prepared);
         var results = new EnqueueResult[prepared.Count];
+        var notify = new HashSet<string>(StringComparer.Ordinal);
         lock (_gate)
         {
-            CheckConflicts(prepared); // all or nothing: reject before writing any
-            for (var i = 0; i < prepared.Count; i++) results[i] = Insert(prepared[i]);
+            // All or nothing: reject before writing any.
+            CheckConflicts(prepared);
+            var missing = batch.Graph.AllExistingParents().Where(id => !_jobs.ContainsKey(id)).ToArray();
+            if (missing.Length > 0) throw batch.Graph.UnknownParents(missing, batch.Name);
+
+            var now = Clock.Now(_time);
+            foreach (var layer in batch.Graph.Layers)
+            {
+                foreach (var i in layer)
+                {
+                    var parents = batch.Graph.ExistingParents[i].Concat(batch.Graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().Select(id => _jobs[id]).ToArray();
+                    results[i] = Insert(prepared[i], parents, now);
+                    if (results[i].Created && _jobs[results[i].JobId].State == JobState.Available) notify.Add(prepared[i].Queue);
+                }
+            }
         }
 
         JobTelemetry.Sent(activity, prepared, results);
-
-        foreach (var queue in prepared.Select(p => p.Queue).Distinct(StringComparer.Ordinal)) _signals?.Notify(queue);
+        foreach (var queue in notify) _signals?.Notify(queue);
         return results;
     }
 
@@ -95,19 +100,39 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         var acquired = new List<AcquiredJob>();
         lock (_gate)
         {
-            if (!_ready.TryGetValue(request.Queue, out var ready)) return ValueTask.FromResult<IReadOnlyList<AcquiredJob>>(acquired);
             var now = Clock.Now(_time);
+            var shares = request.Queues;
+            var quotas = shares.Count == 1 ? [request.MaxJobs] : FairShare.Quotas(shares, request.MaxJobs, _random);
             var taken = new List<Entry>();
-            foreach (var entry in ready)
+            var spareCandidates = new List<(double Rank, Entry Entry)>();
+            for (var q = 0; q < shares.Count; q++)
             {
-                if (entry.RunAt > now) continue; // not yet due: scheduled
-                taken.Add(entry);
-                if (taken.Count == request.MaxJobs) break;
+                if (!_ready.TryGetValue(shares[q].Queue, out var ready)) continue;
+                var fromQueue = 0;
+                var extra = 0;
+                foreach (var entry in ready)
+                {
+                    if (entry.RunAt > now) continue; // not yet due: scheduled
+                    if (fromQueue < quotas[q])
+                    {
+                        taken.Add(entry);
+                        fromQueue++;
+                        continue;
+                    }
+
+                    // The queue filled its quota: its next jobs compete for what other queues leave.
+                    if (extra == request.MaxJobs) break;
+                    spareCandidates.Add((FairShare.SpareRank(++extra, shares[q].Weight), entry));
+                }
             }
+
+            var spare = request.MaxJobs - taken.Count;
+            if (spare > 0) taken.AddRange(spareCandidates.OrderBy(c => c.Rank).ThenBy(c => c.Entry.Id).Take(spare).Select(c => c.Entry));
+            taken.Sort(static (a, b) => JobOrder.Compare(a.SortRank, a.SortAt, a.Id, b.SortRank, b.SortAt, b.Id));
 
             foreach (var entry in taken)
             {
-                ready.Remove(entry);
+                _ready[entry.Queue].Remove(entry);
                 entry.State = JobState.Running;
                 entry.Attempt++;
                 entry.LockedBy = request.WorkerId;
@@ -197,6 +222,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                 }
 
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
+                if (entry.State.IsTerminal()) Settle(entry, now, notify);
             }
         }
 
@@ -209,6 +235,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        var notify = new HashSet<string>(StringComparer.Ordinal);
         lock (_gate)
         {
             if (!_jobs.TryGetValue(jobId, out var entry)) return ValueTask.FromResult(CancelOutcome.NotFound);
@@ -219,10 +246,16 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                 return ValueTask.FromResult(CancelOutcome.CancellationRequested);
             }
 
-            _ready[entry.Queue].Remove(entry);
-            Finish(entry, JobState.Cancelled, Clock.Now(_time));
-            return ValueTask.FromResult(CancelOutcome.Cancelled);
+            if (entry.State == JobState.Available) _ready[entry.Queue].Remove(entry);
+            var wasWaiting = entry.State == JobState.Waiting;
+            var now = Clock.Now(_time);
+            Finish(entry, JobState.Cancelled, now);
+            Settle(entry, now, notify);
+            if (wasWaiting) LowerParents(entry);
         }
+
+        foreach (var queue in notify) _signals?.Notify(queue);
+        return ValueTask.FromResult(CancelOutcome.Cancelled);
     }
 
     /// <inheritdoc />
@@ -234,9 +267,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         lock (_gate)
         {
             var now = Clock.Now(_time);
-            foreach (var entry in _jobs.Values)
+            foreach (var entry in _jobs.Values.Where(e => e.State == JobState.Running && e.LeaseExpiresAt < now).ToArray())
             {
-                if (entry.State != JobState.Running || entry.LeaseExpiresAt >= now) continue;
                 AddError(entry, entry.Attempt, now, $"Lease held by worker '{entry.LockedBy}' expired; the job was rescued.");
                 if (entry.CancelRequested) Finish(entry, JobState.Cancelled, now);
                 else if (entry.Attempt >= entry.MaxAttempts) Finish(entry, JobState.Dead, now);
@@ -246,6 +278,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                     notify.Add(entry.Queue);
                 }
 
+                if (entry.State.IsTerminal()) Settle(entry, now, notify);
                 rescued++;
             }
         }
@@ -282,13 +315,17 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         lock (_gate)
         {
             if (!_jobs.TryGetValue(jobId, out var e)) return ValueTask.FromResult<JobInfo?>(null);
+            var now = Clock.Now(_time);
             return ValueTask.FromResult<JobInfo?>(new JobInfo
             {
-                Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, Clock.Now(_time)),
+                Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, now),
                 Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
                 AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
                 CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
                 Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation,
+                EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
+                Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
+                Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
             });
         }
     }
@@ -302,22 +339,122 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         }
     }
 
-    private EnqueueResult Insert(PreparedJob job)
+    private EnqueueResult Insert(PreparedJob job, Entry[] parents, DateTimeOffset now)
     {
         if (job.UniqueKey is not null && KeysOf(job.UniqueScope).TryGetValue(job.UniqueKey, out var existing))
-            return new EnqueueResult(existing, false);
-        var now = Clock.Now(_time);
+            return new EnqueueResult(existing, false); // the existing job keeps its own dependencies
+        var (state, pending, failedParent, failedState) = DependencyRules.Initial(parents.Select(p => (p.Id, p.State)), job.OnParentFailure);
         var entry = new Entry
         {
-            Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority,
-            RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = JobState.Available,
+            Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority, EffectivePriority = job.Priority,
+            AgingStepUs = JobOrder.StepMicroseconds(_options.AgingStep),
+            RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = state,
+            PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
             TraceParent = job.TraceParent, TraceState = job.TraceState,
         };
         _jobs.Add(entry.Id, entry);
-        ReadySet(entry.Queue).Add(entry);
-        if (entry.UniqueKey is not null) KeysOf(entry.UniqueScope)[entry.UniqueKey] = entry.Id;
+        foreach (var parent in parents)
+        {
+            var edge = new Edge(parent, entry) { Resolved = parent.State.IsTerminal() };
+            parent.ChildEdges.Add(edge);
+            entry.ParentEdges.Add(edge);
+        }
+
+        switch (state)
+        {
+            case JobState.Available:
+                MakeReady(entry, entry.RunAt);
+                break;
+            case JobState.Cancelled:
+                AddError(entry, 0, now, DependencyRules.CancelledBecause(failedParent, failedState));
+                entry.FinalizedAt = now;
+                entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
+                entry.SortAt = JobOrder.At(entry.RunAt, entry.EffectivePriority, entry.AgingStepUs);
+                break;
+            default: // waiting: its unfinished ancestors inherit its priority
+                foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
+                break;
+        }
+
+        if (entry.UniqueKey is not null && (entry.UniqueScope == UniqueKeyScope.AnyState || !state.IsTerminal())) KeysOf(entry.UniqueScope)[entry.UniqueKey] = entry.Id;
         return new EnqueueResult(entry.Id, true);
+    }
+
+    /// <summary>
+    /// A job reached a terminal state: its waiting children count it as finished, each edge exactly
+    /// once. A child whose last parent finished becomes available; a failed parent cancels children
+    /// with the default policy, and their children in turn.
+    /// </summary>
+    private void Settle(Entry finished, DateTimeOffset now, HashSet<string> notify)
+    {
+        var frontier = new Queue<Entry>();
+        frontier.Enqueue(finished);
+        var cancelled = new List<Entry>();
+        while (frontier.TryDequeue(out var parent))
+        {
+            foreach (var edge in parent.ChildEdges)
+            {
+                if (edge.Resolved) continue;
+                edge.Resolved = true;
+                var child = edge.Child;
+                if (child.State != JobState.Waiting) continue;
+                child.PendingParents--;
+                if (DependencyRules.Cancels(parent.State, child.OnParentFailure))
+                {
+                    AddError(child, 0, now, DependencyRules.CancelledBecause(parent.Id, parent.State));
+                    Finish(child, JobState.Cancelled, now);
+                    cancelled.Add(child);
+                    frontier.Enqueue(child);
+                }
+                else if (child.PendingParents == 0)
+                {
+                    MakeReady(child, child.RunAt > now ? child.RunAt : now); // due from when it could first run
+                    notify.Add(child.Queue);
+                }
+            }
+        }
+
+        // Ancestors no longer waited on by a cancelled job lose the priority it lent them.
+        foreach (var job in cancelled) LowerParents(job);
+    }
+
+    /// <summary>Raises a job's effective priority to at least <paramref name="priority"/>, and its unfinished ancestors' while it waits.</summary>
+    private void Raise(Entry job, int priority)
+    {
+        if (job.State.IsTerminal() || job.EffectivePriority >= priority) return;
+        SetEffectivePriority(job, priority);
+        if (job.State != JobState.Waiting) return;
+        foreach (var edge in job.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, priority);
+    }
+
+    private void LowerParents(Entry job)
+    {
+        foreach (var edge in job.ParentEdges.Where(d => !d.Resolved).ToArray()) Recompute(edge.Parent);
+    }
+
+    /// <summary>Effective priority = max(own, effective priority of every child still waiting on it).</summary>
+    private void Recompute(Entry job)
+    {
+        if (job.State.IsTerminal()) return;
+        var effective = job.Priority;
+        foreach (var edge in job.ChildEdges)
+        {
+            if (!edge.Resolved && edge.Child.State == JobState.Waiting && edge.Child.EffectivePriority > effective) effective = edge.Child.EffectivePriority;
+        }
+
+        if (effective == job.EffectivePriority) return;
+        SetEffectivePriority(job, effective);
+        if (job.State == JobState.Waiting) LowerParents(job);
+    }
+
+    private void SetEffectivePriority(Entry job, int priority)
+    {
+        var ready = job.State == JobState.Available && _ready[job.Queue].Remove(job);
+        job.EffectivePriority = priority;
+        job.SortRank = JobOrder.Rank(priority, job.AgingStepUs);
+        job.SortAt = JobOrder.At(job.RunAt, priority, job.AgingStepUs);
+        if (ready) _ready[job.Queue].Add(job);
     }
 
     /// <inheritdoc />
@@ -331,6 +468,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
             foreach (var entry in old)
             {
                 _jobs.Remove(entry.Id);
+                foreach (var edge in entry.ParentEdges) edge.Parent.ChildEdges.Remove(edge);
+                foreach (var edge in entry.ChildEdges) edge.Child.ParentEdges.Remove(edge);
                 if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.AnyState && _permanentUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
                     _permanentUniqueKeys.Remove(entry.UniqueKey);
             }
@@ -347,14 +486,17 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         {
             var now = Clock.Now(_time);
             return ValueTask.FromResult<IReadOnlyList<QueueStats>>(_jobs.Values
-                .Where(e => e.State is JobState.Available or JobState.Running)
+                .Where(e => e.State is JobState.Available or JobState.Running or JobState.Waiting)
                 .GroupBy(e => e.Queue, StringComparer.Ordinal)
                 .OrderBy(g => g.Key, StringComparer.Ordinal)
                 .Select(g => new QueueStats(g.Key,
                     g.LongCount(e => e.State == JobState.Available && e.RunAt <= now),
                     g.LongCount(e => e.State == JobState.Available && e.RunAt > now),
                     g.LongCount(e => e.State == JobState.Running),
-                    g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min()))
+                    g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min())
+                {
+                    Waiting = g.LongCount(e => e.State == JobState.Waiting),
+                })
                 .ToArray());
         }
     }
@@ -365,7 +507,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     {
         if (!_ready.TryGetValue(queue, out var set))
         {
-            set = new SortedSet<Entry>(Comparer<Entry>.Create(static (a, b) => JobOrder.Compare(a.Priority, a.RunAt, a.Id, b.Priority, b.RunAt, b.Id)));
+            set = new SortedSet<Entry>(Comparer<Entry>.Create(static (a, b) => JobOrder.Compare(a.SortRank, a.SortAt, a.Id, b.SortRank, b.SortAt, b.Id)));
             _ready.Add(queue, set);
         }
 
@@ -377,6 +519,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         ClearLease(entry);
         entry.State = JobState.Available;
         entry.RunAt = runAt;
+        entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
+        entry.SortAt = JobOrder.At(runAt, entry.EffectivePriority, entry.AgingStepUs);
         ReadySet(entry.Queue).Add(entry);
     }
 
@@ -412,6 +556,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         public string Kind = "";
         public string? PayloadJson;
         public int Priority;
+        public int EffectivePriority;
+        public long? AgingStepUs;
+        public short SortRank;
+        public DateTimeOffset SortAt;
+        public int PendingParents;
+        public ParentFailurePolicy OnParentFailure;
+        public readonly List<Edge> ParentEdges = [];
+        public readonly List<Edge> ChildEdges = [];
         public DateTimeOffset RunAt;
         public int MaxAttempts;
         public string? UniqueKey;
@@ -433,5 +585,13 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         public string? TraceParent;
         public string? TraceState;
         public readonly List<JobAttemptError> Errors = [];
+    }
+
+    /// <summary>A dependency; resolved once its parent has finished and the child has counted it.</summary>
+    private sealed class Edge(Entry parent, Entry child)
+    {
+        public Entry Parent { get; } = parent;
+        public Entry Child { get; } = child;
+        public bool Resolved { get; set; }
     }
 }

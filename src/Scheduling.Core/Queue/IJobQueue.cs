@@ -6,7 +6,8 @@ namespace Scheduling;
 /// </summary>
 /// <remarks>
 /// Implementations share one contract (the in-memory queue is its reference model). Ordering
-/// within a queue: larger priority first, then earlier run-at time, then smaller id.
+/// within a queue: larger effective priority first, then earlier run-at time, then smaller id; with
+/// <see cref="JobQueueOptions.AgingStep"/> set, by run-at time less one step per priority level.
 /// </remarks>
 public interface IJobQueue
 {
@@ -15,11 +16,18 @@ public interface IJobQueue
     /// <exception cref="DuplicateJobException">The unique key is active and the request asked to be rejected.</exception>
     ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Validates and enqueues many jobs atomically: all are written or none.</summary>
+    /// <summary>
+    /// Validates and enqueues many jobs atomically: all are written or none. Requests may depend on
+    /// each other through <see cref="JobRequest.LocalKey"/>, so a whole graph is enqueued in one call;
+    /// unknown parents, self-references and cycles are rejected, naming them, before anything is written.
+    /// </summary>
     /// <returns>One result per request, in request order.</returns>
     ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default);
 
-    /// <summary>Leases up to <see cref="AcquireRequest.MaxJobs"/> due jobs, in queue order.</summary>
+    /// <summary>
+    /// Leases up to <see cref="AcquireRequest.MaxJobs"/> due jobs, in queue order; from several queues,
+    /// split by their weights, with the share a queue cannot use going to the others.
+    /// </summary>
     ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Extends the leases of every job the worker holds, and reports them.</summary>
@@ -52,7 +60,11 @@ public interface IJobQueue
 /// <param name="Scheduled">Waiting for their run-at time.</param>
 /// <param name="Running">Held by workers.</param>
 /// <param name="OldestDue">When the longest-waiting due job became due, if any.</param>
-public sealed record QueueStats(string Queue, long Available, long Scheduled, long Running, DateTimeOffset? OldestDue);
+public sealed record QueueStats(string Queue, long Available, long Scheduled, long Running, DateTimeOffset? OldestDue)
+{
+    /// <summary>Waiting for parent jobs to finish.</summary>
+    public long Waiting { get; init; }
+}
 
 /// <summary>Convenience calls over <see cref="IJobQueue"/>.</summary>
 public static class JobQueueExtensions

@@ -13,8 +13,21 @@ public sealed record JobInfo
     public string? PayloadJson { get; init; }
     /// <summary>The state, with <see cref="JobState.Scheduled"/> for a waiting job not yet due.</summary>
     public required JobState State { get; init; }
-    /// <summary>The priority (larger runs first).</summary>
+    /// <summary>The job's own priority (larger runs first).</summary>
     public required int Priority { get; init; }
+    /// <summary>
+    /// The priority the job is ordered by: its own, raised to that of any job waiting on it
+    /// (priority inheritance) for as long as that job waits.
+    /// </summary>
+    public int EffectivePriority { get; init; }
+    /// <summary>The jobs this one depends on, with their states: while <see cref="State"/> is waiting, the unfinished ones are why.</summary>
+    public IReadOnlyList<JobLink> Parents { get; init; } = [];
+    /// <summary>The jobs that depend on this one, with their states.</summary>
+    public IReadOnlyList<JobLink> Children { get; init; } = [];
+    /// <summary>How many parents have not finished yet.</summary>
+    public int PendingParents { get; init; }
+    /// <summary>What the job does when a parent ends dead or cancelled.</summary>
+    public ParentFailurePolicy OnParentFailure { get; init; }
     /// <summary>Attempts started so far.</summary>
     public required int Attempt { get; init; }
     /// <summary>Attempts allowed.</summary>

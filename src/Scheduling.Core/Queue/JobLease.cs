@@ -44,20 +44,35 @@ public sealed record AcquiredJob
     public string? TraceState { get; init; }
 }
 
-/// <summary>What to acquire: up to <see cref="MaxJobs"/> due jobs of one queue for one worker.</summary>
+/// <summary>
+/// What to acquire: up to <see cref="MaxJobs"/> due jobs for one worker, from one queue or from
+/// several split by weight (<see cref="Queues"/>).
+/// </summary>
 public sealed record AcquireRequest
 {
-    /// <summary>Creates a request.</summary>
+    /// <summary>Creates a request for one queue.</summary>
     public AcquireRequest(string queue, string workerId, int maxJobs, TimeSpan leaseDuration)
+        : this([new QueueShare(queue, 1)], workerId, maxJobs, leaseDuration)
     {
-        Queue = queue;
+    }
+
+    /// <summary>
+    /// Creates a request over several queues: each gets a share of <paramref name="maxJobs"/> in
+    /// proportion to its weight, and a queue with fewer due jobs than its share leaves the rest to the
+    /// others, so a deep queue cannot starve a shallow one served by the same worker.
+    /// </summary>
+    public AcquireRequest(IReadOnlyList<QueueShare> queues, string workerId, int maxJobs, TimeSpan leaseDuration)
+    {
+        Queues = queues;
         WorkerId = workerId;
         MaxJobs = maxJobs;
         LeaseDuration = leaseDuration;
     }
 
-    /// <summary>The queue to take jobs from.</summary>
-    public string Queue { get; init; }
+    /// <summary>The queue to take jobs from (the first of <see cref="Queues"/>).</summary>
+    public string Queue => Queues is [var first, ..] ? first.Queue : "";
+    /// <summary>The queues to take jobs from, with their weights (1-100 distinct queues).</summary>
+    public IReadOnlyList<QueueShare> Queues { get; init; }
     /// <summary>The worker that will hold the leases (1-200 characters).</summary>
     public string WorkerId { get; init; }
     /// <summary>At most this many jobs (1 to 10,000).</summary>
@@ -65,6 +80,11 @@ public sealed record AcquireRequest
     /// <summary>How long the leases last without a heartbeat (at least one second).</summary>
     public TimeSpan LeaseDuration { get; init; }
 }
+
+/// <summary>A queue and its weight among the queues one worker serves together.</summary>
+/// <param name="Queue">The queue.</param>
+/// <param name="Weight">Its relative share of each batch (1-1,000): weights 3 and 1 split batches 3:1.</param>
+public sealed record QueueShare(string Queue, int Weight);
 
 /// <summary>A lease still held by a worker, as reported by a heartbeat.</summary>
 /// <param name="JobId">The job.</param>

@@ -1,19 +1,27 @@
 namespace Scheduling;
 
 /// <summary>
-/// The order in which due jobs of a queue are acquired: larger priority first, then earlier
-/// run-at, then smaller id. The PostgreSQL fetch index and ORDER BY follow the same rule.
+/// The order in which due jobs are acquired, by a sort key stored with each job: a rank (larger
+/// first) and a time (earlier first), then the smaller id. Strict priority: rank = effective
+/// priority, time = run-at. Aging: rank = 0, time = run-at - effective priority x step, so a job
+/// gains one level per step it waits without anything rewriting it. PostgreSQL computes the same key
+/// (the job_sort_rank and job_sort_at functions of migration 5) and indexes it.
 /// </summary>
 internal static class JobOrder
 {
-    public static int Compare(int priorityA, DateTimeOffset runAtA, long idA, int priorityB, DateTimeOffset runAtB, long idB)
-    {
-        var byPriority = priorityB.CompareTo(priorityA);
-        if (byPriority != 0) return byPriority;
-        var byRunAt = runAtA.CompareTo(runAtB);
-        return byRunAt != 0 ? byRunAt : idA.CompareTo(idB);
-    }
+    /// <summary>The aging step as stored: whole microseconds, or null for strict priority.</summary>
+    public static long? StepMicroseconds(TimeSpan? agingStep) => agingStep is { } step ? step.Ticks / 10 : null;
 
-    public static readonly Comparison<AcquiredJob> Acquired =
-        (a, b) => Compare(a.Priority, a.RunAt, a.Id, b.Priority, b.RunAt, b.Id);
+    public static short Rank(int effectivePriority, long? agingStepUs) => agingStepUs is null ? (short)effectivePriority : (short)0;
+
+    public static DateTimeOffset At(DateTimeOffset runAt, int effectivePriority, long? agingStepUs) =>
+        agingStepUs is { } step ? runAt.AddTicks(-effectivePriority * step * 10) : runAt;
+
+    public static int Compare(short rankA, DateTimeOffset atA, long idA, short rankB, DateTimeOffset atB, long idB)
+    {
+        var byRank = rankB.CompareTo(rankA);
+        if (byRank != 0) return byRank;
+        var byAt = atA.CompareTo(atB);
+        return byAt != 0 ? byAt : idA.CompareTo(idB);
+    }
 }

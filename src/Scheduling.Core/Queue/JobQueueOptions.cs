@@ -15,6 +15,13 @@ public sealed class JobQueueOptions
     /// <summary>How failed attempts are retried.</summary>
     public RetryBackoffOptions Retry { get; set; } = new();
 
+    /// <summary>
+    /// Aging: a due job gains one priority level per step it waits, so low priorities cannot starve
+    /// (jobs are ordered by run-at minus effective priority x step). Null (default) orders by strict
+    /// priority. Stored with each job when enqueued; 1 ms to 1 day, whole microseconds.
+    /// </summary>
+    public TimeSpan? AgingStep { get; set; }
+
     /// <summary>Serialiser options for payloads; null uses System.Text.Json's web defaults.</summary>
     public System.Text.Json.JsonSerializerOptions? JsonSerializerOptions { get; set; }
 
@@ -23,6 +30,8 @@ public sealed class JobQueueOptions
         if (MaxPayloadBytes < 1) errors.Add($"{prefix}{nameof(MaxPayloadBytes)} must be at least 1 (was {MaxPayloadBytes}).");
         if (MaxErrorsKept is < 1 or > 1000) errors.Add($"{prefix}{nameof(MaxErrorsKept)} must be between 1 and 1000 (was {MaxErrorsKept}).");
         if (MaxErrorLength is < 16 or > 1_000_000) errors.Add($"{prefix}{nameof(MaxErrorLength)} must be between 16 and 1,000,000 (was {MaxErrorLength}).");
+        if (AgingStep is { } step && (step < TimeSpan.FromMilliseconds(1) || step > TimeSpan.FromDays(1)))
+            errors.Add($"{prefix}{nameof(AgingStep)} must be null (strict priority) or between 1 ms and 1 day (was {step}).");
         if (Retry is null) errors.Add($"{prefix}{nameof(Retry)} is required.");
         else Retry.Validate(errors, prefix + nameof(Retry) + ":");
     }

@@ -61,6 +61,22 @@ public sealed record JobRequest
 
     /// <summary>A human description, for display only: it never influences hashing or sizing.</summary>
     public string? Description { get; init; }
+
+    /// <summary>
+    /// The jobs that must succeed before this one runs: existing jobs by id, or other requests of the
+    /// same <see cref="IJobQueue.EnqueueManyAsync"/> call by their <see cref="LocalKey"/> (at most
+    /// 1,000). Until they finish the job is <see cref="JobState.Waiting"/>.
+    /// </summary>
+    public IReadOnlyList<JobDependency> DependsOn { get; init; } = [];
+
+    /// <summary>
+    /// A name, unique within one <see cref="IJobQueue.EnqueueManyAsync"/> call, that other requests of
+    /// the call use in <see cref="DependsOn"/> to build a graph in one atomic enqueue; not stored.
+    /// </summary>
+    public string? LocalKey { get; init; }
+
+    /// <summary>What happens to this job when a parent ends dead or cancelled (default: it is cancelled too).</summary>
+    public ParentFailurePolicy OnParentFailure { get; init; } = ParentFailurePolicy.CancelChild;
 }
 
 /// <summary>How long a unique key stays taken.</summary>

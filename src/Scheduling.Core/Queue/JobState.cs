@@ -20,6 +20,9 @@ public enum JobState
 
     /// <summary>Failed on its last allowed attempt, or permanently (terminal; can be re-driven).</summary>
     Dead = 5,
+
+    /// <summary>Waiting for parent jobs (<see cref="JobRequest.DependsOn"/>) to finish.</summary>
+    Waiting = 6,
 }
 
 /// <summary>Helpers over <see cref="JobState"/>.</summary>

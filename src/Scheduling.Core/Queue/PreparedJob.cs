@@ -32,6 +32,16 @@ internal sealed record PreparedJob(
 
     /// <summary>The W3C tracestate of the enqueue.</summary>
     public string? TraceState { get; set; }
+
+    /// <summary>What the job does when a parent ends dead or cancelled.</summary>
+    public ParentFailurePolicy OnParentFailure { get; init; }
+}
+
+/// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
+internal sealed record PreparedBatch(List<PreparedJob> Jobs, JobGraph Graph)
+{
+    /// <summary>How a request of this call is named in errors.</summary>
+    public Func<int, string> Name { get; init; } = static i => $"requests[{i}]";
 }
 
 /// <summary>
@@ -89,7 +99,17 @@ internal static partial class JobValidation
 
         var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
         return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
-            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition);
+            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition)
+        {
+            OnParentFailure = request.OnParentFailure,
+        };
+    }
+
+    /// <summary>Validates one request, its dependencies included.</summary>
+    public static PreparedBatch PrepareOne(JobRequest request, JobQueueOptions options)
+    {
+        var job = Prepare(request, options);
+        return new PreparedBatch([job], JobGraph.Build([request], static _ => "request")) { Name = static _ => "request" };
     }
 
     /// <summary>Rejects strings that are not valid Unicode (an unpaired surrogate cannot be stored as UTF-8 text).</summary>
@@ -130,7 +150,7 @@ internal static partial class JobValidation
         }
     }
 
-    public static List<PreparedJob> PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
+    public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(requests);
         var prepared = new List<PreparedJob>(requests.Count);
@@ -144,7 +164,7 @@ internal static partial class JobValidation
             prepared.Add(job);
         }
 
-        return prepared;
+        return new PreparedBatch(prepared, JobGraph.Build(requests, static i => $"requests[{i}]"));
     }
 
     public static void ValidateQueueName(string? queue, string parameterName)
@@ -176,11 +196,32 @@ internal static partial class JobValidation
     public static void ValidateAcquire(AcquireRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ValidateQueueName(request.Queue, "request.Queue");
+        if (request.Queues is null || request.Queues.Count == 0)
+            throw new ArgumentException("At least one queue is required.", "request.Queues");
+        if (request.Queues.Count > FairShare.MaxQueues)
+            throw new ArgumentException($"{request.Queues.Count} queues were given; the limit is {FairShare.MaxQueues}.", "request.Queues");
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < request.Queues.Count; i++)
+        {
+            var share = request.Queues[i] ?? throw new ArgumentNullException($"request.Queues[{i}]");
+            ValidateQueueName(share.Queue, request.Queues.Count == 1 ? "request.Queue" : $"request.Queues[{i}].Queue");
+            if (!names.Add(share.Queue)) throw new ArgumentException($"The queue '{share.Queue}' is listed twice.", $"request.Queues[{i}].Queue");
+            if (share.Weight is < 1 or > FairShare.MaxWeight)
+                throw new ArgumentOutOfRangeException($"request.Queues[{i}].Weight", share.Weight, $"A queue's weight must be between 1 and {FairShare.MaxWeight}.");
+        }
+
         ValidateWorkerId(request.WorkerId, "request.WorkerId");
         if (request.MaxJobs is < 1 or > MaxAcquireBatch)
             throw new ArgumentOutOfRangeException("request.MaxJobs", request.MaxJobs, $"MaxJobs must be between 1 and {MaxAcquireBatch}.");
         ValidateLeaseDuration(request.LeaseDuration, "request.LeaseDuration");
+    }
+
+    /// <summary>Rejects queue rules a store cannot work with; stores check them when constructed.</summary>
+    public static void ValidateOptions(JobQueueOptions options, string parameterName)
+    {
+        var errors = new List<string>();
+        options.Validate(errors, "");
+        if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
     public static void ValidateWorkerId(string? workerId, string parameterName)

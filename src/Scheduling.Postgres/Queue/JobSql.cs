@@ -7,7 +7,7 @@ namespace Scheduling.Postgres;
 /// </summary>
 internal sealed class JobSql
 {
-    private const string Active = "('available', 'running')";
+    private const string Active = "('waiting', 'available', 'running')";
 
     public JobSql(PostgresSchema schema, bool notifyOnEnqueue)
     {
@@ -18,8 +18,8 @@ internal sealed class JobSql
         // $10.. the command, its sizing and its trace context (see ResourceColumns)
         Insert = S($"""
             WITH ins AS (
-                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, {ResourceColumns})
-                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {ResourceValues})
+                INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, {ResourceColumns}, {GraphColumns})
+                VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {ResourceValues}, {GraphValues})
                 RETURNING id, queue)
             SELECT ins.id, true FROM ins{notifyJoin}
             """);
@@ -30,8 +30,8 @@ internal sealed class JobSql
             var existing = anyState ? "j.unique_any_state" : $"NOT j.unique_any_state AND j.state IN {Active}";
             return S($"""
                 WITH ins AS (
-                    INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state, {ResourceColumns})
-                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")}, {ResourceValues})
+                    INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state, {ResourceColumns}, {GraphColumns})
+                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")}, {ResourceValues}, {GraphValues})
                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
                     RETURNING id, queue)
                 SELECT ins.id, true FROM ins{notifyJoin}
@@ -50,28 +50,100 @@ internal sealed class JobSql
             SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))
             """);
 
-        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}) FROM STDIN (FORMAT BINARY)");
+        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}, aging_step_us, on_parent_failure) FROM STDIN (FORMAT BINARY)");
+
+        // $1 parent ids: locked so a concurrent completion waits for this enqueue's edges (and sees them).
+        LockParents = S("SELECT id, state FROM {schema}.jobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE");
+
+        // $1 parents, $2 children, $3 resolved (the parent had already finished)
+        InsertEdges = S("""
+            INSERT INTO {schema}.job_dependencies (parent_id, child_id, resolved)
+            SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) ON CONFLICT DO NOTHING
+            """);
+
+        // $1 new waiting jobs: their unfinished ancestors inherit their priority (priority inheritance).
+        RaiseAncestors = S($"""
+            WITH RECURSIVE up(id, p) AS (
+                SELECT d.parent_id, coalesce(c.effective_priority, c.priority)
+                FROM {"{schema}"}.jobs c JOIN {"{schema}"}.job_dependencies d ON d.child_id = c.id AND NOT d.resolved
+                WHERE c.id = ANY ($1) AND c.state = 'waiting'
+                UNION
+                SELECT d.parent_id, up.p
+                FROM up JOIN {"{schema}"}.jobs j ON j.id = up.id AND j.state = 'waiting'
+                JOIN {"{schema}"}.job_dependencies d ON d.child_id = up.id AND NOT d.resolved)
+            UPDATE {"{schema}"}.jobs j SET effective_priority = m.p
+            FROM (SELECT id, max(p) AS p FROM up GROUP BY id) m
+            WHERE j.id = m.id AND j.state IN {Active} AND coalesce(j.effective_priority, j.priority) < m.p
+            """);
+
+        // $1 job ids that may have finished, $2 now, $3 channel: releases or cancels their waiting children.
+        Settle = S("SELECT {schema}.settle_dependents($1, coalesce($2, now()), $3)");
 
         // $1 channel, $2 queues
         NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
 
+        const string Returned = """
+            j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at,
+            j.command, j.definition_id, j.memory_mb, j.cpu_millicores, j.gpus, j.baseline_memory_mb, j.ara_source, j.ara_skip_reason, j.ara_samples, j.ara_clamped, j.ara_ceiling_hit, j.ara_statistic,
+            j.trace_parent, j.trace_state, j.sort_rank, j.sort_at
+            """;
+        const string Lease = """
+            SET state = 'running', attempt = j.attempt + 1, locked_by = $W, lease_token = gen_random_uuid(),
+                lease_expires_at = coalesce($NOW, now()) + $LEASE, attempted_at = coalesce($NOW, now())
+            """;
+        static string Leased(string sql) => sql.Replace("$W", "$3", StringComparison.Ordinal).Replace("$NOW", "$4", StringComparison.Ordinal).Replace("$LEASE", "$5", StringComparison.Ordinal);
+
         // $1 queue, $2 max jobs, $3 worker, $4 now, $5 lease duration
-        Acquire = S("""
+        Acquire = S(Leased($"""
             WITH picked AS MATERIALIZED (
-                SELECT id FROM {schema}.jobs
+                SELECT id FROM {"{schema}"}.jobs
                 WHERE state = 'available' AND queue = $1 AND run_at <= coalesce($4, now())
-                ORDER BY priority DESC, run_at, id
+                ORDER BY sort_rank DESC, sort_at, id
                 LIMIT $2
-                FOR UPDATE SKIP LOCKED)
-            UPDATE {schema}.jobs j
-            SET state = 'running', attempt = j.attempt + 1, locked_by = $3, lease_token = gen_random_uuid(),
-                lease_expires_at = coalesce($4, now()) + $5, attempted_at = coalesce($4, now())
-            FROM picked
-            WHERE j.id = picked.id
-            RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at,
-                      j.command, j.definition_id, j.memory_mb, j.cpu_millicores, j.gpus, j.baseline_memory_mb, j.ara_source, j.ara_skip_reason, j.ara_samples, j.ara_clamped, j.ara_ceiling_hit, j.ara_statistic,
-                      j.trace_parent, j.trace_state
-            """);
+                FOR UPDATE SKIP LOCKED),
+            leased AS (
+                UPDATE {"{schema}"}.jobs j
+                {Lease}
+                WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) -- by primary key, whatever the planner guesses of picked
+                RETURNING {Returned})
+            SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id
+            """));
+
+        // $1 queues, $2 their quotas, $3 worker, $4 now, $5 lease duration, $6 max jobs in all, $7 the queues' weights.
+        // Each queue first takes its quota; queues that filled it share what the others left, the
+        // n-th extra job of a queue of weight w ranked at n / w (FairShare.SpareRank).
+        AcquireShared = S(Leased($"""
+            WITH q AS (SELECT * FROM unnest($1::text[], $2::integer[], $7::integer[]) AS q(queue, quota, weight)),
+            by_quota AS MATERIALIZED (
+                SELECT c.id, q.queue FROM q CROSS JOIN LATERAL (
+                    SELECT id FROM {"{schema}"}.jobs
+                    WHERE state = 'available' AND queue = q.queue AND run_at <= coalesce($4, now())
+                    ORDER BY sort_rank DESC, sort_at, id
+                    LIMIT q.quota
+                    FOR UPDATE SKIP LOCKED) c),
+            spare AS (SELECT $6 - (SELECT count(*) FROM by_quota) AS n),
+            more AS MATERIALIZED (
+                SELECT c.id, row_number() OVER (PARTITION BY q.queue ORDER BY c.ord)::float8 / q.weight AS rank
+                FROM q CROSS JOIN spare CROSS JOIN LATERAL (
+                    SELECT id, row_number() OVER () AS ord FROM (
+                        SELECT id FROM {"{schema}"}.jobs
+                        WHERE state = 'available' AND queue = q.queue AND run_at <= coalesce($4, now())
+                          AND id NOT IN (SELECT f.id FROM by_quota f WHERE f.queue = q.queue)
+                        ORDER BY sort_rank DESC, sort_at, id
+                        LIMIT spare.n
+                        FOR UPDATE SKIP LOCKED) l) c
+                WHERE spare.n > 0 AND (SELECT count(*) FROM by_quota f WHERE f.queue = q.queue) >= q.quota),
+            picked AS (
+                SELECT id FROM by_quota
+                UNION ALL
+                (SELECT id FROM more ORDER BY rank, id LIMIT (SELECT n FROM spare))),
+            leased AS (
+                UPDATE {"{schema}"}.jobs j
+                {Lease}
+                WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) -- by primary key, whatever the planner guesses of picked
+                RETURNING {Returned})
+            SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id
+            """));
 
         // $1 worker, $2 lease duration, $3 now
         Heartbeat = S("""
@@ -164,10 +236,10 @@ internal sealed class JobSql
                     locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
                 FROM expired
                 WHERE j.id = expired.id
-                RETURNING j.state, j.queue),
+                RETURNING j.id, j.state, j.queue),
             notified AS (
                 SELECT count(pg_notify($3, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)
-            SELECT count(*)::integer FROM r CROSS JOIN notified
+            SELECT count(*)::integer, coalesce(array_agg(r.id) FILTER (WHERE r.state <> 'available'), ARRAY[]::bigint[]) FROM r CROSS JOIN notified
             """);
 
         // $1 job id, $2 now, $3 channel
@@ -196,11 +268,16 @@ internal sealed class JobSql
 
         // $1 finished before, $2 batch size
         Purge = S("""
-            DELETE FROM {schema}.jobs WHERE id IN (
-                SELECT id FROM {schema}.jobs
-                WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < $1
-                ORDER BY finalized_at LIMIT $2
-                FOR UPDATE SKIP LOCKED)
+            WITH purged AS (
+                DELETE FROM {schema}.jobs WHERE id IN (
+                    SELECT id FROM {schema}.jobs
+                    WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < $1
+                    ORDER BY finalized_at LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING id),
+            as_parent AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.parent_id = purged.id),
+            as_child AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.child_id = purged.id)
+            SELECT count(*)::integer FROM purged
             """);
 
         // $1 now
@@ -209,8 +286,9 @@ internal sealed class JobSql
                    count(*) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
                    count(*) FILTER (WHERE state = 'available' AND run_at > coalesce($1, now())),
                    count(*) FILTER (WHERE state = 'running'),
-                   min(run_at) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now()))
-            FROM {schema}.jobs WHERE state IN ('available', 'running')
+                   min(run_at) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'waiting')
+            FROM {schema}.jobs WHERE state IN ('waiting', 'available', 'running')
             GROUP BY queue ORDER BY queue
             """);
 
@@ -221,14 +299,23 @@ internal sealed class JobSql
                    priority, attempt, max_attempts, run_at, created_at, attempted_at, finalized_at, locked_by,
                    lease_expires_at, cancel_requested, unique_key, errors,
                    command, definition_id, memory_mb, cpu_millicores, gpus, baseline_memory_mb, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic,
-                   command_hash, description
-            FROM {schema}.jobs WHERE id = $1
+                   command_hash, description,
+                   coalesce(effective_priority, priority), parents_pending, on_parent_failure,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, CASE WHEN p.state = 'available' AND p.run_at > coalesce($2, now()) THEN 'scheduled' ELSE p.state END) ORDER BY p.id), '[]')
+                    FROM {schema}.job_dependencies d JOIN {schema}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, CASE WHEN c.state = 'available' AND c.run_at > coalesce($2, now()) THEN 'scheduled' ELSE c.state END) ORDER BY c.id), '[]')
+                    FROM {schema}.job_dependencies d JOIN {schema}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text
+            FROM {schema}.jobs j WHERE id = $1
             """);
     }
 
     /// <summary>The command, sizing and trace-context columns written at enqueue, in parameter order from $10.</summary>
     public const string ResourceColumns = "command, command_hash, normalized_command_hash, description, definition_id, baseline_memory_mb, memory_mb, cpu_millicores, gpus, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic, trace_parent, trace_state";
     private const string ResourceValues = "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26";
+
+    /// <summary>The dependency and ordering columns written at enqueue, in parameter order from $27 (state, parents pending, policy, aging step, errors).</summary>
+    private const string GraphColumns = "state, parents_pending, on_parent_failure, aging_step_us, errors, finalized_at";
+    private const string GraphValues = "$27, $28, $29, $30, coalesce($31, '[]'::jsonb), CASE WHEN $27 = 'cancelled' THEN coalesce($7, now()) END";
 
     public string RecordRuns { get; }
     public string Stats { get; }
@@ -240,6 +327,11 @@ internal sealed class JobSql
     public string Copy { get; }
     public string NotifyQueues { get; }
     public string Acquire { get; }
+    public string AcquireShared { get; }
+    public string LockParents { get; }
+    public string InsertEdges { get; }
+    public string RaiseAncestors { get; }
+    public string Settle { get; }
     public string Heartbeat { get; }
     public string Finish { get; }
     public string Fail { get; }

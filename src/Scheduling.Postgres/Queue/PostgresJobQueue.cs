@@ -22,6 +22,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     private readonly PostgresMigrator _migrator;
     private readonly ResourceAllocator? _allocator;
     private readonly MigrationGate _migrations;
+    private readonly long? _agingStepUs;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -41,10 +42,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         _dataSource = dataSource;
         _options = options ?? new PostgresQueueOptions();
         _rules = rules ?? new JobQueueOptions();
+        JobValidation.ValidateOptions(_rules, nameof(rules));
         _time = timeProvider ?? TimeProvider.System;
         _random = random ?? Random.Shared;
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
+        _agingStepUs = JobOrder.StepMicroseconds(_rules.AgingStep);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
     }
@@ -67,36 +70,40 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     /// <inheritdoc />
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
     {
-        var prepared = JobValidation.Prepare(request, _rules);
+        var prepared = JobValidation.PrepareOne(request, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
-        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            return (await InsertAsync(connection, null, [prepared], cancellationToken).ConfigureAwait(false))[0];
-        }
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        return (await InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <summary>Enqueues one job inside the caller's transaction: it becomes visible (and wakes workers) only if that transaction commits.</summary>
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transaction);
-        var prepared = JobValidation.Prepare(request, _rules);
+        var prepared = JobValidation.PrepareOne(request, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync([prepared], _allocator, cancellationToken).ConfigureAwait(false);
-        return (await InsertAsync(ConnectionOf(transaction), transaction, [prepared], cancellationToken).ConfigureAwait(false))[0];
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        return (await InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
     {
         var prepared = JobValidation.PrepareAll(requests, _rules);
-        if (prepared.Count == 0) return [];
+        if (prepared.Jobs.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        return await InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One plain job is one statement; several, or any with dependencies, one transaction.</summary>
+    private async Task<EnqueueResult[]> InsertOwnTransactionAsync(PreparedBatch prepared, CancellationToken cancellationToken)
+    {
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
+            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies)
+                return await InsertAsync(connection, null, prepared, cancellationToken).ConfigureAwait(false);
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
@@ -112,9 +119,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     {
         ArgumentNullException.ThrowIfNull(transaction);
         var prepared = JobValidation.PrepareAll(requests, _rules);
-        if (prepared.Count == 0) return [];
+        if (prepared.Jobs.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
         return await InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
     }
 
@@ -123,12 +130,27 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     {
         JobValidation.ValidateAcquire(request);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Acquire);
-        command.Parameters.Add(Text(request.Queue));
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
+        var shared = request.Queues.Count > 1;
+        await using var command = _dataSource.CreateCommand(shared ? _sql.AcquireShared : _sql.Acquire);
+        if (shared)
+        {
+            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = request.Queues.Select(q => q.Queue).ToArray() });
+            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = FairShare.Quotas(request.Queues, request.MaxJobs, _random) });
+        }
+        else
+        {
+            command.Parameters.Add(Text(request.Queue));
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
+        }
+
         command.Parameters.Add(Text(request.WorkerId));
         command.Parameters.Add(Now());
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = request.LeaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
+        if (shared)
+        {
+            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
+            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = request.Queues.Select(q => q.Weight).ToArray() });
+        }
         var jobs = new List<AcquiredJob>(request.MaxJobs);
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -155,8 +177,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             }
         }
 
-        jobs.Sort(JobOrder.Acquired); // UPDATE ... RETURNING does not keep the CTE's order
-        return jobs;
+        return jobs; // in queue order: the statement sorts what UPDATE ... RETURNING gives back unordered
     }
 
     /// <inheritdoc />
@@ -243,11 +264,15 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             batch.BatchCommands.Insert(0, command); // before the transitions, which the reader below expects last
         }
 
+        // Last, in the same transaction: children of jobs that finished are released or cancelled.
+        batch.BatchCommands.Add(SettleCommand(acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
+
         var outcome = new Dictionary<long, JobState>();
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             do
             {
+                if (reader.FieldCount != 2) continue; // the run records and the settling return no transitions
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     outcome[reader.GetInt64(0)] = ParseState(reader.GetString(1));
             }
@@ -269,11 +294,19 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     public async ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using (var command = _dataSource.CreateCommand(_sql.Cancel))
+        await using (var batch = _dataSource.CreateBatch())
         {
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
-            command.Parameters.Add(Now());
-            var state = (string?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            var cancel = new NpgsqlBatchCommand(_sql.Cancel);
+            cancel.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+            cancel.Parameters.Add(Now());
+            batch.BatchCommands.Add(cancel);
+            batch.BatchCommands.Add(SettleCommand([jobId])); // its waiting descendants, in the same transaction
+            string? state = null;
+            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) state = reader.GetString(0);
+            }
+
             if (state is not null) return state == "running" ? CancelOutcome.CancellationRequested : CancelOutcome.Cancelled;
         }
 
@@ -289,12 +322,32 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         var total = 0;
         for (var round = 0; round < 100; round++)
         {
-            await using var command = _dataSource.CreateCommand(_sql.Rescue);
-            command.Parameters.Add(Now());
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.RescueBatchSize });
-            command.Parameters.Add(Text(_schema.NotificationChannel));
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
-            var rescued = (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var _ = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var __ = transaction.ConfigureAwait(false);
+            int rescued;
+            long[] finished;
+            await using (var command = new NpgsqlCommand(_sql.Rescue, connection, transaction))
+            {
+                command.Parameters.Add(Now());
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.RescueBatchSize });
+                command.Parameters.Add(Text(_schema.NotificationChannel));
+                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                rescued = reader.GetInt32(0);
+                finished = reader.GetFieldValue<long[]>(1);
+            }
+
+            if (finished.Length > 0)
+            {
+                await using var batch = new NpgsqlBatch(connection, transaction);
+                batch.BatchCommands.Add(SettleCommand(finished)); // out of attempts: dead, and their children with them
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             total += rescued;
             if (rescued < _options.RescueBatchSize) break;
         }
@@ -352,6 +405,11 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             Allocation = ReadAllocation(reader, 18),
             CommandHash = reader.IsDBNull(29) ? null : reader.GetString(29),
             Description = reader.IsDBNull(30) ? null : reader.GetString(30),
+            EffectivePriority = reader.GetInt16(31),
+            PendingParents = reader.GetInt32(32),
+            OnParentFailure = reader.GetString(33) == "run" ? ParentFailurePolicy.RunAnyway : ParentFailurePolicy.CancelChild,
+            Parents = ParseLinks(reader.GetString(34)),
+            Children = ParseLinks(reader.GetString(35)),
         };
     }
 
@@ -363,7 +421,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         await using var command = _dataSource.CreateCommand(_sql.Purge);
         command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
     /// <inheritdoc />
@@ -377,7 +435,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3),
-                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)));
+                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)) { Waiting = reader.GetInt64(5) });
         }
 
         return stats;
@@ -385,19 +443,25 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
     private ValueTask EnsureMigratedAsync(CancellationToken cancellationToken) => _migrations.EnsureAsync(cancellationToken);
 
-    private async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    private async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, PreparedBatch prepared, CancellationToken cancellationToken)
     {
+        var jobs = prepared.Jobs;
         using var activity = JobTelemetry.StartSend(jobs);
-        var results = await WriteAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false);
+        var results = prepared.Graph.HasDependencies
+            ? await WriteGraphAsync(connection, transaction!, prepared, cancellationToken).ConfigureAwait(false)
+            : transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null)
+                ? await CopyAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false)
+                : await WriteAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false);
         JobTelemetry.Sent(activity, jobs, results);
         return results;
     }
 
-    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes jobs one statement each, in one round trip; <paramref name="initial"/> gives each job's
+    /// dependency state (null: available with no parents).
+    /// </summary>
+    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken)
     {
-        if (transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null))
-            return await CopyAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false);
-
         var results = new EnqueueResult?[jobs.Count];
         var pending = Enumerable.Range(0, jobs.Count).ToList();
         // A unique insert that lost a race to a transaction committing meanwhile sees neither its
@@ -406,7 +470,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         {
             if (round == 5) throw new InvalidOperationException($"Could not resolve the unique key '{jobs[pending[0]].UniqueKey}' after {round} attempts; it is being enqueued and finished concurrently.");
             await using var batch = new NpgsqlBatch(connection, transaction);
-            foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index]));
+            foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Available));
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
                 foreach (var index in pending)
@@ -429,7 +493,100 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         return results.Select(r => r!.Value).ToArray();
     }
 
-    private NpgsqlBatchCommand InsertCommand(PreparedJob job)
+    /// <summary>
+    /// Enqueues a call with dependencies inside a transaction: locks the existing parents (a
+    /// concurrent completion then waits for this transaction and sees its edges), rejects unknown
+    /// ones, writes the jobs layer by layer (parents first, so local references resolve to ids),
+    /// then the edges, then lends the new waiting jobs' priority to their ancestors.
+    /// </summary>
+    private async Task<EnqueueResult[]> WriteGraphAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedBatch prepared, CancellationToken cancellationToken)
+    {
+        var graph = prepared.Graph;
+        var states = new Dictionary<long, JobState>();
+        var named = graph.AllExistingParents();
+        await LockParentsAsync(connection, transaction, named, states, cancellationToken).ConfigureAwait(false);
+        var missing = named.Where(id => !states.ContainsKey(id)).ToArray();
+        if (missing.Length > 0) throw graph.UnknownParents(missing, prepared.Name);
+
+        var jobs = prepared.Jobs;
+        var results = new EnqueueResult[jobs.Count];
+        var parentsOf = new long[jobs.Count][];
+        foreach (var layer in graph.Layers)
+        {
+            var initial = new InitialState[layer.Length];
+            for (var k = 0; k < layer.Length; k++)
+            {
+                var i = layer[k];
+                parentsOf[i] = graph.ExistingParents[i].Concat(graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().ToArray();
+                var (state, pendingParents, failedParent, failedState) = DependencyRules.Initial(parentsOf[i].Select(id => (id, states[id])), jobs[i].OnParentFailure);
+                initial[k] = new InitialState(state, pendingParents, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
+            }
+
+            var written = await WriteAsync(connection, transaction, layer.Select(i => jobs[i]).ToArray(), initial, cancellationToken).ConfigureAwait(false);
+            var existing = new List<long>();
+            for (var k = 0; k < layer.Length; k++)
+            {
+                results[layer[k]] = written[k];
+                if (written[k].Created) states[written[k].JobId] = initial[k].State;
+                else existing.Add(written[k].JobId); // a unique key returned an existing job: it keeps its own parents
+            }
+
+            await LockParentsAsync(connection, transaction, existing.Distinct().Order().ToArray(), states, cancellationToken).ConfigureAwait(false);
+        }
+
+        var parents = new List<long>();
+        var children = new List<long>();
+        var resolved = new List<bool>();
+        var waiting = new List<long>();
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            if (!results[i].Created) continue;
+            if (states[results[i].JobId] == JobState.Waiting) waiting.Add(results[i].JobId);
+            foreach (var parent in parentsOf[i])
+            {
+                parents.Add(parent);
+                children.Add(results[i].JobId);
+                resolved.Add(states[parent].IsTerminal());
+            }
+        }
+
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        if (parents.Count > 0)
+        {
+            var edges = new NpgsqlBatchCommand(_sql.InsertEdges);
+            edges.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = parents.ToArray() });
+            edges.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = children.ToArray() });
+            edges.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = resolved.ToArray() });
+            batch.BatchCommands.Add(edges);
+        }
+
+        if (waiting.Count > 0)
+        {
+            var raise = new NpgsqlBatchCommand(_sql.RaiseAncestors);
+            raise.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = waiting.ToArray() });
+            batch.BatchCommands.Add(raise);
+        }
+
+        if (batch.BatchCommands.Count > 0) await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    private async Task LockParentsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids, Dictionary<long, JobState> states, CancellationToken cancellationToken)
+    {
+        if (ids.Length == 0) return;
+        await using var command = new NpgsqlCommand(_sql.LockParents, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) states[reader.GetInt64(0)] = ParseState(reader.GetString(1));
+    }
+
+    /// <summary>How a job starts: its state, how many parents it waits for, and why it was cancelled at once.</summary>
+    private readonly record struct InitialState(JobState State, int PendingParents, string? CancelReason)
+    {
+        public static InitialState Available => new(JobState.Available, 0, null);
+    }
+
+    private NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState initial)
     {
         var command = new NpgsqlBatchCommand(job.UniqueKey is null ? _sql.Insert : job.UniqueScope == UniqueKeyScope.AnyState ? _sql.InsertUniqueAnyState : _sql.InsertUnique);
         var p = command.Parameters;
@@ -443,8 +600,26 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         p.Add(new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         p.Add(Text(_schema.NotificationChannel));
         foreach (var (value, type) in ResourceValues(job)) p.Add(new NpgsqlParameter { Value = value ?? DBNull.Value, NpgsqlDbType = type });
+        p.Add(Text(StateText(initial.State)));
+        p.Add(new NpgsqlParameter<int> { TypedValue = initial.PendingParents });
+        p.Add(Text(PolicyText(job.OnParentFailure)));
+        p.Add(new NpgsqlParameter { Value = (object?)_agingStepUs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        p.Add(new NpgsqlParameter
+        {
+            Value = initial.CancelReason is { } reason ? JsonSerializer.Serialize(new[] { new { attempt = 0, at = Clock.Now(_time), message = reason } }) : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Jsonb,
+        });
         return command;
     }
+
+    private static string StateText(JobState state) => state switch
+    {
+        JobState.Waiting => "waiting",
+        JobState.Cancelled => "cancelled",
+        _ => "available",
+    };
+
+    private static string PolicyText(ParentFailurePolicy policy) => policy == ParentFailurePolicy.RunAnyway ? "run" : "cancel";
 
     /// <summary>The values of <see cref="JobSql.ResourceColumns"/>, in order.</summary>
     private static (object? Value, NpgsqlDbType Type)[] ResourceValues(PreparedJob job)
@@ -513,6 +688,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
                     if (value is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
                     else await importer.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
                 }
+
+                if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(PolicyText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
             }
 
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -542,6 +721,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
     internal static JobState ParseState(string state) => state switch
     {
+        "waiting" => JobState.Waiting,
         "available" => JobState.Available,
         "scheduled" => JobState.Scheduled,
         "running" => JobState.Running,
@@ -550,6 +730,21 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         "dead" => JobState.Dead,
         _ => throw new InvalidOperationException($"Unknown job state '{state}' in the database."),
     };
+
+    private static JobLink[] ParseLinks(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.EnumerateArray().Select(e => new JobLink(e[0].GetInt64(), ParseState(e[1].GetString()!))).ToArray();
+    }
+
+    private NpgsqlBatchCommand SettleCommand(long[] jobIds)
+    {
+        var command = new NpgsqlBatchCommand(_sql.Settle);
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = jobIds });
+        command.Parameters.Add(Now());
+        command.Parameters.Add(Text(_schema.NotificationChannel));
+        return command;
+    }
 
     private static JobAttemptError[] ParseErrors(string json)
     {

@@ -122,7 +122,7 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
 
                     for (var i = 1; i < fromReal.Count; i++)
                     {
-                        if (JobOrder.Acquired(fromReal[i - 1], fromReal[i]) > 0) throw new InvalidOperationException("Acquisition order broke priority/due/id order.");
+                        if (fromReal[i - 1].Priority < fromReal[i].Priority) throw new InvalidOperationException("Acquisition order broke strict priority order.");
                     }
 
                     _leases.AddRange(fromModel.Zip(fromReal, (m, r) => (m.Lease, r.Lease)));
