@@ -165,6 +165,26 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task A_child_enqueued_while_its_parent_completes_is_never_left_waiting()
+    {
+        var queue = await database.NewQueueAsync();
+        for (var round = 0; round < 150; round++)
+        {
+            var parent = await queue.EnqueueAsync(new JobRequest("parent"));
+            var lease = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, Lease))).Lease;
+            var failing = round % 3 == 0; // a failure must cancel the child just as surely
+
+            var enqueue = Task.Run(async () => await queue.EnqueueAsync(new JobRequest("child") { DependsOn = [parent.JobId] }));
+            var finish = Task.Run(async () => failing ? await queue.FailAsync(lease, "boom", retryable: false) : await queue.CompleteAsync(lease));
+            await Task.WhenAll(enqueue, finish);
+
+            var child = (await queue.GetJobAsync((await enqueue).JobId))!;
+            Assert.Equal(failing ? JobState.Cancelled : JobState.Available, child.State);
+            if (!failing) await queue.CompleteAsync(Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, Lease))).Lease);
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_workers_never_acquire_the_same_job_and_every_job_finishes_once()
     {
         var queue = await database.NewQueueAsync();

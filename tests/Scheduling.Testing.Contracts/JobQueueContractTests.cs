@@ -7,7 +7,7 @@ namespace Scheduling.Testing;
 /// The queue contract, written once. Each implementation derives from this class and supplies a
 /// fresh, empty queue on a fake clock; every test here then runs against it.
 /// </summary>
-public abstract class JobQueueContractTests
+public abstract partial class JobQueueContractTests
 {
     protected static readonly DateTimeOffset Start = new(2026, 1, 5, 12, 0, 0, TimeSpan.Zero);
     protected static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);

@@ -31,7 +31,9 @@ internal sealed class JobSql
             return S($"""
                 WITH ins AS (
                     INSERT INTO {"{schema}"}.jobs (queue, kind, priority, run_at, max_attempts, payload, created_at, unique_key, unique_any_state, {ResourceColumns}, {GraphColumns})
-                    VALUES ($1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")}, {ResourceValues}, {GraphValues})
+                    SELECT $1, $2, $3, coalesce($4, $7, now()), $5, $6, coalesce($7, now()), $8, {(anyState ? "true" : "false")}, {ResourceValues}, {GraphValues}
+                    -- A job born cancelled (a parent had failed) is outside the active index, so check the key by hand.
+                    WHERE $27 <> 'cancelled' OR {(anyState ? "true" : $"NOT EXISTS (SELECT 1 FROM {"{schema}"}.jobs j WHERE j.unique_key = $8 AND {existing})")}
                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
                     RETURNING id, queue)
                 SELECT ins.id, true FROM ins{notifyJoin}

@@ -130,6 +130,43 @@ public sealed class WorkerHostTests
     }
 
     [Fact]
+    public async Task A_queue_group_works_every_queue_in_it_and_runs_a_graph_in_order()
+    {
+        var order = new ConcurrentQueue<string>();
+        using var host = BuildHost(
+            s => s.AddHandler<string>("step", (ctx, _) => { order.Enqueue(ctx.Payload); return Task.CompletedTask; }),
+            o => o.AddQueueGroup(4, new QueueShare("reports", 3), new QueueShare("emails", 1)));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+
+        var ids = await queue.EnqueueManyAsync(
+        [
+            new JobRequest("step", "extract") { Queue = "reports", LocalKey = "extract" },
+            new JobRequest("step", "notify") { Queue = "emails", LocalKey = "notify", DependsOn = [JobDependency.OnRequest("load")] },
+            new JobRequest("step", "load") { Queue = "reports", LocalKey = "load", DependsOn = [JobDependency.OnRequest("extract")] },
+        ]);
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(ids[1].JobId))!.State == JobState.Succeeded, "the last step of the graph ran");
+        await host.StopAsync();
+
+        Assert.Equal(["extract", "load", "notify"], order.ToArray());
+    }
+
+    [Fact]
+    public async Task A_queue_worked_twice_fails_start_up_naming_both_settings()
+    {
+        using var host = BuildHost(_ => { }, o =>
+        {
+            o.AddQueue("reports");
+            o.AddQueueGroup(2, new QueueShare("reports", 2), new QueueShare("emails", 0));
+        });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:QueueGroups:0:Weights:reports: the queue 'reports' is already worked by Scheduling:Queues:reports", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:QueueGroups:0:Weights:emails must be between 1 and 1000 (was 0)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Adding_scheduling_twice_is_harmless_and_a_consumers_queue_wins()
     {
         var services = new ServiceCollection();
