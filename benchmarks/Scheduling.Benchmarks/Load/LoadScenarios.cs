@@ -16,7 +16,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "soak", "raw-batch", "raw-single", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -26,6 +26,8 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         "drain-single" => DrainAsync("drain-single", batched: false, traced),
         "latency" => LatencyAsync(),
         "deep" => DeepAsync(),
+        "fanout" => FanOutAsync(),
+        "chain" => ChainAsync(),
         "raw-batch" => RawAsync("raw-batch", 100),
         "raw-single" => RawAsync("raw-single", 1),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
@@ -103,6 +105,8 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("SCHEDULING_BENCH_LOG") is { } level) // e.g. Warning, to see what a slow run hit
+            builder.Logging.AddSimpleConsole().SetMinimumLevel(Enum.Parse<LogLevel>(level));
         builder.Services.AddScheduling(s => s
             .UsePostgres(connectionString, o => o.Schema = schema)
             .Configure(o => { o.AddQueue("default", workers); configure(o); })
@@ -179,18 +183,27 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         return new LoadResult("latency", count, workers, clock.Elapsed.TotalSeconds, LoadResult.Percentile(latencies, 0.5), LoadResult.Percentile(latencies, 0.99), verified);
     });
 
-    /// <summary>Acquire+complete latency of one job with 1,000 and with <c>--jobs</c> (1,000,000 for the real figure) jobs waiting.</summary>
+    /// <summary>
+    /// Acquire+complete latency of one job with 1,000 jobs in the table, then with <c>--jobs</c>
+    /// (1,000,000 for the real figure) more jobs due later in the same queue and as many again
+    /// available in four other queues.
+    /// </summary>
     private Task<LoadResult> DeepAsync() => WithSchemaAsync("deep", async (dataSource, schema) =>
     {
         var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
         await queue.MigrateAsync();
-        async Task FillAsync(int total)
+        async Task AddAsync(int total, Func<int, JobRequest> request)
         {
-            var have = (int)await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'available'");
-            for (var done = have; done < total; done += 50_000)
-                await queue.EnqueueManyAsync(Enumerable.Range(0, Math.Min(50_000, total - done)).Select(i => new JobRequest(NoOp) { Priority = i % 3 }).ToArray());
+            for (var done = 0; done < total; done += 50_000)
+                await queue.EnqueueManyAsync(Enumerable.Range(done, Math.Min(50_000, total - done)).Select(request).ToArray());
             await using var analyze = dataSource.CreateCommand($"VACUUM ANALYZE \"{schema}\".jobs");
             await analyze.ExecuteNonQueryAsync();
+        }
+
+        async Task TopUpAsync()
+        {
+            var have = (int)await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'available' AND queue = 'default' AND run_at <= now()");
+            await AddAsync(1000 - have, i => new JobRequest(NoOp) { Priority = i % 3 });
         }
 
         async Task<List<double>> MeasureAsync(int samples)
@@ -208,12 +221,15 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         }
 
         var deepSize = Math.Max(jobs, 2000);
-        await FillAsync(1000);
+        await TopUpAsync();
         await MeasureAsync(50); // warm up
-        await FillAsync(1000);
+        await TopUpAsync();
         var shallow = await MeasureAsync(200);
         var clock = Stopwatch.StartNew();
-        await FillAsync(deepSize);
+        var later = DateTimeOffset.UtcNow.AddDays(1);
+        await AddAsync(deepSize, i => new JobRequest(NoOp) { RunAt = later.AddSeconds(i % 3600) });
+        await AddAsync(deepSize, i => new JobRequest(NoOp) { Queue = $"other{i % 4}", Priority = i % 3 });
+        await TopUpAsync();
         clock.Stop();
         await MeasureAsync(50);
         var deep = await MeasureAsync(200);
@@ -222,8 +238,80 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'running'") == 0;
         return new LoadResult("deep", deepSize, 1, clock.Elapsed.TotalSeconds, LoadResult.Percentile(deep, 0.5), LoadResult.Percentile(deep, 0.99), verified)
         {
-            Extra = { ["shallow_p50_ms"] = Math.Round(LoadResult.Percentile(shallow, 0.5), 3), ["ratio"] = Math.Round(ratio, 3) },
+            Extra = { ["shallow_p50_ms"] = Math.Round(LoadResult.Percentile(shallow, 0.5), 3), ["ratio"] = Math.Round(ratio, 3), ["rows"] = 2 * deepSize + 1000 },
         };
+    });
+
+    /// <summary>
+    /// One parent and min(--jobs, 10,000) children enqueued as one graph; <c>seconds</c> is the time
+    /// from the start of the parent's completion until every child is acquirable (released by the
+    /// completing transaction). The children are then drained by a host and verified.
+    /// </summary>
+    private Task<LoadResult> FanOutAsync() => WithSchemaAsync("fanout", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        var children = Math.Min(jobs, 10_000);
+        await queue.EnqueueManyAsync([new JobRequest(NoOp, -1L) { LocalKey = "parent" }, .. Enumerable.Range(0, children).Select(i => new JobRequest(NoOp, (long)i) { DependsOn = [JobDependency.OnRequest("parent")] })]);
+        var parent = (await queue.AcquireAsync(new AcquireRequest("default", "fanout", 1, TimeSpan.FromMinutes(5))))[0];
+
+        var clock = Stopwatch.StartNew();
+        await queue.CompleteAsync(parent.Lease);
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'available'") < children) await Task.Delay(1);
+        clock.Stop();
+
+        var handled = 0;
+        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(schema, _ => { }, _ =>
+        {
+            if (Interlocked.Increment(ref handled) == children) finished.TrySetResult();
+            return Task.CompletedTask;
+        });
+        await host.StartAsync();
+        await finished.Task.WaitAsync(TimeSpan.FromMinutes(10));
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") < children + 1) await Task.Delay(2);
+        await host.StopAsync();
+        var verified = handled == children && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == children + 1;
+        return new LoadResult("fanout", children, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    });
+
+    /// <summary>
+    /// A chain of min(--jobs, 100) jobs, each depending on the previous, run by an idle host;
+    /// p50/p99 are the steps from a job's handler returning to its child's handler starting
+    /// (the acknowledgement, the release and the wake-up in between).
+    /// </summary>
+    private Task<LoadResult> ChainAsync() => WithSchemaAsync("chain", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        var length = Math.Min(jobs, 100);
+        var started = new long[length];
+        var ended = new long[length];
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(schema, _ => { }, ctx =>
+        {
+            var i = (int)ctx.Payload;
+            started[i] = Stopwatch.GetTimestamp();
+            ended[i] = Stopwatch.GetTimestamp();
+            if (i == length - 1) done.TrySetResult();
+            return Task.CompletedTask;
+        });
+        await host.StartAsync();
+        await Task.Delay(500); // idle workers, LISTEN connected
+        var clock = Stopwatch.StartNew();
+        await queue.EnqueueManyAsync(Enumerable.Range(0, length).Select(i => new JobRequest(NoOp, (long)i)
+        {
+            LocalKey = $"j{i}",
+            DependsOn = i == 0 ? [] : [JobDependency.OnRequest($"j{i - 1}")],
+        }).ToArray());
+        await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
+        clock.Stop();
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") < length) await Task.Delay(2);
+        await host.StopAsync();
+        var steps = Enumerable.Range(1, length - 1).Select(i => Stopwatch.GetElapsedTime(ended[i - 1], started[i]).TotalMilliseconds).ToList();
+        var inOrder = Enumerable.Range(1, length - 1).All(i => started[i] > ended[i - 1]);
+        var verified = inOrder && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == length;
+        return new LoadResult("chain", length, workers, clock.Elapsed.TotalSeconds, LoadResult.Percentile(steps, 0.5), LoadResult.Percentile(steps, 0.99), verified);
     });
 
     /// <summary>
@@ -260,7 +348,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         }
 
         // Done when nothing is left active (the partial indexes make this count cheap).
-        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state IN ('available', 'running')") > 0) await Task.Delay(200);
+        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state IN ('waiting', 'available', 'running')") > 0) await Task.Delay(200);
         clock.Stop();
         await host.StopAsync();
         var dead = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'dead' AND attempt = 2");

@@ -14,9 +14,12 @@ internal sealed class AckWriter
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly Func<int> _inFlight;
 
-    public AckWriter(IJobQueue queue, SchedulingOptions options, TimeProvider time, ILogger logger)
+    // inFlight: how many jobs this host holds that could still finish and join the batch.
+    public AckWriter(IJobQueue queue, SchedulingOptions options, TimeProvider time, ILogger logger, Func<int>? inFlight = null)
     {
+        _inFlight = inFlight ?? (static () => int.MaxValue);
         // Bounded: when the database falls behind, finishing jobs wait here, their slots stay taken
         // and fetching slows, instead of piling up leased rows the writer cannot keep up with.
         _channel = Channel.CreateBounded<JobAck>(new BoundedChannelOptions(Math.Max(options.AckBatchSize * 4, 1000)) { FullMode = BoundedChannelFullMode.Wait });
@@ -68,7 +71,9 @@ internal sealed class AckWriter
         {
             while (await reader.WaitToReadAsync(abort).ConfigureAwait(false))
             {
-                if (_options.AckFlushInterval > TimeSpan.Zero && reader.Count < _options.AckBatchSize && !reader.Completion.IsCompleted)
+                // Wait for company only when other held jobs could still join the batch: an idle host
+                // (a chain of dependent jobs, a lone job) writes at once, so its children start sooner.
+                if (_options.AckFlushInterval > TimeSpan.Zero && reader.Count < _options.AckBatchSize && !reader.Completion.IsCompleted && _inFlight() > 0)
                     await Task.Delay(_options.AckFlushInterval, _time, abort).ConfigureAwait(false);
                 while (batch.Count < _options.AckBatchSize && reader.TryRead(out var ack)) batch.Add(ack);
                 await WriteAsync(batch, abort).ConfigureAwait(false);

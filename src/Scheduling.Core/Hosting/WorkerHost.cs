@@ -66,7 +66,7 @@ internal sealed class WorkerHost : BackgroundService
 
         using var maintenance = new CancellationTokenSource();
         using var abortAcks = new CancellationTokenSource();
-        var acks = new AckWriter(_queue, _options, _time, _logger);
+        var acks = new AckWriter(_queue, _options, _time, _logger, () => _running.Count);
         var ackLoop = Task.Run(() => acks.RunAsync(abortAcks.Token), CancellationToken.None);
         var heartbeat = Task.Run(() => HeartbeatLoopAsync(maintenance.Token), CancellationToken.None);
         var rescue = Task.Run(() => RescueLoopAsync(maintenance.Token), CancellationToken.None);

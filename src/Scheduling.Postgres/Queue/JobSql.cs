@@ -79,7 +79,14 @@ internal sealed class JobSql
             """);
 
         // $1 job ids that may have finished, $2 now, $3 channel: releases or cancels their waiting children.
-        Settle = S("SELECT {schema}.settle_dependents($1, coalesce($2, now()), $3)");
+        // The guard (two index probes, in this statement's fresh snapshot, so an edge committed by an
+        // enqueue this transaction waited for is seen) spares the function call when no job has a
+        // dependency to settle: the common case of an acknowledgement.
+        Settle = S("""
+            SELECT {schema}.settle_dependents($1, coalesce($2, now()), $3)
+            WHERE EXISTS (SELECT 1 FROM {schema}.job_dependencies WHERE parent_id = ANY ($1) AND NOT resolved)
+               OR EXISTS (SELECT 1 FROM {schema}.job_dependencies WHERE child_id = ANY ($1) AND NOT resolved)
+            """);
 
         // $1 channel, $2 queues
         NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
