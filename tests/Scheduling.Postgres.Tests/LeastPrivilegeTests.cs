@@ -37,7 +37,7 @@ public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : ICla
         await queue.EnqueueManyAsync(Enumerable.Range(0, 40).Select(_ => new JobRequest("k")).ToArray()); // binary COPY
         var jobs = await queue.AcquireAsync(new AcquireRequest("default", "w", 100, TimeSpan.FromMinutes(1)));
         Assert.Equal(41, jobs.Count);
-        await queue.HeartbeatAsync("w", TimeSpan.FromMinutes(1));
+        Assert.Equal(41, (await queue.HeartbeatAsync("w", jobs.Select(j => j.Lease).ToArray(), TimeSpan.FromMinutes(1))).Count);
         var acks = await queue.AcknowledgeAsync(jobs.Select(j => JobAck.Success(j.Lease) with { Usage = new ResourceUsage { PeakMemoryMb = 50 } }).ToArray());
         Assert.All(acks, a => Assert.True(a.Applied));
         Assert.Equal(0, await queue.RescueExpiredLeasesAsync());

@@ -232,21 +232,25 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
-    public async Task Heartbeat_extends_every_lease_of_the_worker_and_only_its_own()
+    public async Task Heartbeat_extends_only_the_leases_the_worker_names_and_holds()
     {
         var queue = await CreateQueueAsync();
-        await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k"), new JobRequest("k")]);
+        await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k"), new JobRequest("k"), new JobRequest("k")]);
         var mine = await queue.AcquireAsync(Take(2, worker: "me"));
         var theirs = Assert.Single(await queue.AcquireAsync(Take(1, worker: "other")));
+        var orphan = Assert.Single(await queue.AcquireAsync(Take(1, worker: "me"))); // acquired, but the reply "never arrived"
 
         Time.Advance(TimeSpan.FromSeconds(20));
-        var held = await queue.HeartbeatAsync("me", Lease);
-        Assert.Equal(mine.Select(j => j.Id).Order(), held.Select(h => h.JobId).Order());
+        var held = await queue.HeartbeatAsync("me", [.. mine.Select(j => j.Lease), theirs.Lease, theirs.Lease with { JobId = 999_999 }], Lease);
+        Assert.Equal(mine.Select(j => j.Id).Order(), held.Select(h => h.JobId).Order()); // not the other worker's, not unknown ids
         Assert.All(held, h => Assert.False(h.CancellationRequested));
+        Assert.Empty(await queue.HeartbeatAsync("me", [mine[0].Lease with { Token = Guid.NewGuid() }], Lease)); // a stale token holds nothing
+        Assert.Empty(await queue.HeartbeatAsync("me", [], Lease));
 
-        Time.Advance(TimeSpan.FromSeconds(20)); // 40 s after acquisition: only the other worker's lease ran out
-        Assert.Equal(1, await queue.RescueExpiredLeasesAsync());
+        Time.Advance(TimeSpan.FromSeconds(20)); // 40 s after acquisition: the other worker's lease and the orphan ran out
+        Assert.Equal(2, await queue.RescueExpiredLeasesAsync());
         Assert.Equal(JobState.Available, (await queue.GetJobAsync(theirs.Id))!.State);
+        Assert.Equal(JobState.Available, (await queue.GetJobAsync(orphan.Id))!.State);
         foreach (var job in mine) Assert.Equal(JobState.Running, (await queue.GetJobAsync(job.Id))!.State);
     }
 
@@ -283,7 +287,7 @@ public abstract partial class JobQueueContractTests
         var stored = await queue.GetJobAsync(running);
         Assert.Equal(JobState.Running, stored!.State);
         Assert.True(stored.CancellationRequested);
-        Assert.True(Assert.Single(await queue.HeartbeatAsync("w1", Lease)).CancellationRequested);
+        Assert.True(Assert.Single(await queue.HeartbeatAsync("w1", [job.Lease], Lease)).CancellationRequested);
 
         var ack = Assert.Single(await queue.AcknowledgeAsync([new JobAck(job.Lease, JobAckKind.Cancelled)]));
         Assert.Equal(JobState.Cancelled, ack.State);

@@ -28,7 +28,6 @@ internal sealed class WorkerHost : BackgroundService
     private readonly ConcurrentDictionary<long, RunningJob> _running = new();
     private readonly JsonSerializerOptions _json;
     private readonly WorkerStatus _status;
-    private long _acquireSequence;
 
     public WorkerHost(
         IJobQueue queue,
@@ -155,7 +154,6 @@ internal sealed class WorkerHost : BackgroundService
                     IReadOnlyList<AcquiredJob> jobs;
                     try
                     {
-                        var sequence = Interlocked.Increment(ref _acquireSequence);
                         var startedAt = _time.GetUtcNow();
                         jobs = await _queue.AcquireAsync(new AcquireRequest(shares, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
                         failures = 0;
@@ -173,7 +171,7 @@ internal sealed class WorkerHost : BackgroundService
                         }
                         foreach (var job in jobs)
                         {
-                            var running = new RunningJob(job, sequence, received);
+                            var running = new RunningJob(job, received);
                             _running[job.Id] = running;
                             buffer.Enqueue(running);
                         }
@@ -381,17 +379,20 @@ internal sealed class WorkerHost : BackgroundService
             try
             {
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-                var before = Interlocked.Read(ref _acquireSequence);
-                var held = await _queue.HeartbeatAsync(WorkerId, _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+                // Only the leases this host knows it holds: one acquired in a statement whose reply was
+                // lost is not kept alive here, so it expires and is rescued.
+                var holding = _running.Values.ToArray();
+                if (holding.Length == 0) continue;
+                var held = await _queue.HeartbeatAsync(WorkerId, holding.Select(r => r.Job.Lease).ToArray(), _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
                 failures = 0;
                 var heldById = held.ToDictionary(h => h.JobId);
-                foreach (var running in _running.Values)
+                foreach (var running in holding)
                 {
                     if (heldById.TryGetValue(running.Job.Id, out var lease))
                     {
                         if (lease.CancellationRequested) running.Stop(StopReason.CancellationRequested);
                     }
-                    else if (running.AcquireSequence < before)
+                    else if (_running.ContainsKey(running.Job.Id)) // not finished meanwhile
                     {
                         Log.LeaseLost(_logger, running.Job.Id);
                         running.Stop(StopReason.LeaseLost);
@@ -507,17 +508,15 @@ internal sealed class WorkerHost : BackgroundService
         private int _stopReason;
         private int _released;
 
-        public RunningJob(AcquiredJob job, long acquireSequence, System.Diagnostics.Activity? received)
+        public RunningJob(AcquiredJob job, System.Diagnostics.Activity? received)
         {
             Job = job;
-            AcquireSequence = acquireSequence;
             Received = received;
             Token = _cts.Token;
         }
 
         public AcquiredJob Job { get; }
         public System.Diagnostics.Activity? Received { get; }
-        public long AcquireSequence { get; }
         public CancellationToken Token { get; }
         public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
         public bool Released => Volatile.Read(ref _released) == 1;

@@ -153,18 +153,17 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        JobValidation.ValidateWorkerId(workerId, nameof(workerId));
-        JobValidation.ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
+        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
         var held = new List<HeldLease>();
         lock (_gate)
         {
             var expires = Clock.Now(_time) + leaseDuration;
-            foreach (var entry in _jobs.Values)
+            foreach (var lease in leases.DistinctBy(l => l.JobId))
             {
-                if (entry.State != JobState.Running || entry.LockedBy != workerId) continue;
+                if (!_jobs.TryGetValue(lease.JobId, out var entry) || entry.State != JobState.Running || entry.LockedBy != workerId || entry.LeaseToken != lease.Token) continue;
                 entry.LeaseExpiresAt = expires;
                 held.Add(new HeldLease(entry.Id, entry.CancelRequested));
             }

@@ -30,8 +30,13 @@ public interface IJobQueue
     /// </summary>
     ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default);
 
-    /// <summary>Extends the leases of every job the worker holds, and reports them.</summary>
-    ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Extends the given leases that the worker still holds, and reports those. Leases are named one
+    /// by one, so a job whose acquisition committed but whose reply never reached the worker is not
+    /// kept alive by it: its lease runs out and it is rescued.
+    /// </summary>
+    /// <returns>The leases still held (a lease given but not returned was lost).</returns>
+    ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
 
     /// <summary>Applies a batch of acknowledgements; a stale lease leaves its job untouched.</summary>
     /// <returns>One result per acknowledgement, in order.</returns>

@@ -224,6 +224,13 @@ internal static partial class JobValidation
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
+    public static void ValidateHeartbeat(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration)
+    {
+        ValidateWorkerId(workerId, nameof(workerId));
+        ArgumentNullException.ThrowIfNull(leases);
+        ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
+    }
+
     public static void ValidateWorkerId(string? workerId, string parameterName)
     {
         if (string.IsNullOrWhiteSpace(workerId))

@@ -154,11 +154,12 @@ internal sealed class JobSql
             SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id
             """));
 
-        // $1 worker, $2 lease duration, $3 now
+        // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
         Heartbeat = S("""
-            UPDATE {schema}.jobs SET lease_expires_at = coalesce($3, now()) + $2
-            WHERE state = 'running' AND locked_by = $1
-            RETURNING id, cancel_requested
+            UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
+            FROM (SELECT DISTINCT ON (id) id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
+            WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running' AND j.locked_by = $1
+            RETURNING j.id, j.cancel_requested
             """);
 
         // $1 ids, $2 tokens, $3 target states ('succeeded' | 'cancelled'), $4 now

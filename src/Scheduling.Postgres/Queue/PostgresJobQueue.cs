@@ -181,15 +181,17 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
     {
-        JobValidation.ValidateWorkerId(workerId, nameof(workerId));
-        JobValidation.ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
+        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
+        if (leases.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _dataSource.CreateCommand(_sql.Heartbeat);
         command.Parameters.Add(Text(workerId));
         command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = leaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
         command.Parameters.Add(Now());
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = leases.Select(l => l.JobId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = leases.Select(l => l.Token).ToArray() });
         var held = new List<HeldLease>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(0), reader.GetBoolean(1)));

@@ -134,8 +134,9 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
                     _leases.AddRange(fromModel.Zip(fromReal, (m, r) => (m.Lease, r.Lease)));
                     break;
                 case Heartbeat h:
-                    var heldModel = await model.HeartbeatAsync(h.Worker, Lease);
-                    var heldReal = await real.HeartbeatAsync(h.Worker, Lease);
+                    // Every lease handed out so far (stale ones and other workers' included): only the worker's live ones are held.
+                    var heldModel = await model.HeartbeatAsync(h.Worker, _leases.Select(l => l.Model).ToArray(), Lease);
+                    var heldReal = await real.HeartbeatAsync(h.Worker, _leases.Select(l => l.Real).ToArray(), Lease);
                     SameSequence(heldModel.Select(l => (_toReal[l.JobId], l.CancellationRequested)).Order(), heldReal.Select(l => (l.JobId, l.CancellationRequested)).Order(), "held leases");
                     break;
                 case Complete c:
