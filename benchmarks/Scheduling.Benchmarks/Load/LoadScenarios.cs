@@ -363,6 +363,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             {
                 ["memory_growth"] = Math.Round(memoryGrowth, 4), ["throughput_drift"] = Math.Round(drift, 4),
                 ["working_set_mb_warm"] = Math.Round(checkpoints[1].Heap / 1048576.0, 1), ["working_set_mb_end"] = Math.Round(checkpoints[9].Heap / 1048576.0, 1),
+                ["tenths_jobs_per_s"] = string.Join("/", Enumerable.Range(0, 10).Select(i => Math.Round(Rate(i)).ToString(System.Globalization.CultureInfo.InvariantCulture))),
             },
         };
     });

@@ -29,6 +29,10 @@ ALTER TABLE {schema}.jobs
 DROP INDEX {schema}.jobs_fetch_idx;
 CREATE INDEX jobs_fetch_idx ON {schema}.jobs (queue, sort_rank DESC, sort_at, id) WHERE state = 'available';
 
+-- Heartbeats name their leases by job id now, so nothing looks running jobs up by worker: one
+-- index fewer to write on every acquisition.
+DROP INDEX {schema}.jobs_worker_idx;
+
 -- A waiting job holds its unique key like any other active job.
 DROP INDEX {schema}.jobs_unique_key_idx;
 CREATE UNIQUE INDEX jobs_unique_key_idx ON {schema}.jobs (unique_key)
