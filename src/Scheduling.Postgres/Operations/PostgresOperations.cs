@@ -49,9 +49,10 @@ internal sealed class PostgresOperations
                    count(*) FILTER (WHERE state = 'running'),
                    count(*) FILTER (WHERE state = 'dead'),
                    extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8,
-                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes')
+                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes'),
+                   count(*) FILTER (WHERE state = 'waiting')
             FROM {schema}.jobs
-            WHERE state IN ('available', 'running', 'dead') OR finalized_at > now() - interval '5 minutes'
+            WHERE state IN ('waiting', 'available', 'running', 'dead') OR finalized_at > now() - interval '5 minutes'
             GROUP BY queue ORDER BY queue
             """));
         var queues = new List<QueueOverview>();
@@ -59,7 +60,7 @@ internal sealed class PostgresOperations
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             queues.Add(new QueueOverview(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0));
+                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0) { Waiting = reader.GetInt64(7) });
         }
 
         return queues;
@@ -112,7 +113,11 @@ internal sealed class PostgresOperations
 }
 
 /// <summary>One queue as the operator sees it.</summary>
-internal sealed record QueueOverview(string Queue, long Available, long Scheduled, long Running, long Dead, double? OldestDueSeconds, double FinishedPerMinute);
+internal sealed record QueueOverview(string Queue, long Available, long Scheduled, long Running, long Dead, double? OldestDueSeconds, double FinishedPerMinute)
+{
+    /// <summary>Waiting for parent jobs.</summary>
+    public long Waiting { get; init; }
+}
 
 /// <summary>One job in a listing.</summary>
 internal sealed record JobRow(long Id, string Queue, string Kind, string State, int Priority, int Attempt, int MaxAttempts, DateTimeOffset RunAt, DateTimeOffset CreatedAt, DateTimeOffset? FinalizedAt);
