@@ -46,6 +46,8 @@ public sealed class RetentionAndStorageTests(PostgresDatabaseFixture database) :
         Assert.Contains(report.Tables, t => t.Table == "run_history");
         Assert.NotNull(report.OldestTransaction); // ours at least (another test's may be older)
         Assert.True(report.OldestTransaction!.Age >= TimeSpan.Zero);
+        await using (var setting = database.DataSource.CreateCommand("SELECT current_setting('autovacuum_naptime')"))
+            Assert.Equal((string)(await setting.ExecuteScalarAsync())!, $"{report.AutovacuumNaptime!.Value.TotalSeconds}s");
         await tx.RollbackAsync();
     }
 }

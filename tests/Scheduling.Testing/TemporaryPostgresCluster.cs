@@ -72,7 +72,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
             var data = Path.Combine(root, "data");
             // --no-sync only skips initdb's own flush of the fresh files; the server keeps fsync on.
             cluster.RunPg("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
-            var options = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB";
+            var options = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c autovacuum_naptime=5s";
             cluster.RunPg("pg_ctl", ["-D", data, "-l", Path.Combine(root, "server.log"), "-o", options, "-w", "-t", "60", "start"]);
             return cluster;
         }

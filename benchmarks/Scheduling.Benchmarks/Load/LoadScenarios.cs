@@ -315,18 +315,15 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
     });
 
     /// <summary>
-    /// N jobs through one host with sample handlers: 90 % succeed, 9 % fail once and succeed on retry,
+    /// N jobs fed steadily through one host with sample handlers: 90 % succeed, 9 % fail once and succeed on retry,
     /// 1 % always fail (dead after two attempts). Memory (the process working set, after a full collection) and
-    /// throughput are sampled at every tenth of the run; growth and drift compare the last tenth with
-    /// the second (the first is warm-up).
+    /// throughput are sampled at every tenth of the run; memory growth compares the last tenth with the
+    /// second (the first is warm-up), throughput drift the last three tenths with the three after the warm-up.
     /// </summary>
     private Task<LoadResult> SoakAsync() => WithSchemaAsync("soak", async (dataSource, schema) =>
     {
         var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
         await queue.MigrateAsync();
-        for (var done = 0; done < jobs; done += 20_000)
-            await queue.EnqueueManyAsync(Enumerable.Range(done, Math.Min(20_000, jobs - done)).Select(i => new JobRequest(NoOp, (long)i) { MaxAttempts = 2 }).ToArray());
-
         var finished = 0;
         var attempts = new ConcurrentDictionary<long, byte>();
         using var host = BuildHost(schema, o => o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(100) }, ctx =>
@@ -339,6 +336,16 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         var checkpoints = new List<(double Seconds, long Heap)>();
         var clock = Stopwatch.StartNew();
         await host.StartAsync();
+        // A steady feed, as in production: jobs arrive in batches while the host works, the backlog
+        // stays under 40,000, and the table grows only by finished jobs (not a million-row bulk load).
+        var producer = Task.Run(async () =>
+        {
+            for (var done = 0; done < jobs; done += 10_000)
+            {
+                while (done - Volatile.Read(ref finished) > 30_000) await Task.Delay(5);
+                await queue.EnqueueManyAsync(Enumerable.Range(done, Math.Min(10_000, jobs - done)).Select(i => new JobRequest(NoOp, (long)i) { MaxAttempts = 2 }).ToArray());
+            }
+        });
         for (var next = 1; next <= 10; next++)
         {
             while (Volatile.Read(ref finished) < jobs * next / 10 && clock.Elapsed < TimeSpan.FromHours(1)) await Task.Delay(20);
@@ -347,6 +354,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             checkpoints.Add((clock.Elapsed.TotalSeconds, Environment.WorkingSet));
         }
 
+        await producer;
         // Done when nothing is left active (the partial indexes make this count cheap).
         while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state IN ('waiting', 'available', 'running')") > 0) await Task.Delay(200);
         clock.Stop();
@@ -356,7 +364,10 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         var verified = dead == jobs / 100 + (jobs % 100 > 0 ? 1 : 0) && succeeded + dead == jobs;
         double Rate(int i) => (jobs / 10.0) / (checkpoints[i].Seconds - (i == 0 ? 0 : checkpoints[i - 1].Seconds));
         var memoryGrowth = (checkpoints[9].Heap - checkpoints[1].Heap) / (double)checkpoints[1].Heap;
-        var drift = (Rate(9) - Rate(1)) / Rate(1);
+        // Throughput over windows of three tenths (one tenth is a few seconds: a vacuum or a noisy
+        // neighbour on a shared machine moves it by 15 %): the beginning after the warm-up tenth, and the end.
+        double Window(int first, int last) => (jobs / 10.0) * (last - first + 1) / (checkpoints[last].Seconds - checkpoints[first - 1].Seconds);
+        var drift = (Window(7, 9) - Window(1, 3)) / Window(1, 3);
         return new LoadResult("soak", jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified)
         {
             Extra =

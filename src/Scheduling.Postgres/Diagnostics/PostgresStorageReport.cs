@@ -17,6 +17,11 @@ public sealed record PostgresStorageReport
     public OpenTransaction? OldestTransaction { get; init; }
     /// <summary>The replication slot holding back the oldest xmin, if any.</summary>
     public ReplicationSlotHold? OldestSlot { get; init; }
+    /// <summary>The server's <c>autovacuum_naptime</c>: how often vacuum can come back to the queue (5 s recommended).</summary>
+    public TimeSpan? AutovacuumNaptime { get; init; }
+
+    /// <summary>The longest naptime that keeps a busy queue's fetch index clean (see docs/operations.md).</summary>
+    public static readonly TimeSpan RecommendedMaxNaptime = TimeSpan.FromSeconds(15);
 
     /// <summary>Reads the report for <paramref name="schema"/>.</summary>
     public static async Task<PostgresStorageReport> ReadAsync(NpgsqlDataSource dataSource, string schema, CancellationToken cancellationToken = default)
@@ -42,10 +47,12 @@ public sealed record PostgresStorageReport
             SELECT slot_name, greatest(coalesce(age(xmin), 0), coalesce(age(catalog_xmin), 0))::bigint
             FROM pg_replication_slots ORDER BY 2 DESC LIMIT 1
             """));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT setting::integer FROM pg_settings WHERE name = 'autovacuum_naptime'"));
 
         var list = new List<TableStorage>();
         OpenTransaction? oldest = null;
         ReplicationSlotHold? slot = null;
+        TimeSpan? naptime = null;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -55,9 +62,11 @@ public sealed record PostgresStorageReport
                 oldest = new OpenTransaction(reader.GetInt32(0), reader.GetString(1), TimeSpan.FromSeconds(reader.GetDouble(2)), reader.GetString(3));
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) slot = new ReplicationSlotHold(reader.GetString(0), reader.GetInt64(1));
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) naptime = TimeSpan.FromSeconds(reader.GetInt32(0));
         }
 
-        return new PostgresStorageReport { Tables = list, OldestTransaction = oldest, OldestSlot = slot };
+        return new PostgresStorageReport { Tables = list, OldestTransaction = oldest, OldestSlot = slot, AutovacuumNaptime = naptime };
     }
 }
 
@@ -90,6 +99,7 @@ internal sealed partial class PostgresStorageMonitor(PostgresDataSourceHolder ho
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
+        var naptimeReported = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -102,6 +112,11 @@ internal sealed partial class PostgresStorageMonitor(PostgresDataSourceHolder ho
                     OldTransaction(_logger, tx.Pid, tx.State, tx.Age, tx.Query);
                 if (report.OldestSlot is { } slot && slot.XminAge > 100_000_000)
                     SlotHolding(_logger, slot.Slot, slot.XminAge);
+                if (!naptimeReported && report.AutovacuumNaptime > PostgresStorageReport.RecommendedMaxNaptime)
+                {
+                    naptimeReported = true; // a server setting: once per host is enough
+                    SlowNaptime(_logger, report.AutovacuumNaptime.Value, PostgresStorageReport.RecommendedMaxNaptime);
+                }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -122,6 +137,9 @@ internal sealed partial class PostgresStorageMonitor(PostgresDataSourceHolder ho
 
     [LoggerMessage(1202, LogLevel.Warning, "Replication slot {Slot} holds the xmin horizon {Age} transactions back")]
     private static partial void SlotHolding(ILogger logger, string slot, long age);
+
+    [LoggerMessage(1204, LogLevel.Warning, "autovacuum_naptime is {Naptime}: a busy queue piles up dead index entries between vacuums and slows down; set it to {Recommended} or less (see docs/operations.md)")]
+    private static partial void SlowNaptime(ILogger logger, TimeSpan naptime, TimeSpan recommended);
 
     [LoggerMessage(1203, LogLevel.Debug, "Reading the storage report failed")]
     private static partial void CheckFailed(ILogger logger, Exception exception);
