@@ -16,7 +16,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-oneshot-batch", "raw-oneshot-single", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -28,8 +28,10 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         "deep" => DeepAsync(),
         "fanout" => FanOutAsync(),
         "chain" => ChainAsync(),
-        "raw-batch" => RawAsync("raw-batch", 100),
-        "raw-single" => RawAsync("raw-single", 1),
+        "raw-batch" => RawAsync("raw-batch", 100, oneShot: false),
+        "raw-single" => RawAsync("raw-single", 1, oneShot: false),
+        "raw-oneshot-batch" => RawAsync("raw-oneshot-batch", 100, oneShot: true),
+        "raw-oneshot-single" => RawAsync("raw-oneshot-single", 1, oneShot: true),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
         "soak" => SoakAsync(),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All)}, all"),
@@ -379,8 +381,14 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         };
     });
 
-    /// <summary>The floor: a minimal hand-written SKIP LOCKED fetch-and-delete loop, no library code.</summary>
-    private Task<LoadResult> RawAsync(string scenario, int batch) => WithSchemaAsync(scenario, async (dataSource, schema) =>
+    /// <summary>
+    /// The floor: a minimal hand-written SKIP LOCKED loop on a 4-column table, no library code.
+    /// Fetch-and-delete (the design notes' "fetch + complete" loop): one transaction per batch that
+    /// locks the jobs with SELECT ... FOR UPDATE SKIP LOCKED, would run them, and deletes them.
+    /// One-shot: a single DELETE ... RETURNING per batch, which drops the jobs before running them
+    /// (at most once; a crash loses the batch), reported for reference.
+    /// </summary>
+    private Task<LoadResult> RawAsync(string scenario, int batch, bool oneShot) => WithSchemaAsync(scenario, async (dataSource, schema) =>
     {
         await using (var create = dataSource.CreateCommand($"""
             CREATE SCHEMA "{schema}";
@@ -392,31 +400,47 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             await create.ExecuteNonQueryAsync();
         var seen = new ConcurrentDictionary<long, byte>();
         var duplicates = 0;
-        var sql = $"""
-            DELETE FROM "{schema}".raw_jobs WHERE id IN (
-                SELECT id FROM "{schema}".raw_jobs WHERE queue = 'default' AND run_at <= now()
-                ORDER BY run_at, id LIMIT {batch} FOR UPDATE SKIP LOCKED)
-            RETURNING id
-            """;
+        var pick = $"""SELECT id FROM "{schema}".raw_jobs WHERE queue = 'default' AND run_at <= now() ORDER BY run_at, id LIMIT {batch} FOR UPDATE SKIP LOCKED""";
+        var oneShotSql = $"""DELETE FROM "{schema}".raw_jobs WHERE id IN ({pick}) RETURNING id""";
+        var deleteSql = $"""DELETE FROM "{schema}".raw_jobs WHERE id = ANY ($1)""";
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
         {
             await using var connection = await dataSource.OpenConnectionAsync();
-            await using var command = new NpgsqlCommand(sql, connection);
-            await command.PrepareAsync();
+            await using var fetch = new NpgsqlCommand(oneShot ? oneShotSql : pick, connection);
+            await using var delete = new NpgsqlCommand(deleteSql, connection);
+            delete.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [] });
+            await fetch.PrepareAsync();
+            await delete.PrepareAsync();
+            var ids = new List<long>(batch);
             while (true)
             {
-                var got = 0;
-                await using (var reader = await command.ExecuteReaderAsync())
+                ids.Clear();
+                await using var transaction = oneShot ? null : await connection.BeginTransactionAsync();
+                fetch.Transaction = transaction;
+                await using (var reader = await fetch.ExecuteReaderAsync())
                 {
-                    while (await reader.ReadAsync())
-                    {
-                        got++;
-                        if (!seen.TryAdd(reader.GetInt64(0), 0)) Interlocked.Increment(ref duplicates);
-                    }
+                    while (await reader.ReadAsync()) ids.Add(reader.GetInt64(0));
                 }
 
-                if (got == 0) return;
+                foreach (var id in ids)
+                {
+                    if (!seen.TryAdd(id, 0)) Interlocked.Increment(ref duplicates);
+                }
+
+                if (transaction is not null)
+                {
+                    if (ids.Count > 0)
+                    {
+                        delete.Transaction = transaction;
+                        ((NpgsqlParameter<long[]>)delete.Parameters[0]).TypedValue = ids.ToArray();
+                        await delete.ExecuteNonQueryAsync();
+                    }
+
+                    await transaction.CommitAsync();
+                }
+
+                if (ids.Count == 0) return;
             }
         })));
         clock.Stop();
