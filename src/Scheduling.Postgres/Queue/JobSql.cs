@@ -100,22 +100,30 @@ internal sealed class JobSql
             SET state = 'running', attempt = j.attempt + 1, locked_by = $W, lease_token = gen_random_uuid(),
                 lease_expires_at = coalesce($NOW, now()) + $LEASE, attempted_at = coalesce($NOW, now())
             """;
-        static string Leased(string sql) => sql.Replace("$W", "$3", StringComparison.Ordinal).Replace("$NOW", "$4", StringComparison.Ordinal).Replace("$LEASE", "$5", StringComparison.Ordinal);
-
-        // $1 queue, $2 max jobs, $3 worker, $4 now, $5 lease duration
-        Acquire = S(Leased($"""
-            WITH picked AS MATERIALIZED (
-                SELECT id FROM {"{schema}"}.jobs
-                WHERE state = 'available' AND queue = $1 AND run_at <= coalesce($4, now())
-                ORDER BY sort_rank DESC, sort_at, id
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED),
+        // Leases the jobs of the CTE "picked" and returns them in queue order (UPDATE ... RETURNING keeps none).
+        var LeasePicked = $"""
             leased AS (
                 UPDATE {"{schema}"}.jobs j
                 {Lease}
                 WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) -- by primary key, whatever the planner guesses of picked
                 RETURNING {Returned})
             SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id
+            """;
+        // The due jobs of one queue in acquisition order: exactly the fetch index's equality column and order.
+        static string Due(string queue, string also = "") => $"""
+            SELECT id FROM {"{schema}"}.jobs
+            WHERE state = 'available' AND queue = {queue} AND run_at <= coalesce($4, now()){also}
+            ORDER BY sort_rank DESC, sort_at, id
+            """;
+        static string Leased(string sql) => sql.Replace("$W", "$3", StringComparison.Ordinal).Replace("$NOW", "$4", StringComparison.Ordinal).Replace("$LEASE", "$5", StringComparison.Ordinal);
+
+        // $1 queue, $2 max jobs, $3 worker, $4 now, $5 lease duration
+        Acquire = S(Leased($"""
+            WITH picked AS MATERIALIZED (
+                {Due("$1")}
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED),
+            {LeasePicked}
             """));
 
         // $1 queues, $2 their quotas, $3 worker, $4 now, $5 lease duration, $6 max jobs in all, $7 the queues' weights.
@@ -125,9 +133,7 @@ internal sealed class JobSql
             WITH q AS (SELECT * FROM unnest($1::text[], $2::integer[], $7::integer[]) AS q(queue, quota, weight)),
             by_quota AS MATERIALIZED (
                 SELECT c.id, q.queue FROM q CROSS JOIN LATERAL (
-                    SELECT id FROM {"{schema}"}.jobs
-                    WHERE state = 'available' AND queue = q.queue AND run_at <= coalesce($4, now())
-                    ORDER BY sort_rank DESC, sort_at, id
+                    {Due("q.queue")}
                     LIMIT q.quota
                     FOR UPDATE SKIP LOCKED) c),
             spare AS (SELECT $6 - (SELECT count(*) FROM by_quota) AS n),
@@ -135,10 +141,7 @@ internal sealed class JobSql
                 SELECT c.id, row_number() OVER (PARTITION BY q.queue ORDER BY c.ord)::float8 / q.weight AS rank
                 FROM q CROSS JOIN spare CROSS JOIN LATERAL (
                     SELECT id, row_number() OVER () AS ord FROM (
-                        SELECT id FROM {"{schema}"}.jobs
-                        WHERE state = 'available' AND queue = q.queue AND run_at <= coalesce($4, now())
-                          AND id NOT IN (SELECT f.id FROM by_quota f WHERE f.queue = q.queue)
-                        ORDER BY sort_rank DESC, sort_at, id
+                        {Due("q.queue", " AND id NOT IN (SELECT f.id FROM by_quota f WHERE f.queue = q.queue)")}
                         LIMIT spare.n
                         FOR UPDATE SKIP LOCKED) l) c
                 WHERE spare.n > 0 AND (SELECT count(*) FROM by_quota f WHERE f.queue = q.queue) >= q.quota),
@@ -146,12 +149,7 @@ internal sealed class JobSql
                 SELECT id FROM by_quota
                 UNION ALL
                 (SELECT id FROM more ORDER BY rank, id LIMIT (SELECT n FROM spare))),
-            leased AS (
-                UPDATE {"{schema}"}.jobs j
-                {Lease}
-                WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) -- by primary key, whatever the planner guesses of picked
-                RETURNING {Returned})
-            SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id
+            {LeasePicked}
             """));
 
         // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
