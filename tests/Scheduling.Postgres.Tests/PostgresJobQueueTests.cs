@@ -185,6 +185,27 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task Two_parents_finishing_at_once_release_their_shared_children_once()
+    {
+        var queue = await database.NewQueueAsync();
+        for (var round = 0; round < 10; round++)
+        {
+            var parents = await queue.EnqueueManyAsync([new JobRequest("p") { LocalKey = "a" }, new JobRequest("p") { LocalKey = "b" }]);
+            // Children in shuffled id order relative to the parents' edges: each depends on both parents.
+            var children = await queue.EnqueueManyAsync(Enumerable.Range(0, 300)
+                .Select(_ => new JobRequest("c") { DependsOn = [parents[0].JobId, parents[1].JobId] }).ToArray());
+            var leases = await queue.AcquireAsync(new AcquireRequest("default", "w", 2, Lease));
+            Assert.Equal(2, leases.Count);
+
+            await Task.WhenAll(leases.Select(l => Task.Run(async () => Assert.True((await queue.CompleteAsync(l.Lease)).Applied))));
+
+            var released = await queue.AcquireAsync(new AcquireRequest("default", "w", 1000, Lease));
+            Assert.Equal(children.Select(c => c.JobId).Order(), released.Select(j => j.Id).Order());
+            await queue.AcknowledgeAsync(released.Select(j => JobAck.Success(j.Lease)).ToArray());
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_workers_never_acquire_the_same_job_and_every_job_finishes_once()
     {
         var queue = await database.NewQueueAsync();

@@ -96,8 +96,27 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         return await InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>One plain job is one statement; several, or any with dependencies, one transaction.</summary>
+    /// <summary>
+    /// One plain job is one statement; several, or any with dependencies, one transaction. A graph
+    /// lends priority up its ancestors while finishing jobs release children down it: when the two
+    /// meet in a deadlock, PostgreSQL aborts one side and the enqueue is simply run again.
+    /// </summary>
     private async Task<EnqueueResult[]> InsertOwnTransactionAsync(PreparedBatch prepared, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await InsertOnceAsync(prepared, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < 3 && prepared.Graph.HasDependencies)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 50) * attempt), cancellationToken).ConfigureAwait(false); // real time: a test clock may stand still
+            }
+        }
+    }
+
+    private async Task<EnqueueResult[]> InsertOnceAsync(PreparedBatch prepared, CancellationToken cancellationToken)
     {
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
