@@ -32,6 +32,39 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task A_graph_enqueued_in_a_transaction_exists_only_if_it_commits()
+    {
+        var queue = await database.NewQueueAsync();
+        var parent = await queue.EnqueueAsync(new JobRequest("parent"));
+        JobRequest[] Graph() =>
+        [
+            new JobRequest("a") { LocalKey = "a", DependsOn = [parent.JobId] },
+            new JobRequest("b") { DependsOn = [JobDependency.OnRequest("a")], Priority = 7 },
+        ];
+
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        {
+            await using var rolledBack = await connection.BeginTransactionAsync();
+            var lost = await queue.EnqueueManyAsync(Graph(), rolledBack);
+            await rolledBack.RollbackAsync();
+            Assert.Null(await queue.GetJobAsync(lost[0].JobId));
+            var untouched = (await queue.GetJobAsync(parent.JobId))!;
+            Assert.Empty(untouched.Children);
+            Assert.Equal(0, untouched.EffectivePriority); // the boost went with the transaction
+        }
+
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        {
+            await using var committed = await connection.BeginTransactionAsync();
+            var kept = await queue.EnqueueManyAsync(Graph(), committed);
+            await committed.CommitAsync();
+            var info = (await queue.GetJobAsync(parent.JobId))!;
+            Assert.Equal([new JobLink(kept[0].JobId, JobState.Waiting)], info.Children);
+            Assert.Equal(7, info.EffectivePriority);
+        }
+    }
+
+    [Fact]
     public async Task Bulk_enqueue_uses_binary_copy_and_keeps_request_order()
     {
         var queue = await database.NewQueueAsync();
