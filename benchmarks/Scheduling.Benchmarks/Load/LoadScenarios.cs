@@ -16,7 +16,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-oneshot-batch", "raw-oneshot-single", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-oneshot-batch", "raw-oneshot-single", "queue-loop", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -32,6 +32,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         "raw-single" => RawAsync("raw-single", 1, oneShot: false),
         "raw-oneshot-batch" => RawAsync("raw-oneshot-batch", 100, oneShot: true),
         "raw-oneshot-single" => RawAsync("raw-oneshot-single", 1, oneShot: true),
+        "queue-loop" => QueueLoopAsync(),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
         "soak" => SoakAsync(),
         _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All)}, all"),
@@ -446,6 +447,31 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         clock.Stop();
         var verified = duplicates == 0 && seen.Count == jobs && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".raw_jobs") == 0;
         return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    });
+
+    /// <summary>
+    /// The drain without the worker host: --workers tasks each acquire 100 jobs and acknowledge them
+    /// in one call, straight through <see cref="IJobQueue"/>. Separates the storage's cost from the host's.
+    /// </summary>
+    private Task<LoadResult> QueueLoopAsync() => WithSchemaAsync("queue-loop", async (dataSource, schema) =>
+    {
+        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = schema });
+        await queue.MigrateAsync();
+        for (var done = 0; done < jobs; done += 10_000)
+            await queue.EnqueueManyAsync(Enumerable.Range(0, Math.Min(10_000, jobs - done)).Select(_ => new JobRequest(NoOp)).ToArray());
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+        {
+            while (true)
+            {
+                var taken = await queue.AcquireAsync(new AcquireRequest("default", $"loop{w}", 100, TimeSpan.FromMinutes(5)));
+                if (taken.Count == 0) return;
+                await queue.AcknowledgeAsync(taken.Select(j => JobAck.Success(j.Lease)).ToArray());
+            }
+        })));
+        clock.Stop();
+        var verified = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == jobs;
+        return new LoadResult("queue-loop", jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
     });
 
     /// <summary>Listens to the library's activities and metrics, to compare the drain with telemetry on.</summary>

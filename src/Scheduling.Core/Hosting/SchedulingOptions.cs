@@ -109,18 +109,18 @@ public class QueueWorkerOptions
     /// <summary>How many jobs of this queue run at once on this host (1-10,000; default 10).</summary>
     public int Concurrency { get; set; } = DefaultConcurrency;
 
-    /// <summary>The most jobs fetched in one statement (1-10,000; default: as many as <see cref="Prefetch"/> leaves room for).</summary>
+    /// <summary>The most jobs fetched in one statement (1-10,000; default: as many as the prefetch leaves room for).</summary>
     public int? FetchBatchSize { get; set; }
 
     /// <summary>
     /// The most jobs this host holds for the queue at once, running or fetched and waiting locally for
-    /// a slot (default 4 x <see cref="Concurrency"/>, Celery's prefetch multiplier). Fetching ahead
-    /// turns one round trip per free slot into one per batch; set it to the concurrency when jobs are
-    /// long and many hosts share the queue, so no host holds jobs another could start.
+    /// a slot. Fetching ahead turns one round trip per free slot into one per batch. Default (with
+    /// <see cref="FetchBatchSize"/> unset too): about 100 ms of work per slot, from recent run
+    /// durations: 4 x <see cref="Concurrency"/> (Celery's prefetch multiplier) for jobs of 25 ms and
+    /// longer, up to 250 x for very short jobs. Set it to the concurrency when jobs are long and many
+    /// hosts share the queue, so no host holds jobs another could start.
     /// </summary>
     public int? Prefetch { get; set; }
-
-    internal int EffectivePrefetch => Math.Max(Concurrency, Prefetch ?? Math.Min(Concurrency * 4, 10_000));
 }
 
 /// <summary>Checks <see cref="SchedulingOptions"/>; every message names the setting and the allowed range.</summary>

@@ -124,19 +124,16 @@ internal sealed class WorkerHost : BackgroundService
     private Task[] StartFetchLoops(string name, QueueShare[] shares, QueueWorkerOptions options, AckWriter acks, CancellationToken stoppingToken)
     {
         _signals.Join(shares.Select(s => s.Queue).ToArray()); // a group wakes on work in any of its queues
-        var capacity = options.EffectivePrefetch;
-        var maxFetch = options.FetchBatchSize ?? capacity;
-        var loops = Math.Clamp((capacity + maxFetch - 1) / maxFetch, 1, options.Concurrency);
+        var sizing = new PrefetchSizing(options);
         var slots = new SemaphoreSlim(options.Concurrency, options.Concurrency);
-        var share = (capacity + loops - 1) / loops;
-        var tasks = Enumerable.Range(0, loops)
-            .Select(_ => Task.Run(() => FetchLoopAsync(name, shares, slots, options.Concurrency, share, Math.Min(maxFetch, share), acks, stoppingToken), CancellationToken.None))
+        var tasks = Enumerable.Range(0, sizing.Loops)
+            .Select(_ => Task.Run(() => FetchLoopAsync(name, shares, slots, options.Concurrency, sizing, acks, stoppingToken), CancellationToken.None))
             .ToArray();
         _ = Task.WhenAll(tasks).ContinueWith(_ => slots.Dispose(), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         return tasks;
     }
 
-    private async Task FetchLoopAsync(string queue, QueueShare[] shares, SemaphoreSlim slots, int concurrency, int capacity, int maxFetch, AckWriter acks, CancellationToken stoppingToken)
+    private async Task FetchLoopAsync(string queue, QueueShare[] shares, SemaphoreSlim slots, int concurrency, PrefetchSizing sizing, AckWriter acks, CancellationToken stoppingToken)
     {
         var held = new StrongBox<int>(); // this loop's jobs that are running
         var buffer = new Queue<RunningJob>();
@@ -146,11 +143,11 @@ internal sealed class WorkerHost : BackgroundService
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, acks);
-                var room = capacity - buffer.Count - Volatile.Read(ref held.Value);
+                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, acks, sizing);
+                var room = sizing.PerLoop - buffer.Count - Volatile.Read(ref held.Value);
                 if (room > 0 && (buffer.Count == 0 || (!drained && buffer.Count < concurrency)))
                 {
-                    var wanted = Math.Min(room, maxFetch);
+                    var wanted = Math.Min(room, sizing.MaxFetch);
                     IReadOnlyList<AcquiredJob> jobs;
                     try
                     {
@@ -203,7 +200,7 @@ internal sealed class WorkerHost : BackgroundService
                 }
 
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, acks);
+                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, acks, sizing);
                 else slots.Release();
             }
         }
@@ -223,7 +220,7 @@ internal sealed class WorkerHost : BackgroundService
     }
 
     /// <summary>Runs a fetched job on a slot already taken; one stopped while it waited is settled instead.</summary>
-    private void Start(RunningJob running, SemaphoreSlim slots, StrongBox<int> held, AckWriter acks)
+    private void Start(RunningJob running, SemaphoreSlim slots, StrongBox<int> held, AckWriter acks, PrefetchSizing sizing)
     {
         switch (running.StopReason)
         {
@@ -231,7 +228,7 @@ internal sealed class WorkerHost : BackgroundService
                 Interlocked.Increment(ref held.Value);
                 _ = Task.Run(async () =>
                 {
-                    try { await RunJobAsync(running, slots, acks).ConfigureAwait(false); }
+                    try { await RunJobAsync(running, slots, acks, sizing).ConfigureAwait(false); }
                     finally { Interlocked.Decrement(ref held.Value); }
                 }, CancellationToken.None);
                 return;
@@ -245,7 +242,7 @@ internal sealed class WorkerHost : BackgroundService
         slots.Release();
     }
 
-    private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks)
+    private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks, PrefetchSizing sizing)
     {
         var job = running.Job;
         var usage = new ResourceUsage();
@@ -292,7 +289,9 @@ internal sealed class WorkerHost : BackgroundService
             running.Dispose();
         }
 
-        RecordOutcome(job, ack, _time.GetElapsedTime(started), activity);
+        var elapsed = _time.GetElapsedTime(started);
+        sizing.Observe(elapsed);
+        RecordOutcome(job, ack, elapsed, activity);
         if (ack is { } value && !running.Released)
         {
             if (job.Allocation is not null)
