@@ -104,10 +104,6 @@ BEGIN
                    (array_agg(parent_id ORDER BY parent_id) FILTER (WHERE parent_state <> 'succeeded'))[1] AS failed_parent,
                    (array_agg(parent_state ORDER BY parent_id) FILTER (WHERE parent_state <> 'succeeded'))[1] AS failed_state
             FROM resolved GROUP BY child_id),
-        -- Children locked in id order: two parents finishing at once lock shared children alike, not crosswise.
-        locked AS (
-            SELECT c.id FROM {schema}.jobs c JOIN per_child pc ON pc.child_id = c.id
-            WHERE c.state = 'waiting' ORDER BY c.id FOR NO KEY UPDATE OF c),
         changed AS (
             UPDATE {schema}.jobs c
             SET parents_pending = c.parents_pending - pc.n,
@@ -120,7 +116,7 @@ BEGIN
                               THEN c.errors || jsonb_build_array(jsonb_build_object('attempt', 0, 'at', at,
                                    'message', format('Parent job %s ended %s; cancelled by the CancelChild policy.', pc.failed_parent, pc.failed_state)))
                               ELSE c.errors END
-            FROM per_child pc JOIN locked ON locked.id = pc.child_id
+            FROM per_child pc
             WHERE c.id = pc.child_id AND c.state = 'waiting'
             RETURNING c.id, c.state, c.queue)
         SELECT coalesce(array_agg(id) FILTER (WHERE state = 'cancelled'), '{}'),
