@@ -255,6 +255,27 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task Acknowledge_and_acquire_applies_the_acks_then_leases_the_next_jobs()
+    {
+        var queue = await CreateQueueAsync();
+        var ids = (await queue.EnqueueManyAsync([new JobRequest("k") { LocalKey = "a" }, new JobRequest("k"), new JobRequest("k"), new JobRequest("child") { DependsOn = [JobDependency.OnRequest("a")], Priority = -1 }]))
+            .Select(r => r.JobId).ToArray();
+        var first = Assert.Single(await queue.AcquireAsync(Take(1)));
+        var stale = first.Lease with { Token = Guid.NewGuid() };
+
+        var result = await queue.AcknowledgeAndAcquireAsync([JobAck.Success(first.Lease), stale with { JobId = ids[1] } is var s ? JobAck.Success(s) : default!], Take(10));
+
+        Assert.Equal([new AckResult(ids[0], true, JobState.Succeeded), new AckResult(ids[1], false, null)], result.Acknowledged);
+        // The child released by the acknowledgement is acquired in the same call, after the others by priority.
+        Assert.Equal([ids[1], ids[2], ids[3]], result.Acquired.Select(j => j.Id));
+
+        var nothingToAck = await queue.AcknowledgeAndAcquireAsync([], Take(10));
+        Assert.Empty(nothingToAck.Acknowledged);
+        Assert.Empty(nothingToAck.Acquired);
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
     public async Task Released_job_is_due_at_once_and_its_attempt_does_not_count()
     {
         var queue = await CreateQueueAsync();

@@ -161,7 +161,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         lock (_gate)
         {
             var expires = Clock.Now(_time) + leaseDuration;
-            foreach (var lease in leases.DistinctBy(l => l.JobId))
+            foreach (var lease in leases.Distinct()) // a job is held when any lease named for it is its live one
             {
                 if (!_jobs.TryGetValue(lease.JobId, out var entry) || entry.State != JobState.Running || entry.LockedBy != workerId || entry.LeaseToken != lease.Token) continue;
                 entry.LeaseExpiresAt = expires;
@@ -247,6 +247,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
 
             if (entry.State == JobState.Available) _ready[entry.Queue].Remove(entry);
             var wasWaiting = entry.State == JobState.Waiting;
+            entry.PendingParents = 0;
             var now = Clock.Now(_time);
             Finish(entry, JobState.Cancelled, now);
             Settle(entry, now, notify);
@@ -387,27 +388,40 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     /// </summary>
     private void Settle(Entry finished, DateTimeOffset now, HashSet<string> notify)
     {
-        var frontier = new Queue<Entry>();
-        frontier.Enqueue(finished);
+        // Level by level, as the SQL does: each step resolves the edges of the jobs that finished in
+        // the previous one, and a child counts them together (naming the failed parent with the smallest id).
+        List<Entry> frontier = [finished];
         var cancelled = new List<Entry>();
-        while (frontier.TryDequeue(out var parent))
+        while (frontier.Count > 0)
         {
-            foreach (var edge in parent.ChildEdges)
+            var counted = new Dictionary<Entry, (int Resolved, Entry? Failed)>();
+            foreach (var parent in frontier)
             {
-                if (edge.Resolved) continue;
-                edge.Resolved = true;
-                var child = edge.Child;
-                if (child.State != JobState.Waiting) continue;
-                child.PendingParents--;
-                if (DependencyRules.Cancels(parent.State, child.OnParentFailure))
+                if (!parent.State.IsTerminal()) continue;
+                foreach (var edge in parent.ChildEdges.Where(e => !e.Resolved))
                 {
-                    AddError(child, 0, now, DependencyRules.CancelledBecause(parent.Id, parent.State));
+                    edge.Resolved = true;
+                    var (resolved, failed) = counted.GetValueOrDefault(edge.Child);
+                    if (parent.State != JobState.Succeeded && (failed is null || parent.Id < failed.Id)) failed = parent;
+                    counted[edge.Child] = (resolved + 1, failed);
+                }
+            }
+
+            frontier = [];
+            foreach (var (child, (resolved, failed)) in counted)
+            {
+                if (child.State != JobState.Waiting) continue;
+                if (failed is not null && DependencyRules.Cancels(failed.State, child.OnParentFailure))
+                {
+                    AddError(child, 0, now, DependencyRules.CancelledBecause(failed.Id, failed.State));
+                    child.PendingParents = 0; // it waits for nothing now
                     Finish(child, JobState.Cancelled, now);
                     cancelled.Add(child);
-                    frontier.Enqueue(child);
+                    frontier.Add(child);
                 }
-                else if (child.PendingParents == 0)
+                else if ((child.PendingParents -= resolved) <= 0)
                 {
+                    child.PendingParents = 0;
                     MakeReady(child, child.RunAt > now ? child.RunAt : now); // due from when it could first run
                     notify.Add(child.Queue);
                 }

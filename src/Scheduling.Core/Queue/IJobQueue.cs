@@ -42,6 +42,17 @@ public interface IJobQueue
     /// <returns>One result per acknowledgement, in order.</returns>
     ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Applies acknowledgements, then acquires: a worker that finishes a job and wants the next one
+    /// makes one call. Stores that can do both in one round trip and transaction (PostgreSQL) override
+    /// this; the default makes the two calls.
+    /// </summary>
+    async ValueTask<AcknowledgeAndAcquireResult> AcknowledgeAndAcquireAsync(IReadOnlyList<JobAck> acks, AcquireRequest request, CancellationToken cancellationToken = default)
+    {
+        var acknowledged = await AcknowledgeAsync(acks, cancellationToken).ConfigureAwait(false);
+        return new AcknowledgeAndAcquireResult(acknowledged, await AcquireAsync(request, cancellationToken).ConfigureAwait(false));
+    }
+
     /// <summary>Cancels a job that has not started, or asks its worker to stop a running one.</summary>
     ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default);
 
@@ -58,6 +69,11 @@ public interface IJobQueue
     /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
     ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
 }
+
+/// <summary>What <see cref="IJobQueue.AcknowledgeAndAcquireAsync"/> did.</summary>
+/// <param name="Acknowledged">One result per acknowledgement, in order.</param>
+/// <param name="Acquired">The jobs now leased, in queue order.</param>
+public sealed record AcknowledgeAndAcquireResult(IReadOnlyList<AckResult> Acknowledged, IReadOnlyList<AcquiredJob> Acquired);
 
 /// <summary>One queue's active jobs.</summary>
 /// <param name="Queue">The queue.</param>

@@ -24,7 +24,7 @@ public sealed record JobInfo
     public IReadOnlyList<JobLink> Parents { get; init; } = [];
     /// <summary>The jobs that depend on this one, with their states.</summary>
     public IReadOnlyList<JobLink> Children { get; init; } = [];
-    /// <summary>How many parents have not finished yet.</summary>
+    /// <summary>How many parents have not finished yet, while the job waits (0 once it no longer waits).</summary>
     public int PendingParents { get; init; }
     /// <summary>What the job does when a parent ends dead or cancelled.</summary>
     public ParentFailurePolicy OnParentFailure { get; init; }

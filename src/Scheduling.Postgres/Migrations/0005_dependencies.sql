@@ -106,7 +106,7 @@ BEGIN
             FROM resolved GROUP BY child_id),
         changed AS (
             UPDATE {schema}.jobs c
-            SET parents_pending = c.parents_pending - pc.n,
+            SET parents_pending = CASE WHEN pc.failed_parent IS NOT NULL AND c.on_parent_failure = 'cancel' THEN 0 ELSE c.parents_pending - pc.n END,
                 state = CASE WHEN pc.failed_parent IS NOT NULL AND c.on_parent_failure = 'cancel' THEN 'cancelled'
                              WHEN c.parents_pending - pc.n <= 0 THEN 'available' ELSE 'waiting' END,
                 finalized_at = CASE WHEN pc.failed_parent IS NOT NULL AND c.on_parent_failure = 'cancel' THEN at END,

@@ -155,7 +155,7 @@ internal sealed class JobSql
         // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
         Heartbeat = S("""
             UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
-            FROM (SELECT DISTINCT ON (id) id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
+            FROM (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
             WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running' AND j.locked_by = $1
             RETURNING j.id, j.cancel_requested
             """);
@@ -215,6 +215,7 @@ internal sealed class JobSql
             UPDATE {"{schema}"}.jobs
             SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
                 cancel_requested = (state = 'running'),
+                parents_pending = CASE WHEN state = 'running' THEN parents_pending ELSE 0 END,
                 finalized_at = CASE WHEN state = 'running' THEN NULL ELSE coalesce($2, now()) END
             WHERE id = $1 AND state IN {Active}
             RETURNING state
