@@ -131,7 +131,9 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             o =>
             {
                 if (batched) return;
+                // The worst case: one job per fetch, nothing fetched ahead, every acknowledgement written at once.
                 o.Queues["default"].FetchBatchSize = 1;
+                o.Queues["default"].Prefetch = workers;
                 o.AckFlushInterval = TimeSpan.Zero;
                 o.AckBatchSize = 1;
             },

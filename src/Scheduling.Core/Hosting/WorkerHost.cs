@@ -137,13 +137,15 @@ internal sealed class WorkerHost : BackgroundService
     {
         var held = new StrongBox<int>(); // this loop's jobs that are running
         var buffer = new Queue<RunningJob>();
+        using var finished = new SemaphoreSlim(0);
+        var context = new FetchContext(queue, shares, sizing, () => buffer.Count == 0, finished, stoppingToken);
         var drained = false; // the last fetch came back short: wait for the buffer to empty or a wake-up
         var failures = 0;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, acks, sizing);
+                while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, acks, context);
                 var room = sizing.PerLoop - buffer.Count - Volatile.Read(ref held.Value);
                 if (room > 0 && (buffer.Count == 0 || (!drained && buffer.Count < concurrency)))
                 {
@@ -199,8 +201,16 @@ internal sealed class WorkerHost : BackgroundService
                     continue;
                 }
 
+                if (buffer.Count == 0)
+                {
+                    // This loop is full with its own running jobs: wait for one of them to finish. Waiting
+                    // for a slot instead would spin while other loops leave slots free.
+                    await context.Finished.WaitAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
-                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, acks, sizing);
+                if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, acks, context);
                 else slots.Release();
             }
         }
@@ -220,7 +230,7 @@ internal sealed class WorkerHost : BackgroundService
     }
 
     /// <summary>Runs a fetched job on a slot already taken; one stopped while it waited is settled instead.</summary>
-    private void Start(RunningJob running, SemaphoreSlim slots, StrongBox<int> held, AckWriter acks, PrefetchSizing sizing)
+    private void Start(RunningJob running, SemaphoreSlim slots, StrongBox<int> held, AckWriter acks, FetchContext context)
     {
         switch (running.StopReason)
         {
@@ -228,8 +238,13 @@ internal sealed class WorkerHost : BackgroundService
                 Interlocked.Increment(ref held.Value);
                 _ = Task.Run(async () =>
                 {
-                    try { await RunJobAsync(running, slots, acks, sizing).ConfigureAwait(false); }
-                    finally { Interlocked.Decrement(ref held.Value); }
+                    try { await RunJobsAsync(running, slots, acks, context).ConfigureAwait(false); }
+                    finally
+                    {
+                        Interlocked.Decrement(ref held.Value);
+                        try { context.Finished.Release(); }
+                        catch (ObjectDisposedException) { } // the loop has ended (shutdown)
+                    }
                 }, CancellationToken.None);
                 return;
             case StopReason.CancellationRequested:
@@ -242,7 +257,58 @@ internal sealed class WorkerHost : BackgroundService
         slots.Release();
     }
 
-    private async Task RunJobAsync(RunningJob running, SemaphoreSlim slots, AckWriter acks, PrefetchSizing sizing)
+    /// <summary>What a fetch loop's jobs need to know to fetch their own successors.</summary>
+    private sealed record FetchContext(string Name, QueueShare[] Shares, PrefetchSizing Sizing, Func<bool> NothingBuffered, SemaphoreSlim Finished, CancellationToken Stopping);
+
+    /// <summary>
+    /// Runs a job on its slot. With immediate acknowledgements and nothing fetched ahead, the slot then
+    /// acknowledges and takes its next job in one round trip (one commit instead of two) and runs it,
+    /// until the queue has nothing due or the host stops.
+    /// </summary>
+    private async Task RunJobsAsync(RunningJob first, SemaphoreSlim slots, AckWriter acks, FetchContext context)
+    {
+        for (RunningJob? running = first; running is not null;)
+        {
+            var ack = await RunJobAsync(running, context.Sizing).ConfigureAwait(false);
+            if (ack is null) break;
+            if (_options.AckFlushInterval > TimeSpan.Zero || context.Stopping.IsCancellationRequested || !context.NothingBuffered())
+            {
+                await acks.AcknowledgeAsync(ack.Value).ConfigureAwait(false);
+                break;
+            }
+
+            running = await AcknowledgeAndTakeNextAsync(ack.Value, acks, context).ConfigureAwait(false);
+        }
+
+        slots.Release();
+    }
+
+    private async Task<RunningJob?> AcknowledgeAndTakeNextAsync(JobAck ack, AckWriter acks, FetchContext context)
+    {
+        AcknowledgeAndAcquireResult result;
+        var startedAt = _time.GetUtcNow();
+        try
+        {
+            result = await _queue.AcknowledgeAndAcquireAsync([ack], new AcquireRequest(context.Shares, WorkerId, 1, _options.LeaseDuration), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not ArgumentException)
+        {
+            Log.AckWriteFailed(_logger, ex, 1, TimeSpan.Zero);
+            acks.Enqueue(ack); // the buffered writer retries it; a job leased by a reply that was lost is rescued
+            return null;
+        }
+
+        if (!result.Acknowledged[0].Applied) Log.StaleAck(_logger, ack.Lease.JobId);
+        if (result.Acquired is not [var job]) return null;
+        _status.Fetched(job.Queue, _time.GetUtcNow());
+        SchedulingMetrics.Acquired.Add(1, new KeyValuePair<string, object?>("queue", job.Queue));
+        var next = new RunningJob(job, JobTelemetry.Received(context.Name, 1, startedAt));
+        _running[job.Id] = next;
+        return next;
+    }
+
+    /// <summary>Runs one job's handler and returns its acknowledgement, or null when there is none to write.</summary>
+    private async Task<JobAck?> RunJobAsync(RunningJob running, PrefetchSizing sizing)
     {
         var job = running.Job;
         var usage = new ResourceUsage();
@@ -292,18 +358,14 @@ internal sealed class WorkerHost : BackgroundService
         var elapsed = _time.GetElapsedTime(started);
         sizing.Observe(elapsed);
         RecordOutcome(job, ack, elapsed, activity);
-        if (ack is { } value && !running.Released)
+        if (ack is not { } value || running.Released) return null;
+        if (job.Allocation is not null)
         {
-            if (job.Allocation is not null)
-            {
-                usage.ExitCode ??= value.Kind == JobAckKind.Succeeded ? 0 : 1;
-                value = value with { Usage = usage, RunDuration = _time.GetElapsedTime(started) };
-            }
-
-            await acks.AcknowledgeAsync(value).ConfigureAwait(false);
+            usage.ExitCode ??= value.Kind == JobAckKind.Succeeded ? 0 : 1;
+            value = value with { Usage = usage, RunDuration = _time.GetElapsedTime(started) };
         }
 
-        slots.Release();
+        return value;
     }
 
     private static void RecordOutcome(AcquiredJob job, JobAck? ack, TimeSpan elapsed, System.Diagnostics.Activity? activity)

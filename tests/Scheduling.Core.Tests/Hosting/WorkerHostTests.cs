@@ -152,6 +152,36 @@ public sealed class WorkerHostTests
     }
 
     [Fact]
+    public async Task With_immediate_acks_and_no_prefetch_each_slot_takes_its_next_job_with_its_acknowledgement()
+    {
+        var runs = new ConcurrentDictionary<int, int>();
+        using var host = BuildHost(
+            s => s.AddHandler<int>("n", (ctx, _) => runs.AddOrUpdate(ctx.Payload, 1, (_, n) => n + 1) == 1 && ctx.Payload % 10 == 0
+                ? throw new InvalidOperationException("first attempt of every tenth job fails")
+                : Task.CompletedTask),
+            o =>
+            {
+                o.AddQueue("default", concurrency: 4);
+                o.Queues["default"].FetchBatchSize = 1;
+                o.Queues["default"].Prefetch = 4;
+                o.AckFlushInterval = TimeSpan.Zero;
+            });
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var ids = await queue.EnqueueManyAsync(Enumerable.Range(0, 300).Select(i => new JobRequest("n", i) { MaxAttempts = 3 }).ToArray());
+
+        await Eventually.HoldsAsync(async () =>
+        {
+            foreach (var id in ids) if ((await queue.GetJobAsync(id.JobId))!.State != JobState.Succeeded) return false;
+            return true;
+        }, "every job succeeded");
+        await host.StopAsync();
+
+        Assert.Equal(300, runs.Count);
+        Assert.All(runs, r => Assert.Equal(r.Key % 10 == 0 ? 2 : 1, r.Value)); // once, or twice after the planned failure
+    }
+
+    [Fact]
     public async Task A_queue_worked_twice_fails_start_up_naming_both_settings()
     {
         using var host = BuildHost(_ => { }, o =>
