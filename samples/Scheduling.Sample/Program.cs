@@ -10,6 +10,7 @@ using Scheduling.Testing;
 
 const int Images = 2000;
 const int Emails = 1000;
+const int ReportSteps = 4;
 
 TemporaryPostgresCluster? cluster = null;
 if (!args.Contains("--in-memory") && TemporaryPostgresCluster.FindBinDirectory() is not null)
@@ -40,6 +41,12 @@ try
         });
         scheduling.AddHandler<ResizeImage, ImageJob>("resize-image");
         scheduling.AddHandler<SendEmail, EmailJob>("send-email");
+        scheduling.AddHandler<string>("report-step", (context, _) =>
+        {
+            stats.Step(context.Payload);
+            stats.Success();
+            return Task.CompletedTask;
+        });
     });
 
     using var host = builder.Build();
@@ -49,9 +56,15 @@ try
     var clock = Stopwatch.StartNew();
     await queue.EnqueueManyAsync(Enumerable.Range(0, Images).Select(i => new JobRequest("resize-image", new ImageJob($"photo-{i}.jpg", 640)) { Queue = "images" }).ToArray());
     await queue.EnqueueManyAsync(Enumerable.Range(0, Emails).Select(i => new JobRequest("send-email", new EmailJob($"user{i}@example.com")) { Queue = "email", MaxAttempts = 3 }).ToArray());
-    Console.WriteLine($"Enqueued {Images + Emails} jobs in {clock.ElapsedMilliseconds} ms.");
+    // A small graph in one atomic call: extract, then two transforms in parallel, then publish.
+    JobRequest Step(string name, params string[] after) => new("report-step", name)
+    {
+        Queue = "images", LocalKey = name, DependsOn = after.Select(JobDependency.OnRequest).ToArray(),
+    };
+    await queue.EnqueueManyAsync([Step("publish", "transform-a", "transform-b"), Step("transform-a", "extract"), Step("transform-b", "extract"), Step("extract")]);
+    Console.WriteLine($"Enqueued {Images + Emails + ReportSteps} jobs in {clock.ElapsedMilliseconds} ms.");
 
-    const int total = Images + Emails;
+    const int total = Images + Emails + ReportSteps;
     while (stats.Finished < total)
     {
         Console.Write($"\r  processed {stats.Finished,5}/{total}  succeeded {stats.Succeeded,5}  retried {stats.Retried,4}  dead {stats.Dead,3}  ");
@@ -63,6 +76,7 @@ try
     await host.StopAsync();
     Console.WriteLine();
     Console.WriteLine($"Summary: {total} jobs in {clock.Elapsed.TotalSeconds:F1} s ({total / clock.Elapsed.TotalSeconds:F0} jobs/s) on the {(cluster is null ? "in-memory" : "PostgreSQL")} queue; {stats.Retried} retries, {stats.Dead} dead.");
+    Console.WriteLine($"Report pipeline ran parents first: {string.Join(" -> ", stats.Steps)}.");
     Console.WriteLine("Shut down cleanly.");
 }
 finally
@@ -76,7 +90,10 @@ internal sealed record EmailJob(string To);
 
 internal sealed class SampleStats
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _steps = new();
     private int _succeeded, _retried, _dead;
+    public IEnumerable<string> Steps => _steps;
+    public void Step(string name) => _steps.Enqueue(name);
     public int Succeeded => Volatile.Read(ref _succeeded);
     public int Retried => Volatile.Read(ref _retried);
     public int Dead => Volatile.Read(ref _dead);
