@@ -129,6 +129,21 @@ public abstract partial class JobQueueContractTests
         Assert.Contains($"Parent job {failed.JobId} ended dead", cancelled.Errors.Single().Message, StringComparison.Ordinal);
         Assert.Equal(JobState.Available, (await queue.GetJobAsync(anyway.JobId))!.State);
         Assert.Equal([afterSuccess.JobId, anyway.JobId], (await queue.AcquireAsync(Take(10))).Select(j => j.Id).Order());
+
+        // The same in bulk (PostgreSQL writes wide layers with binary COPY).
+        var bulk = await queue.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => new JobRequest("k") { DependsOn = [i % 2 == 0 ? done.JobId : failed.JobId] }).ToArray());
+        for (var i = 0; i < bulk.Count; i++)
+        {
+            var info = (await queue.GetJobAsync(bulk[i].JobId))!;
+            Assert.Equal(i % 2 == 0 ? JobState.Available : JobState.Cancelled, info.State);
+            if (i % 2 == 1) Assert.Contains($"Parent job {failed.JobId} ended dead", info.Errors.Single().Message, StringComparison.Ordinal);
+            Assert.Equal(0, info.PendingParents);
+        }
+
+        var waiting = await queue.EnqueueManyAsync(Enumerable.Range(0, 40).Select(_ => new JobRequest("k") { DependsOn = [anyway.JobId, done.JobId], Priority = 3 }).ToArray());
+        var sample = (await queue.GetJobAsync(waiting[^1].JobId))!;
+        Assert.Equal((JobState.Waiting, 1), (sample.State, sample.PendingParents));
+        Assert.Equal(3, (await queue.GetJobAsync(anyway.JobId))!.EffectivePriority);
         await AssertConsistentAsync(queue);
     }
 

@@ -52,7 +52,7 @@ internal sealed class JobSql
             SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))
             """);
 
-        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}, aging_step_us, on_parent_failure) FROM STDIN (FORMAT BINARY)");
+        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}, aging_step_us, on_parent_failure, state, parents_pending, errors, finalized_at) FROM STDIN (FORMAT BINARY)");
 
         // $1 parent ids: locked so a concurrent completion waits for this enqueue's edges (and sees them).
         LockParents = S("SELECT id, state FROM {schema}.jobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE");

@@ -518,7 +518,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         var results = prepared.Graph.HasDependencies
             ? await WriteGraphAsync(connection, transaction!, prepared, cancellationToken).ConfigureAwait(false)
             : transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null)
-                ? await CopyAsync(connection, transaction, jobs, cancellationToken).ConfigureAwait(false)
+                ? await CopyAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false)
                 : await WriteAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false);
         JobTelemetry.Sent(activity, jobs, results);
         return results;
@@ -590,7 +590,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
                 initial[k] = new InitialState(state, pendingParents, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
             }
 
-            var written = await WriteAsync(connection, transaction, layer.Select(i => jobs[i]).ToArray(), initial, cancellationToken).ConfigureAwait(false);
+            var layerJobs = layer.Select(i => jobs[i]).ToArray();
+            var written = layerJobs.Length >= _options.CopyThreshold && Array.TrueForAll(layerJobs, j => j.UniqueKey is null)
+                ? await CopyAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false) // a wide fan-out
+                : await WriteAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false);
             var existing = new List<long>();
             for (var k = 0; k < layer.Length; k++)
             {
@@ -672,13 +675,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         p.Add(new NpgsqlParameter<int> { TypedValue = initial.PendingParents });
         p.Add(Text(PolicyText(job.OnParentFailure)));
         p.Add(new NpgsqlParameter { Value = (object?)_agingStepUs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-        p.Add(new NpgsqlParameter
-        {
-            Value = initial.CancelReason is { } reason ? JsonSerializer.Serialize(new[] { new { attempt = 0, at = Clock.Now(_time), message = reason } }) : DBNull.Value,
-            NpgsqlDbType = NpgsqlDbType.Jsonb,
-        });
+        p.Add(new NpgsqlParameter { Value = initial.CancelReason is { } reason ? CancelErrors(reason) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
         return command;
     }
+
+    /// <summary>The error list of a job cancelled at enqueue because a parent had failed.</summary>
+    private string CancelErrors(string reason) => JsonSerializer.Serialize(new[] { new { attempt = 0, at = Clock.Now(_time), message = reason } });
 
     private static string StateText(JobState state) => state switch
     {
@@ -720,7 +722,8 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         };
     }
 
-    private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<PreparedJob> jobs, CancellationToken cancellationToken)
+    /// <summary>Writes jobs without unique keys by binary COPY; <paramref name="initial"/> gives their dependency state (null: available).</summary>
+    private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken)
     {
         DateTimeOffset now;
         long[] ids;
@@ -760,6 +763,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
                 if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
                 else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(PolicyText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                var start = initial?[i] ?? InitialState.Available;
+                await importer.WriteAsync(StateText(start.State), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(start.PendingParents, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(start.CancelReason is { } reason ? CancelErrors(reason) : "[]", NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
+                if (start.State == JobState.Cancelled) await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
             }
 
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
