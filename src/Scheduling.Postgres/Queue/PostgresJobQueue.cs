@@ -579,30 +579,51 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         var jobs = prepared.Jobs;
         var results = new EnqueueResult[jobs.Count];
         var parentsOf = new long[jobs.Count][];
-        foreach (var layer in graph.Layers)
+        if (jobs.TrueForAll(j => j.UniqueKey is null) && (graph.Layers.Count > 2 || jobs.Count >= _options.CopyThreshold))
         {
-            var initial = new InitialState[layer.Length];
-            for (var k = 0; k < layer.Length; k++)
+            // No unique key can hand back an existing job, so every id and state is known up front: the
+            // whole graph, however deep, goes in one COPY instead of a round trip per layer.
+            // Ids go out in layer order (parents before children), as the layered writes and the in-memory queue number them.
+            var (now, block) = await ReserveIdsAsync(connection, transaction, jobs.Count, cancellationToken).ConfigureAwait(false);
+            var ids = new long[jobs.Count];
+            var next = 0;
+            foreach (var i in graph.Layers.SelectMany(layer => layer)) ids[i] = block[next++];
+            var all = new InitialState[jobs.Count];
+            foreach (var i in graph.Layers.SelectMany(layer => layer))
             {
-                var i = layer[k];
-                parentsOf[i] = graph.ExistingParents[i].Concat(graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().ToArray();
-                var (state, pendingParents, failedParent, failedState) = DependencyRules.Initial(parentsOf[i].Select(id => (id, states[id])), jobs[i].OnParentFailure);
-                initial[k] = new InitialState(state, pendingParents, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
+                parentsOf[i] = graph.ExistingParents[i].Concat(graph.LocalParents[i].Select(p => ids[p])).Distinct().ToArray();
+                all[i] = Initial(jobs[i], parentsOf[i], states);
+                states[ids[i]] = all[i].State;
             }
 
-            var layerJobs = layer.Select(i => jobs[i]).ToArray();
-            var written = layerJobs.Length >= _options.CopyThreshold && Array.TrueForAll(layerJobs, j => j.UniqueKey is null)
-                ? await CopyAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false) // a wide fan-out
-                : await WriteAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false);
-            var existing = new List<long>();
-            for (var k = 0; k < layer.Length; k++)
+            results = await CopyAsync(connection, transaction, jobs, all, cancellationToken, (now, ids)).ConfigureAwait(false);
+        }
+        else
+        {
+            foreach (var layer in graph.Layers)
             {
-                results[layer[k]] = written[k];
-                if (written[k].Created) states[written[k].JobId] = initial[k].State;
-                else existing.Add(written[k].JobId); // a unique key returned an existing job: it keeps its own parents
-            }
+                var initial = new InitialState[layer.Length];
+                for (var k = 0; k < layer.Length; k++)
+                {
+                    var i = layer[k];
+                    parentsOf[i] = graph.ExistingParents[i].Concat(graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().ToArray();
+                    initial[k] = Initial(jobs[i], parentsOf[i], states);
+                }
 
-            await LockParentsAsync(connection, transaction, existing.Distinct().Order().ToArray(), states, cancellationToken).ConfigureAwait(false);
+                var layerJobs = layer.Select(i => jobs[i]).ToArray();
+                var written = layerJobs.Length >= _options.CopyThreshold && Array.TrueForAll(layerJobs, j => j.UniqueKey is null)
+                    ? await CopyAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false) // a wide fan-out
+                    : await WriteAsync(connection, transaction, layerJobs, initial, cancellationToken).ConfigureAwait(false);
+                var existing = new List<long>();
+                for (var k = 0; k < layer.Length; k++)
+                {
+                    results[layer[k]] = written[k];
+                    if (written[k].Created) states[written[k].JobId] = initial[k].State;
+                    else existing.Add(written[k].JobId); // a unique key returned an existing job: it keeps its own parents
+                }
+
+                await LockParentsAsync(connection, transaction, existing.Distinct().Order().ToArray(), states, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         var parents = new List<long>();
@@ -640,6 +661,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
         if (batch.BatchCommands.Count > 0) await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         return results;
+    }
+
+    private static InitialState Initial(PreparedJob job, long[] parents, Dictionary<long, JobState> states)
+    {
+        var (state, pending, failedParent, failedState) = DependencyRules.Initial(parents.Select(id => (id, states[id])), job.OnParentFailure);
+        return new InitialState(state, pending, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
     }
 
     private async Task LockParentsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids, Dictionary<long, JobState> states, CancellationToken cancellationToken)
@@ -722,22 +749,23 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         };
     }
 
-    /// <summary>Writes jobs without unique keys by binary COPY; <paramref name="initial"/> gives their dependency state (null: available).</summary>
-    private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken)
+    /// <summary>The clock and a block of new ids, ascending, so ids follow request order (equal-priority jobs run in the order given).</summary>
+    private async Task<(DateTimeOffset Now, long[] Ids)> ReserveIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, int count, CancellationToken cancellationToken)
     {
-        DateTimeOffset now;
-        long[] ids;
-        await using (var reserve = new NpgsqlCommand(_sql.ReserveIds, connection, transaction))
-        {
-            reserve.Parameters.Add(new NpgsqlParameter<int> { TypedValue = jobs.Count });
-            reserve.Parameters.Add(Now());
-            await using var reader = await reserve.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            now = reader.GetFieldValue<DateTimeOffset>(0);
-            ids = reader.GetFieldValue<long[]>(1);
-        }
+        await using var reserve = new NpgsqlCommand(_sql.ReserveIds, connection, transaction);
+        reserve.Parameters.Add(new NpgsqlParameter<int> { TypedValue = count });
+        reserve.Parameters.Add(Now());
+        await using var reader = await reserve.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var ids = reader.GetFieldValue<long[]>(1);
+        Array.Sort(ids);
+        return (reader.GetFieldValue<DateTimeOffset>(0), ids);
+    }
 
-        Array.Sort(ids); // keep ids in request order, so equal-priority jobs run in the order given
+    /// <summary>Writes jobs without unique keys by binary COPY; <paramref name="initial"/> gives their dependency state (null: available).</summary>
+    private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, (DateTimeOffset Now, long[] Ids)? reserved = null)
+    {
+        var (now, ids) = reserved ?? await ReserveIdsAsync(connection, transaction, jobs.Count, cancellationToken).ConfigureAwait(false);
         var importer = await connection.BeginBinaryImportAsync(_sql.Copy, cancellationToken).ConfigureAwait(false);
         await using (importer.ConfigureAwait(false))
         {
