@@ -46,7 +46,7 @@ internal sealed class PrefetchSizing
             var mean = Interlocked.Read(ref _meanRunTicks);
             var multiplier = !Adaptive || mean < 0 ? MinMultiplier
                 : (int)Math.Clamp(WorkBudget.Ticks / Math.Max(mean, 1), MinMultiplier, MaxMultiplier);
-            return Math.Min((long)_concurrency * multiplier, MaxHeld) is var held && held > _concurrency ? (int)held : _concurrency;
+            return Math.Max(_concurrency, Math.Min(_concurrency * multiplier, MaxHeld));
         }
     }
 

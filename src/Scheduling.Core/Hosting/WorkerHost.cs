@@ -156,24 +156,7 @@ internal sealed class WorkerHost : BackgroundService
                         var startedAt = _time.GetUtcNow();
                         jobs = await _queue.AcquireAsync(new AcquireRequest(shares, WorkerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
                         failures = 0;
-                        var fetchedAt = _time.GetUtcNow();
-                        foreach (var share in shares) _status.Fetched(share.Queue, fetchedAt);
-                        var received = JobTelemetry.Received(queue, jobs.Count, startedAt);
-                        if (shares.Length == 1)
-                        {
-                            if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", queue));
-                        }
-                        else
-                        {
-                            foreach (var group in jobs.GroupBy(j => j.Queue, StringComparer.Ordinal))
-                                SchedulingMetrics.Acquired.Add(group.Count(), new KeyValuePair<string, object?>("queue", group.Key));
-                        }
-                        foreach (var job in jobs)
-                        {
-                            var running = new RunningJob(job, received);
-                            _running[job.Id] = running;
-                            buffer.Enqueue(running);
-                        }
+                        foreach (var running in Take(jobs, context, startedAt)) buffer.Enqueue(running);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                     {
@@ -299,12 +282,33 @@ internal sealed class WorkerHost : BackgroundService
         }
 
         if (!result.Acknowledged[0].Applied) Log.StaleAck(_logger, ack.Lease.JobId);
-        if (result.Acquired is not [var job]) return null;
-        _status.Fetched(job.Queue, _time.GetUtcNow());
-        SchedulingMetrics.Acquired.Add(1, new KeyValuePair<string, object?>("queue", job.Queue));
-        var next = new RunningJob(job, JobTelemetry.Received(context.Name, 1, startedAt));
-        _running[job.Id] = next;
-        return next;
+        return Take(result.Acquired, context, startedAt) is [var next] ? next : null;
+    }
+
+    /// <summary>Takes charge of freshly acquired jobs, however they were fetched: status, receive span, metrics, the running set.</summary>
+    private RunningJob[] Take(IReadOnlyList<AcquiredJob> jobs, FetchContext context, DateTimeOffset startedAt)
+    {
+        var fetchedAt = _time.GetUtcNow();
+        foreach (var share in context.Shares) _status.Fetched(share.Queue, fetchedAt);
+        var received = JobTelemetry.Received(context.Name, jobs.Count, startedAt);
+        if (context.Shares.Length == 1)
+        {
+            if (jobs.Count > 0) SchedulingMetrics.Acquired.Add(jobs.Count, new KeyValuePair<string, object?>("queue", context.Name));
+        }
+        else
+        {
+            foreach (var group in jobs.GroupBy(j => j.Queue, StringComparer.Ordinal))
+                SchedulingMetrics.Acquired.Add(group.Count(), new KeyValuePair<string, object?>("queue", group.Key));
+        }
+
+        var taken = new RunningJob[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            taken[i] = new RunningJob(jobs[i], received);
+            _running[jobs[i].Id] = taken[i];
+        }
+
+        return taken;
     }
 
     /// <summary>Runs one job's handler and returns its acknowledgement, or null when there is none to write.</summary>

@@ -369,8 +369,6 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
             case JobState.Cancelled:
                 AddError(entry, 0, now, DependencyRules.CancelledBecause(failedParent, failedState));
                 entry.FinalizedAt = now;
-                entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
-                entry.SortAt = JobOrder.At(entry.RunAt, entry.EffectivePriority, entry.AgingStepUs);
                 break;
             default: // waiting: its unfinished ancestors inherit its priority
                 foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
@@ -465,8 +463,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     {
         var ready = job.State == JobState.Available && _ready[job.Queue].Remove(job);
         job.EffectivePriority = priority;
-        job.SortRank = JobOrder.Rank(priority, job.AgingStepUs);
-        job.SortAt = JobOrder.At(job.RunAt, priority, job.AgingStepUs);
+        Rekey(job);
         if (ready) _ready[job.Queue].Add(job);
     }
 
@@ -532,8 +529,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         ClearLease(entry);
         entry.State = JobState.Available;
         entry.RunAt = runAt;
-        entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
-        entry.SortAt = JobOrder.At(runAt, entry.EffectivePriority, entry.AgingStepUs);
+        Rekey(entry);
         ReadySet(entry.Queue).Add(entry);
     }
 
@@ -544,6 +540,13 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         entry.FinalizedAt = now;
         if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active && _activeUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
             _activeUniqueKeys.Remove(entry.UniqueKey);
+    }
+
+    /// <summary>The ordering key from run-at, effective priority and aging step: set whenever one of them changes.</summary>
+    private static void Rekey(Entry entry)
+    {
+        entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
+        entry.SortAt = JobOrder.At(entry.RunAt, entry.EffectivePriority, entry.AgingStepUs);
     }
 
     private static void ClearLease(Entry entry)
