@@ -52,7 +52,7 @@ internal sealed class JobSql
             SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))
             """);
 
-        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}, aging_step_us, on_parent_failure, state, parents_pending, errors, finalized_at) FROM STDIN (FORMAT BINARY)");
+        Copy = S($"COPY {"{schema}"}.jobs (id, queue, kind, priority, run_at, max_attempts, payload, created_at, {ResourceColumns}, {GraphColumns}) FROM STDIN (FORMAT BINARY)");
 
         // $1 parent ids: locked so a concurrent completion waits for this enqueue's edges (and sees them).
         LockParents = S("SELECT id, state FROM {schema}.jobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE");
@@ -79,14 +79,16 @@ internal sealed class JobSql
             """);
 
         // $1 job ids that may have finished, $2 now, $3 channel: releases or cancels their waiting children.
-        // The guard (two index probes, in this statement's fresh snapshot, so an edge committed by an
-        // enqueue this transaction waited for is seen) spares the function call when no job has a
-        // dependency to settle: the common case of an acknowledgement.
-        Settle = S("""
+        // For jobs that were running (acknowledged or rescued): their own parents are all settled, so
+        // only children matter, and one index probe (in this statement's fresh snapshot, so an edge
+        // committed by an enqueue this transaction waited for is seen) spares the call when there are none.
+        SettleFinished = S("""
             SELECT {schema}.settle_dependents($1, coalesce($2, now()), $3)
             WHERE EXISTS (SELECT 1 FROM {schema}.job_dependencies WHERE parent_id = ANY ($1) AND NOT resolved)
-               OR EXISTS (SELECT 1 FROM {schema}.job_dependencies WHERE child_id = ANY ($1) AND NOT resolved)
             """);
+
+        // The same for a cancelled job, which may have been waiting (its ancestors then lose its priority): always called.
+        SettleCancelled = S("SELECT {schema}.settle_dependents($1, coalesce($2, now()), $3)");
 
         // $1 channel, $2 queues
         NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
@@ -322,7 +324,7 @@ internal sealed class JobSql
     public const string ResourceColumns = "command, command_hash, normalized_command_hash, description, definition_id, baseline_memory_mb, memory_mb, cpu_millicores, gpus, ara_source, ara_skip_reason, ara_samples, ara_clamped, ara_ceiling_hit, ara_statistic, trace_parent, trace_state";
     private const string ResourceValues = "$10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26";
 
-    /// <summary>The dependency and ordering columns written at enqueue, in parameter order from $27 (state, parents pending, policy, aging step, errors).</summary>
+    /// <summary>The dependency and ordering columns written at enqueue (by INSERT, in parameter order from $27, and by COPY).</summary>
     private const string GraphColumns = "state, parents_pending, on_parent_failure, aging_step_us, errors, finalized_at";
     private const string GraphValues = "$27, $28, $29, $30, coalesce($31, '[]'::jsonb), CASE WHEN $27 = 'cancelled' THEN coalesce($7, now()) END";
 
@@ -340,7 +342,8 @@ internal sealed class JobSql
     public string LockParents { get; }
     public string InsertEdges { get; }
     public string RaiseAncestors { get; }
-    public string Settle { get; }
+    public string SettleFinished { get; }
+    public string SettleCancelled { get; }
     public string Heartbeat { get; }
     public string Finish { get; }
     public string Fail { get; }

@@ -324,7 +324,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         }
 
         // Last, in the same transaction: children of jobs that finished are released or cancelled.
-        batch.BatchCommands.Add(SettleCommand(acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
+        batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
 
     }
 
@@ -368,7 +368,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             cancel.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
             cancel.Parameters.Add(Now());
             batch.BatchCommands.Add(cancel);
-            batch.BatchCommands.Add(SettleCommand([jobId])); // its waiting descendants, in the same transaction
+            batch.BatchCommands.Add(SettleCommand(_sql.SettleCancelled, [jobId])); // its waiting descendants, in the same transaction
             string? state = null;
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -411,7 +411,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             if (finished.Length > 0)
             {
                 await using var batch = new NpgsqlBatch(connection, transaction);
-                batch.BatchCommands.Add(SettleCommand(finished)); // out of attempts: dead, and their children with them
+                batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, finished)); // out of attempts: dead, and their children with them
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -788,12 +788,13 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
                     else await importer.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
                 }
 
-                if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(PolicyText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                // JobSql.GraphColumns: state, parents pending, policy, aging step, errors, finalized at.
                 var start = initial?[i] ?? InitialState.Available;
                 await importer.WriteAsync(StateText(start.State), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(start.PendingParents, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(PolicyText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(start.CancelReason is { } reason ? CancelErrors(reason) : "[]", NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
                 if (start.State == JobState.Cancelled) await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
                 else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
@@ -842,9 +843,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         return document.RootElement.EnumerateArray().Select(e => new JobLink(e[0].GetInt64(), ParseState(e[1].GetString()!))).ToArray();
     }
 
-    private NpgsqlBatchCommand SettleCommand(long[] jobIds)
+    private NpgsqlBatchCommand SettleCommand(string sql, long[] jobIds)
     {
-        var command = new NpgsqlBatchCommand(_sql.Settle);
+        var command = new NpgsqlBatchCommand(sql);
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = jobIds });
         command.Parameters.Add(Now());
         command.Parameters.Add(Text(_schema.NotificationChannel));
