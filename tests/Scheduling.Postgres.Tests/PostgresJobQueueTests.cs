@@ -172,29 +172,50 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
             // The only sorts allowed are of the few rows already picked, never of the queue.
             Assert.DoesNotContain(plan, line => line.Contains("Sort Key: jobs.", StringComparison.Ordinal) || line.Contains("Sort Key: priority", StringComparison.Ordinal));
         }
+    }
 
-        static NpgsqlTypes.NpgsqlDbType TextType() => NpgsqlTypes.NpgsqlDbType.Text;
-        static Npgsql.NpgsqlParameter Text(string value) => new() { Value = value, NpgsqlDbType = TextType() };
+    [Fact]
+    public async Task Acknowledgements_and_heartbeats_find_their_jobs_by_primary_key_however_many_are_running()
+    {
+        var queue = await database.NewQueueAsync();
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 30_000).Select(_ => new JobRequest("k")).ToArray());
+        var running = await queue.AcquireAsync(new AcquireRequest("default", "w", 4_000, Lease));
+        await using (var analyze = database.DataSource.CreateCommand($"ANALYZE \"{queue.Schema}\".jobs")) await analyze.ExecuteNonQueryAsync();
+        var sql = new JobSql(new PostgresSchema(queue.Schema, "schema"), notifyOnEnqueue: true);
+        var ids = running.Take(100).Select(j => j.Id).ToArray();
+        var tokens = running.Take(100).Select(j => j.Lease.Token).ToArray();
 
-        async Task<List<string>> ExplainAsync(string statement, params object?[] values)
+        // Joining the acknowledged ids against every running job costs O(running) per batch.
+        var finish = await ExplainAsync(sql.Finish, ids, tokens, ids.Select(_ => "succeeded").ToArray(), null);
+        var heartbeat = await ExplainAsync(sql.Heartbeat, Text("w"), TimeSpan.FromMinutes(1), null, ids, tokens);
+        foreach (var plan in new[] { finish, heartbeat })
         {
-            await using var explain = database.DataSource.CreateCommand("EXPLAIN " + statement);
-            foreach (var value in values)
-            {
-                explain.Parameters.Add(value switch
-                {
-                    Npgsql.NpgsqlParameter p => p,
-                    null => new Npgsql.NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz },
-                    TimeSpan t => new Npgsql.NpgsqlParameter { Value = t, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval },
-                    _ => new Npgsql.NpgsqlParameter { Value = value },
-                });
-            }
-
-            var plan = new List<string>();
-            await using var reader = await explain.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
-            return plan;
+            Assert.True(plan.Any(line => line.Contains("jobs_pkey", StringComparison.Ordinal)), string.Join("\n", plan));
+            Assert.DoesNotContain(plan, line => line.Contains("jobs_lease_idx", StringComparison.Ordinal) || line.Contains("Seq Scan on jobs", StringComparison.Ordinal));
         }
+    }
+
+    private static NpgsqlTypes.NpgsqlDbType TextType() => NpgsqlTypes.NpgsqlDbType.Text;
+    private static Npgsql.NpgsqlParameter Text(string value) => new() { Value = value, NpgsqlDbType = TextType() };
+
+    private async Task<List<string>> ExplainAsync(string statement, params object?[] values)
+    {
+        await using var explain = database.DataSource.CreateCommand("EXPLAIN " + statement);
+        foreach (var value in values)
+        {
+            explain.Parameters.Add(value switch
+            {
+                Npgsql.NpgsqlParameter p => p,
+                null => new Npgsql.NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz },
+                TimeSpan t => new Npgsql.NpgsqlParameter { Value = t, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Interval },
+                _ => new Npgsql.NpgsqlParameter { Value = value },
+            });
+        }
+
+        var plan = new List<string>();
+        await using var reader = await explain.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+        return plan;
     }
 
     [Fact]

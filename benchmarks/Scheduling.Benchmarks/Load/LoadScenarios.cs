@@ -43,7 +43,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         var schema = $"load_{scenario.Replace('-', '_')}_{Guid.NewGuid().ToString("N")[..6]}";
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         builder.ConnectionStringBuilder.MaxPoolSize = Math.Max(builder.ConnectionStringBuilder.MaxPoolSize, workers * 2 + 10);
-        await using var dataSource = PostgresDataSourceHolder.PreferPrepared(builder).Build(); // as UsePostgres(connectionString) does
+        await using var dataSource = PostgresDataSourceHolder.WithQueueDefaults(builder).Build(); // as UsePostgres(connectionString) does
         try
         {
             return await body(dataSource, schema);

@@ -158,16 +158,20 @@ internal sealed class JobSql
         Heartbeat = S("""
             UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
             FROM (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
-            WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running' AND j.locked_by = $1
+            WHERE j.id = ANY ($4) AND j.id = l.id AND j.lease_token = l.token AND j.locked_by = $1
             RETURNING j.id, j.cancel_requested
             """);
 
+        // Statements on leased jobs look them up by primary key (j.id = ANY) and match the token,
+        // which only a running job has (migration 6 checks it). Saying state = 'running' as well
+        // would offer the planner the lease index: a hash or loop over every running job, O(running)
+        // per acknowledgement batch, which it picks once many jobs run.
         // $1 ids, $2 tokens, $3 target states ('succeeded' | 'cancelled'), $4 now
         Finish = S("""
             UPDATE {schema}.jobs j
             SET state = a.state, finalized_at = coalesce($4, now()), locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
             FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS a(id, token, state)
-            WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+            WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
             RETURNING j.id, j.state
             """);
 
@@ -191,7 +195,7 @@ internal sealed class JobSql
                         || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', coalesce($6, now()), 'message', a.error)),
                     locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
                 FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::interval[]) AS a(id, token, error, retryable, delay)
-                WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+                WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
                 RETURNING j.id, CASE WHEN j.state = 'available' AND j.run_at > coalesce($6, now()) THEN 'scheduled' ELSE j.state END)
             SELECT * FROM r
             """);
@@ -205,7 +209,7 @@ internal sealed class JobSql
                     finalized_at = CASE WHEN j.cancel_requested THEN coalesce($3, now()) END,
                     locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
                 FROM unnest($1::bigint[], $2::uuid[]) AS a(id, token)
-                WHERE j.id = a.id AND j.lease_token = a.token AND j.state = 'running'
+                WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
                 RETURNING j.id, j.state, j.queue),
             notified AS (
                 SELECT count(pg_notify($4, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)

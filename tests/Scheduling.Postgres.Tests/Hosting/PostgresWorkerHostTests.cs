@@ -91,6 +91,18 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
         await second.StopAsync();
     }
 
+    [Theory]
+    [InlineData("Host=h", true, 32)]
+    [InlineData("Host=h;No Reset On Close=false;Max Auto Prepare=5", false, 5)]
+    [InlineData("Host=h;noresetonclose=false", false, 32)]
+    public void A_data_source_built_from_a_connection_string_prepares_and_skips_the_reset_unless_told_otherwise(string connectionString, bool noReset, int maxAutoPrepare)
+    {
+        var settings = PostgresDataSourceHolder.WithQueueDefaults(new Npgsql.NpgsqlDataSourceBuilder(connectionString)).ConnectionStringBuilder;
+
+        Assert.Equal(noReset, settings.NoResetOnClose);
+        Assert.Equal(maxAutoPrepare, settings.MaxAutoPrepare);
+    }
+
     private async Task<long> CountAsync(string schema, string state)
     {
         await using var command = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE state = $1");
