@@ -6,12 +6,14 @@ using Scheduling.Benchmarks.Ara;
 //   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
 //   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
+//   pgbench-script --schema NAME                                      the queue's per-job SQL for benchmarks/pgbench
 //   anything else: BenchmarkDotNet, e.g. --filter '*'
 return args.FirstOrDefault() switch
 {
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
     "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
+    "pgbench-script" => PgbenchScriptCommand(args),
     _ => RunBenchmarks(args),
 };
 
@@ -22,6 +24,12 @@ static int RunBenchmarks(string[] args)
 }
 
 static string? Option(string[] args, string name) => Scheduling.Benchmarks.Args.Option(args, name);
+
+static int PgbenchScriptCommand(string[] args)
+{
+    Console.Write(Scheduling.Benchmarks.Load.PgbenchScript.Library(Option(args, "--schema") ?? throw new ArgumentException("pgbench-script needs --schema NAME")));
+    return 0;
+}
 
 static int AraTraceCommand(string[] args)
 {

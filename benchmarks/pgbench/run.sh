@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The database's share of the drain ratios, with no .NET code at all: pgbench runs, on the same
 # server and table sizes, the floor (floor.sql), the smallest loop that commits a claim before the
-# job runs (claim.sql), and the library's own statements (library.sql, the SQL of JobSql).
+# job runs (claim.sql), and the library's own statements (JobSql's text, printed by the benchmark
+# project's pgbench-script command).
 #   bash benchmarks/pgbench/run.sh "host=localhost port=5432 user=postgres dbname=postgres" [jobs] [clients]
 set -euo pipefail
 conn=${1:?usage: run.sh CONNINFO [jobs] [clients]}
@@ -32,11 +33,14 @@ SQL
 rate() {
     local script=$1 batch=$2
     local tps
-    sed "s/SCHEMA\./$schema./g" "$here/$script" > "$work/$script"
+    [ -f "$work/$script" ] || sed "s/SCHEMA\./$schema./g" "$here/$script" > "$work/$script"
     tps=$(pgbench "$conn" -n -M prepared -c "$clients" -j 2 -t $((jobs / batch / clients)) -D batch="$batch" -f "$work/$script" 2>&1 \
         | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
     awk -v t="$tps" -v b="$batch" 'BEGIN { printf "%.0f", t * b }'
 }
+
+dotnet build -c Release -v q "$here/../Scheduling.Benchmarks" >&2
+dotnet run -c Release --no-build --project "$here/../Scheduling.Benchmarks" -- pgbench-script --schema "$schema" > "$work/library.sql"
 
 for batch in 100 1; do
     setup

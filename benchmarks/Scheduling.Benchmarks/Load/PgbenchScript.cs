@@ -1,0 +1,45 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Scheduling.Postgres;
+
+namespace Scheduling.Benchmarks.Load;
+
+/// <summary>
+/// The library's per-job statements (JobSql's Acquire, Finish and the settle probe, the very text the
+/// queue runs) as a pgbench script, so benchmarks/pgbench/run.sh measures them with no .NET code.
+/// One transaction leases :batch jobs and completes them, as drain-single's acknowledge-and-acquire does.
+/// </summary>
+internal static partial class PgbenchScript
+{
+    public static string Library(string schema)
+    {
+        var sql = new JobSql(new PostgresSchema(schema, "--schema"), notifyOnEnqueue: false);
+
+        // pgbench's \gset takes one row: aggregate what the acquire returns instead of listing it.
+        const string listed = "SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id";
+        if (!sql.Acquire.TrimEnd().EndsWith(listed, StringComparison.Ordinal))
+            throw new InvalidOperationException("JobSql.Acquire no longer ends with the expected SELECT; update PgbenchScript.");
+        var acquire = sql.Acquire.TrimEnd()[..^listed.Length]
+            + "SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(lease_token), '{}') AS tokens, count(*) AS n FROM leased";
+
+        return string.Join("\n", [
+            "BEGIN;",
+            OneLine(Bind(acquire, "'default'", ":batch", "'pgbench'", "NULL::timestamptz", "interval '5 minutes'")) + " \\gset",
+            OneLine(Bind(sql.Finish, ":ids::bigint[]", ":tokens::uuid[]", "array_fill('succeeded'::text, ARRAY[:n::int])", "NULL::timestamptz")) + ";",
+            OneLine(Bind(sql.SettleFinished, ":ids::bigint[]", "NULL::timestamptz", "'pgbench'")) + ";",
+            "COMMIT;",
+            "",
+        ]);
+    }
+
+    /// <summary>Replaces $1, $2, ... with pgbench variables or literals.</summary>
+    private static string Bind(string statement, params string[] values) =>
+        Parameter().Replace(statement, m => values[int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) - 1]);
+
+    /// <summary>pgbench reads one statement per line unless it ends in a semicolon; comments would swallow the rest.</summary>
+    private static string OneLine(string statement) =>
+        string.Join(" ", statement.Split('\n').Select(l => l.Split("--")[0].Trim()).Where(l => l.Length > 0));
+
+    [GeneratedRegex(@"\$(\d+)\b")]
+    private static partial Regex Parameter();
+}
