@@ -6,7 +6,12 @@ namespace Scheduling.Postgres;
 /// <summary>Settings of the PostgreSQL job store.</summary>
 public sealed class PostgresQueueOptions
 {
-    /// <summary>The connection string, used when <see cref="DataSource"/> is not set and none is registered.</summary>
+    /// <summary>
+    /// The connection string, used when <see cref="DataSource"/> is not set and none is registered. The
+    /// data source built from it prepares the queue's statements automatically and skips the session
+    /// reset when a connection goes back to the pool, unless the string sets <c>Max Auto Prepare</c>
+    /// or <c>No Reset On Close</c> itself.
+    /// </summary>
     public string? ConnectionString { get; set; }
 
     /// <summary>The data source to use (owned by the caller); wins over <see cref="ConnectionString"/>.</summary>
