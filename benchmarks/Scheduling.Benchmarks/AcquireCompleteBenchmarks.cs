@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Npgsql;
 using Scheduling.Postgres;
-using Scheduling.Testing;
 
 namespace Scheduling.Benchmarks;
 
@@ -12,26 +10,21 @@ namespace Scheduling.Benchmarks;
 [MemoryDiagnoser]
 public class AcquireCompleteBenchmarks
 {
-    private TemporaryPostgresCluster? _cluster;
-    private NpgsqlDataSource _dataSource = null!;
+    private BenchmarkDatabase _database = null!;
     private PostgresJobQueue _queue = null!;
     private AcquireRequest _acquire = null!;
 
     [Params(1, 100)]
     public int BatchSize { get; set; }
 
+    private string Schema => $"bench_acquire_{BatchSize}";
+
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        var connection = Environment.GetEnvironmentVariable("SCHEDULING_BENCH_POSTGRES");
-        if (string.IsNullOrWhiteSpace(connection))
-        {
-            _cluster = await TemporaryPostgresCluster.StartAsync();
-            connection = _cluster.ConnectionString();
-        }
-
-        _dataSource = NpgsqlDataSource.Create(connection);
-        _queue = new PostgresJobQueue(_dataSource, new PostgresQueueOptions { Schema = $"bench_acquire_{BatchSize}" });
+        _database = await BenchmarkDatabase.StartAsync();
+        await _database.DropSchemaAsync(Schema);
+        _queue = new PostgresJobQueue(_database.DataSource, new PostgresQueueOptions { Schema = Schema });
         await _queue.MigrateAsync();
         _acquire = new AcquireRequest("default", "bench", BatchSize, TimeSpan.FromMinutes(5));
     }
@@ -40,6 +33,7 @@ public class AcquireCompleteBenchmarks
     public void Refill()
     {
         // Enough due jobs for every invocation of the iteration; enqueue is not what is measured.
+        // (BenchmarkDotNet runs iteration setups synchronously.)
         var jobs = Enumerable.Range(0, BatchSize * 64).Select(_ => new JobRequest("noop")).ToArray();
         _queue.EnqueueManyAsync(jobs).AsTask().GetAwaiter().GetResult();
     }
@@ -57,7 +51,7 @@ public class AcquireCompleteBenchmarks
     [GlobalCleanup]
     public async Task CleanupAsync()
     {
-        await _dataSource.DisposeAsync();
-        if (_cluster is not null) await _cluster.DisposeAsync();
+        await _database.DropSchemaAsync(Schema);
+        await _database.DisposeAsync();
     }
 }
