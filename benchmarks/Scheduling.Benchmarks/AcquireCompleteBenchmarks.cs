@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Scheduling.Postgres;
 
 namespace Scheduling.Benchmarks;
 
@@ -8,24 +7,19 @@ namespace Scheduling.Benchmarks;
 /// SCHEDULING_BENCH_POSTGRES), per batch size. Jobs/s = BatchSize / mean time.
 /// </summary>
 [MemoryDiagnoser]
-public class AcquireCompleteBenchmarks
+public class AcquireCompleteBenchmarks : QueueBenchmark
 {
-    private BenchmarkDatabase _database = null!;
-    private PostgresJobQueue _queue = null!;
     private AcquireRequest _acquire = null!;
 
     [Params(1, 100)]
     public int BatchSize { get; set; }
 
-    private string Schema => $"bench_acquire_{BatchSize}";
+    protected override string Schema => $"bench_acquire_{BatchSize}";
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _database = await BenchmarkDatabase.StartAsync();
-        await _database.DropSchemaAsync(Schema);
-        _queue = new PostgresJobQueue(_database.DataSource, new PostgresQueueOptions { Schema = Schema });
-        await _queue.MigrateAsync();
+        await StartQueueAsync();
         _acquire = new AcquireRequest("default", "bench", BatchSize, TimeSpan.FromMinutes(5));
     }
 
@@ -35,23 +29,16 @@ public class AcquireCompleteBenchmarks
         // Enough due jobs for every invocation of the iteration; enqueue is not what is measured.
         // (BenchmarkDotNet runs iteration setups synchronously.)
         var jobs = Enumerable.Range(0, BatchSize * 64).Select(_ => new JobRequest("noop")).ToArray();
-        _queue.EnqueueManyAsync(jobs).AsTask().GetAwaiter().GetResult();
+        Queue.EnqueueManyAsync(jobs).AsTask().GetAwaiter().GetResult();
     }
 
     [Benchmark(Description = "acquire + complete one batch")]
     public async Task<int> AcquireAndComplete()
     {
-        var jobs = await _queue.AcquireAsync(_acquire);
+        var jobs = await Queue.AcquireAsync(_acquire);
         var acks = new JobAck[jobs.Count];
         for (var i = 0; i < acks.Length; i++) acks[i] = JobAck.Success(jobs[i].Lease);
-        await _queue.AcknowledgeAsync(acks);
+        await Queue.AcknowledgeAsync(acks);
         return jobs.Count;
-    }
-
-    [GlobalCleanup]
-    public async Task CleanupAsync()
-    {
-        await _database.DropSchemaAsync(Schema);
-        await _database.DisposeAsync();
     }
 }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Scheduling.Postgres;
 using Scheduling.Testing;
 
 namespace Scheduling.Benchmarks;
@@ -38,5 +39,32 @@ internal sealed class BenchmarkDatabase : IAsyncDisposable
     {
         await DataSource.DisposeAsync();
         if (_cluster is not null) await _cluster.DisposeAsync();
+    }
+}
+
+/// <summary>A suite that runs against a freshly migrated queue schema of its own, dropped afterwards.</summary>
+public abstract class QueueBenchmark
+{
+    private BenchmarkDatabase _database = null!;
+
+    internal PostgresJobQueue Queue { get; private set; } = null!;
+
+    /// <summary>The suite's schema (per parameter value, so cases never share rows).</summary>
+    protected abstract string Schema { get; }
+
+    /// <summary>Call first from the suite's [GlobalSetup].</summary>
+    protected async Task StartQueueAsync()
+    {
+        _database = await BenchmarkDatabase.StartAsync();
+        await _database.DropSchemaAsync(Schema);
+        Queue = new PostgresJobQueue(_database.DataSource, new PostgresQueueOptions { Schema = Schema });
+        await Queue.MigrateAsync();
+    }
+
+    [BenchmarkDotNet.Attributes.GlobalCleanup]
+    public async Task CleanupAsync()
+    {
+        await _database.DropSchemaAsync(Schema);
+        await _database.DisposeAsync();
     }
 }

@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using Scheduling.Postgres;
 
 namespace Scheduling.Benchmarks;
 
@@ -8,38 +7,26 @@ namespace Scheduling.Benchmarks;
 /// binary COPY). Jobs/s = Jobs / mean time.
 /// </summary>
 [MemoryDiagnoser]
-public class EnqueueBenchmarks
+public class EnqueueBenchmarks : QueueBenchmark
 {
-    private BenchmarkDatabase _database = null!;
-    private PostgresJobQueue _queue = null!;
     private JobRequest[] _requests = null!;
 
     [Params(1, 1000)]
     public int Jobs { get; set; }
 
-    private string Schema => $"bench_enqueue_{Jobs}";
+    protected override string Schema => $"bench_enqueue_{Jobs}";
 
     [GlobalSetup]
     public async Task SetupAsync()
     {
-        _database = await BenchmarkDatabase.StartAsync();
-        await _database.DropSchemaAsync(Schema);
-        _queue = new PostgresJobQueue(_database.DataSource, new PostgresQueueOptions { Schema = Schema });
-        await _queue.MigrateAsync();
+        await StartQueueAsync();
         _requests = Enumerable.Range(0, Jobs).Select(i => new JobRequest("report", new { Customer = i, Month = "2026-11" })).ToArray();
     }
 
     [Benchmark(Description = "enqueue")]
     public async Task<int> Enqueue()
     {
-        if (Jobs == 1) return (await _queue.EnqueueAsync(_requests[0])).Created ? 1 : 0;
-        return (await _queue.EnqueueManyAsync(_requests)).Count;
-    }
-
-    [GlobalCleanup]
-    public async Task CleanupAsync()
-    {
-        await _database.DropSchemaAsync(Schema);
-        await _database.DisposeAsync();
+        if (Jobs == 1) return (await Queue.EnqueueAsync(_requests[0])).Created ? 1 : 0;
+        return (await Queue.EnqueueManyAsync(_requests)).Count;
     }
 }
