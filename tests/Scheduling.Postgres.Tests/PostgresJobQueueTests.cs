@@ -195,6 +195,19 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
         }
     }
 
+    [Fact]
+    public async Task The_database_refuses_a_lease_token_on_a_job_that_is_not_running()
+    {
+        var queue = await database.NewQueueAsync();
+        var id = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+        await using var corrupt = database.DataSource.CreateCommand($"UPDATE \"{queue.Schema}\".jobs SET lease_token = gen_random_uuid() WHERE id = $1");
+        corrupt.Parameters.AddWithValue(id);
+
+        var refused = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => corrupt.ExecuteNonQueryAsync());
+
+        Assert.Equal("jobs_lease_token_check", refused.ConstraintName);
+    }
+
     private static NpgsqlTypes.NpgsqlDbType TextType() => NpgsqlTypes.NpgsqlDbType.Text;
     private static Npgsql.NpgsqlParameter Text(string value) => new() { Value = value, NpgsqlDbType = TextType() };
 
