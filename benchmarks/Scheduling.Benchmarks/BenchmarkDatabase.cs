@@ -15,7 +15,7 @@ internal sealed class BenchmarkDatabase : IAsyncDisposable
     private BenchmarkDatabase(TemporaryPostgresCluster? cluster, string connectionString)
     {
         _cluster = cluster;
-        DataSource = PostgresDataSourceHolder.WithQueueDefaults(new NpgsqlDataSourceBuilder(connectionString)).Build();
+        DataSource = PostgresDataSourceHolder.Build(connectionString);
     }
 
     public NpgsqlDataSource DataSource { get; }

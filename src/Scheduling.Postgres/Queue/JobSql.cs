@@ -154,6 +154,10 @@ internal sealed class JobSql
             {LeasePicked}
             """));
 
+        // Heartbeat and the statements below look leased jobs up by primary key (j.id = ANY) and match
+        // the token, which only a running job has (migration 6 checks it). Saying state = 'running' as
+        // well would offer the planner the lease index: a hash or loop over every running job,
+        // O(running) per batch, which it picks once many jobs run.
         // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
         Heartbeat = S("""
             UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
@@ -162,10 +166,6 @@ internal sealed class JobSql
             RETURNING j.id, j.cancel_requested
             """);
 
-        // Statements on leased jobs look them up by primary key (j.id = ANY) and match the token,
-        // which only a running job has (migration 6 checks it). Saying state = 'running' as well
-        // would offer the planner the lease index: a hash or loop over every running job, O(running)
-        // per acknowledgement batch, which it picks once many jobs run.
         // $1 ids, $2 tokens, $3 target states ('succeeded' | 'cancelled'), $4 now
         Finish = S("""
             UPDATE {schema}.jobs j
