@@ -186,7 +186,12 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
         var tokens = running.Take(100).Select(j => j.Lease.Token).ToArray();
 
         // Joining the acknowledged ids against every running job costs O(running) per batch.
-        var finish = await ExplainAsync(sql.Finish, ids, tokens, ids.Select(_ => "succeeded").ToArray(), null);
+        var now = DateTimeOffset.UtcNow;
+        var succeed = new Scheduling.Postgres.Statements.SetStatesIfRunning(new PostgresSchema(queue.Schema, "schema")).Command(
+            running.Take(100).Select(j => new Scheduling.Postgres.Statements.TransitionRow(j.Id, j.Lease.Token, null, JobTransitions.Acknowledge(
+                new JobFacts(JobState.Running, 1, 1, false), JobAckKind.Succeeded, null, true, now, TimeSpan.Zero))).ToArray(),
+            now, null, 20, "channel");
+        var finish = await ExplainAsync(succeed.CommandText, succeed.Parameters.Select(p => (object?)p.Clone()).ToArray());
         var heartbeat = await ExplainAsync(sql.Heartbeat, Text("w"), TimeSpan.FromMinutes(1), null, ids, tokens);
         foreach (var plan in new[] { finish, heartbeat })
         {

@@ -442,7 +442,7 @@ public abstract partial class JobQueueContractTests
         var queue = await CreateQueueAsync();
         await queue.EnqueueManyAsync(Enumerable.Range(0, 4).Select(_ => new JobRequest("k")).ToArray());
         var jobs = await queue.AcquireAsync(Take(4));
-        var forged = new JobLease(jobs[3].Id, Guid.NewGuid(), 1);
+        var forged = jobs[3].Lease with { Token = Guid.NewGuid() };
 
         var results = await queue.AcknowledgeAsync([
             JobAck.Success(jobs[0].Lease),

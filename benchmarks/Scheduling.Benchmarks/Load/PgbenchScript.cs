@@ -1,11 +1,12 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Scheduling.Postgres;
+using Scheduling.Postgres.Statements;
 
 namespace Scheduling.Benchmarks.Load;
 
 /// <summary>
-/// The library's per-job statements (JobSql's Acquire, Finish and the settle probe, the very text the
+/// The library's per-job statements (JobSql's Acquire, the fenced SetStatesIfRunning and the settle probe, the very text the
 /// queue runs) as a pgbench script, so benchmarks/pgbench/run.sh measures them with no .NET code.
 /// One transaction leases :batch jobs and completes them, as drain-single's acknowledge-and-acquire does.
 /// </summary>
@@ -13,7 +14,9 @@ internal static partial class PgbenchScript
 {
     public static string Library(string schema)
     {
-        var sql = new JobSql(new PostgresSchema(schema, "--schema"), notifyOnEnqueue: false);
+        var schemaName = new PostgresSchema(schema, "--schema");
+        var sql = new JobSql(schemaName, notifyOnEnqueue: false);
+        static string Fill(string value) => $"array_fill({value}, ARRAY[:n::int])";
 
         // pgbench's \gset takes one row: aggregate what the acquire returns instead of listing it.
         const string listed = "SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id";
@@ -25,7 +28,8 @@ internal static partial class PgbenchScript
         return string.Join("\n", [
             "BEGIN;",
             OneLine(Bind(acquire, "'default'", ":batch", "'pgbench'", "NULL::timestamptz", "interval '5 minutes'")) + " \\gset",
-            OneLine(Bind(sql.Finish, ":ids::bigint[]", ":tokens::uuid[]", "array_fill('succeeded'::text, ARRAY[:n::int])", "NULL::timestamptz")) + ";",
+            OneLine(Bind(new SetStatesIfRunning(schemaName).Sql, ":ids::bigint[]", ":tokens::uuid[]", Fill("NULL::boolean"), Fill("'succeeded'::text"), Fill("NULL::interval"),
+                Fill("true"), Fill("0"), Fill("NULL::integer"), Fill("NULL::text"), Fill("false"), "NULL::timestamptz", "20", "'pgbench'")) + ";",
             OneLine(Bind(sql.SettleFinished, ":ids::bigint[]", "NULL::timestamptz", "'pgbench'")) + ";",
             "COMMIT;",
             "",

@@ -142,8 +142,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                 acquired.Add(new AcquiredJob
                 {
                     Id = entry.Id, Queue = entry.Queue, Kind = entry.Kind, PayloadJson = entry.PayloadJson, Priority = entry.Priority,
-                    MaxAttempts = entry.MaxAttempts, RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
-                    Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
+                    RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
+                    Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt, entry.MaxAttempts), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
                     Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
                 });
             }
@@ -194,34 +194,10 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                     continue;
                 }
 
-                switch (ack.Kind)
-                {
-                    case JobAckKind.Succeeded:
-                        Finish(entry, JobState.Succeeded, now);
-                        break;
-                    case JobAckKind.Cancelled:
-                        Finish(entry, JobState.Cancelled, now);
-                        break;
-                    case JobAckKind.Released:
-                        if (entry.CancelRequested) Finish(entry, JobState.Cancelled, now);
-                        else
-                        {
-                            entry.Attempt--;
-                            MakeReady(entry, entry.RunAt);
-                            notify.Add(entry.Queue);
-                        }
-
-                        break;
-                    default:
-                        AddError(entry, entry.Attempt, now, JobValidation.TrimError(ack.Error, _options));
-                        if (entry.CancelRequested) Finish(entry, JobState.Cancelled, now);
-                        else if (!ack.Retryable || entry.Attempt >= entry.MaxAttempts) Finish(entry, JobState.Dead, now);
-                        else MakeReady(entry, now + RetryBackoff.Delay(entry.Attempt, _options.Retry, _random));
-                        break;
-                }
-
+                var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
+                var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : TimeSpan.Zero;
+                Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay), now, notify);
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
-                if (entry.State.IsTerminal()) Settle(entry, now, notify);
             }
         }
 
@@ -235,27 +211,25 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
     {
         cancellationToken.ThrowIfCancellationRequested();
         var notify = new HashSet<string>(StringComparer.Ordinal);
+        CancelOutcome outcome;
         lock (_gate)
         {
             if (!_jobs.TryGetValue(jobId, out var entry)) return ValueTask.FromResult(CancelOutcome.NotFound);
-            if (entry.State.IsTerminal()) return ValueTask.FromResult(CancelOutcome.AlreadyFinished);
-            if (entry.State == JobState.Running)
-            {
-                entry.CancelRequested = true;
-                return ValueTask.FromResult(CancelOutcome.CancellationRequested);
-            }
-
-            if (entry.State == JobState.Available) _ready[entry.Queue].Remove(entry);
-            var wasWaiting = entry.State == JobState.Waiting;
-            entry.PendingParents = 0;
             var now = Clock.Now(_time);
-            Finish(entry, JobState.Cancelled, now);
-            Settle(entry, now, notify);
-            if (wasWaiting) LowerParents(entry);
+            (outcome, var transition) = JobTransitions.Cancel(Facts(entry), now);
+            if (outcome == CancelOutcome.CancellationRequested) entry.CancelRequested = true;
+            if (transition is { } cancel)
+            {
+                if (entry.State == JobState.Available) _ready[entry.Queue].Remove(entry);
+                var wasWaiting = entry.State == JobState.Waiting;
+                entry.PendingParents = 0; // it waits for nothing now
+                Apply(entry, cancel, now, notify);
+                if (wasWaiting) LowerParents(entry);
+            }
         }
 
         foreach (var queue in notify) _signals?.Notify(queue);
-        return ValueTask.FromResult(CancelOutcome.Cancelled);
+        return ValueTask.FromResult(outcome);
     }
 
     /// <inheritdoc />
@@ -269,16 +243,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
             var now = Clock.Now(_time);
             foreach (var entry in _jobs.Values.Where(e => e.State == JobState.Running && e.LeaseExpiresAt < now).ToArray())
             {
-                AddError(entry, entry.Attempt, now, $"Lease held by worker '{entry.LockedBy}' expired; the job was rescued.");
-                if (entry.CancelRequested) Finish(entry, JobState.Cancelled, now);
-                else if (entry.Attempt >= entry.MaxAttempts) Finish(entry, JobState.Dead, now);
-                else
-                {
-                    MakeReady(entry, now);
-                    notify.Add(entry.Queue);
-                }
-
-                if (entry.State.IsTerminal()) Settle(entry, now, notify);
+                Apply(entry, JobTransitions.Rescue(Facts(entry), now), now, notify);
                 rescued++;
             }
         }
@@ -294,12 +259,10 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         string queue;
         lock (_gate)
         {
-            if (!_jobs.TryGetValue(jobId, out var entry) || entry.State != JobState.Dead) return ValueTask.FromResult(false);
+            if (!_jobs.TryGetValue(jobId, out var entry) || JobTransitions.Redrive(Facts(entry), Clock.Now(_time)) is not { } redrive) return ValueTask.FromResult(false);
             var activeKey = entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active;
             if (activeKey && _activeUniqueKeys.ContainsKey(entry.UniqueKey!)) return ValueTask.FromResult(false);
-            entry.Attempt = 0;
-            entry.FinalizedAt = null;
-            MakeReady(entry, Clock.Now(_time));
+            Apply(entry, redrive, redrive.RunAt!.Value, null);
             if (activeKey) _activeUniqueKeys[entry.UniqueKey!] = entry.Id;
             queue = entry.Queue;
         }
@@ -367,7 +330,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                 MakeReady(entry, entry.RunAt);
                 break;
             case JobState.Cancelled:
-                AddError(entry, 0, now, DependencyRules.CancelledBecause(failedParent, failedState));
+                AddError(entry, new JobAttemptError(0, now, DependencyRules.CancelledBecause(failedParent, failedState)));
                 entry.FinalizedAt = now;
                 break;
             default: // waiting: its unfinished ancestors inherit its priority
@@ -411,7 +374,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
                 if (child.State != JobState.Waiting) continue;
                 if (failed is not null && DependencyRules.Cancels(failed.State, child.OnParentFailure))
                 {
-                    AddError(child, 0, now, DependencyRules.CancelledBecause(failed.Id, failed.State));
+                    AddError(child, new JobAttemptError(0, now, DependencyRules.CancelledBecause(failed.Id, failed.State)));
                     child.PendingParents = 0; // it waits for nothing now
                     Finish(child, JobState.Cancelled, now);
                     cancelled.Add(child);
@@ -533,6 +496,25 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         ReadySet(entry.Queue).Add(entry);
     }
 
+    private static JobFacts Facts(Entry entry) => new(entry.State, entry.Attempt, entry.MaxAttempts, entry.CancelRequested, entry.LockedBy);
+
+    /// <summary>Writes a decided transition; a job that finished settles its waiting children.</summary>
+    private void Apply(Entry entry, JobTransition transition, DateTimeOffset now, HashSet<string>? notify)
+    {
+        if (transition.Error is { } error) AddError(entry, error);
+        entry.Attempt = transition.ResetsAttempts ? 0 : entry.Attempt + transition.AttemptChange;
+        if (transition.State == JobState.Available)
+        {
+            entry.FinalizedAt = null;
+            MakeReady(entry, transition.RunAt ?? entry.RunAt);
+            if (transition.IsDueAt(now)) notify?.Add(entry.Queue);
+            return;
+        }
+
+        Finish(entry, transition.State, transition.FinalizedAt ?? now);
+        if (notify is not null) Settle(entry, now, notify);
+    }
+
     private void Finish(Entry entry, JobState state, DateTimeOffset now)
     {
         ClearLease(entry);
@@ -556,14 +538,13 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
         entry.LeaseExpiresAt = null;
     }
 
-    private void AddError(Entry entry, int attempt, DateTimeOffset at, string message)
+    private void AddError(Entry entry, JobAttemptError error)
     {
-        entry.Errors.Add(new JobAttemptError(attempt, at, message));
+        entry.Errors.Add(error);
         while (entry.Errors.Count > _options.MaxErrorsKept) entry.Errors.RemoveAt(0);
     }
 
-    private static JobState StateAt(Entry entry, DateTimeOffset now) =>
-        entry.State == JobState.Available && entry.RunAt > now ? JobState.Scheduled : entry.State;
+    private static JobState StateAt(Entry entry, DateTimeOffset now) => JobTransitions.Visible(entry.State, entry.RunAt, now);
 
     private sealed class Entry
     {

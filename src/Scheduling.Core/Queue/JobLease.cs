@@ -7,7 +7,8 @@ namespace Scheduling;
 /// <param name="JobId">The job held.</param>
 /// <param name="Token">A token unique to this acquisition.</param>
 /// <param name="Attempt">The attempt this acquisition started (1 for the first).</param>
-public readonly record struct JobLease(long JobId, Guid Token, int Attempt);
+/// <param name="MaxAttempts">How many attempts the job may have: with <paramref name="Attempt"/>, what a failure is decided from.</param>
+public readonly record struct JobLease(long JobId, Guid Token, int Attempt, int MaxAttempts);
 
 /// <summary>A job handed to a worker by <see cref="IJobQueue.AcquireAsync"/>.</summary>
 public sealed record AcquiredJob
@@ -25,7 +26,7 @@ public sealed record AcquiredJob
     /// <summary>The attempt now running (1 for the first).</summary>
     public int Attempt => Lease.Attempt;
     /// <summary>How many attempts are allowed.</summary>
-    public required int MaxAttempts { get; init; }
+    public int MaxAttempts => Lease.MaxAttempts;
     /// <summary>When the job became due.</summary>
     public required DateTimeOffset RunAt { get; init; }
     /// <summary>When the job was enqueued.</summary>

@@ -45,6 +45,11 @@ internal sealed class PostgresMigrator
                         name       text NOT NULL,
                         applied_at timestamptz NOT NULL DEFAULT now()
                     );
+                    CREATE TABLE IF NOT EXISTS {schema}.schema_functions (
+                        name       text PRIMARY KEY,
+                        checksum   text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    );
                     """), cancellationToken).ConfigureAwait(false);
 
                 var applied = new HashSet<int>();
@@ -70,9 +75,53 @@ internal sealed class PostgresMigrator
                     done.Add(migration.Version);
                 }
 
+                await ApplyChangedFunctionsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return done;
             }
+        }
+    }
+
+    /// <summary>
+    /// The functions that run inside completing transactions keep their current body in one file
+    /// each (Functions/*.sql, CREATE OR REPLACE); a file whose text changed since it was last
+    /// applied to this schema is applied again, after the migrations it may depend on.
+    /// </summary>
+    private async Task ApplyChangedFunctionsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        var applied = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using (var read = new NpgsqlCommand(_schema.Apply("SELECT name, checksum FROM {schema}.schema_functions"), connection, transaction))
+        await using (var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) applied[reader.GetString(0)] = reader.GetString(1);
+        }
+
+        foreach (var function in Functions)
+        {
+            var sql = _schema.Apply(function.Sql);
+            var checksum = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(sql)));
+            if (applied.TryGetValue(function.Name, out var current) && current == checksum) continue;
+            await ExecuteAsync(connection, transaction, sql, cancellationToken).ConfigureAwait(false);
+            await using var record = new NpgsqlCommand(_schema.Apply(
+                "INSERT INTO {schema}.schema_functions (name, checksum) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET checksum = excluded.checksum, applied_at = now()"),
+                connection, transaction);
+            record.Parameters.Add(new NpgsqlParameter { Value = function.Name });
+            record.Parameters.Add(new NpgsqlParameter { Value = checksum });
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The current bodies of the library's functions (Functions/*.sql), in name order.</summary>
+    internal static IReadOnlyList<(string Name, string Sql)> Functions { get; } = LoadResources("Scheduling.Postgres.Functions.").ToArray();
+
+    private static IEnumerable<(string Name, string Sql)> LoadResources(string prefix)
+    {
+        var assembly = typeof(PostgresMigrator).Assembly;
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            yield return (resource[prefix.Length..^4], reader.ReadToEnd());
         }
     }
 
@@ -84,17 +133,9 @@ internal sealed class PostgresMigrator
 
     private static List<Migration> LoadMigrations()
     {
-        var assembly = typeof(PostgresMigrator).Assembly;
-        const string prefix = "Scheduling.Postgres.Migrations.";
         var migrations = new List<Migration>();
-        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal)))
-        {
-            var name = resource[prefix.Length..^4];
-            var version = int.Parse(name[..name.IndexOf('_', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
-            using var stream = assembly.GetManifestResourceStream(resource)!;
-            using var reader = new StreamReader(stream);
-            migrations.Add(new Migration(version, name, reader.ReadToEnd()));
-        }
+        foreach (var (name, sql) in LoadResources("Scheduling.Postgres.Migrations."))
+            migrations.Add(new Migration(int.Parse(name[..name.IndexOf('_', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture), name, sql));
 
         migrations.Sort((a, b) => a.Version.CompareTo(b.Version));
         for (var i = 0; i < migrations.Count; i++)

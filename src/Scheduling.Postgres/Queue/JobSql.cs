@@ -166,56 +166,6 @@ internal sealed class JobSql
             RETURNING j.id, j.cancel_requested
             """);
 
-        // $1 ids, $2 tokens, $3 target states ('succeeded' | 'cancelled'), $4 now
-        Finish = S("""
-            UPDATE {schema}.jobs j
-            SET state = a.state, finalized_at = coalesce($4, now()), locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
-            FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS a(id, token, state)
-            WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
-            RETURNING j.id, j.state
-            """);
-
-        var keepErrors = """
-            (SELECT coalesce(jsonb_agg(e.value ORDER BY e.ordinality), '[]'::jsonb)
-             FROM jsonb_array_elements(j.errors) WITH ORDINALITY AS e
-             WHERE e.ordinality > jsonb_array_length(j.errors) - ($MAXERR - 1))
-            """;
-
-        // $1 ids, $2 tokens, $3 errors, $4 retryable, $5 delays, $6 now, $7 max errors kept
-        Fail = S($"""
-            WITH r AS (
-                UPDATE {"{schema}"}.jobs j
-                SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
-                                 WHEN NOT a.retryable OR j.attempt >= j.max_attempts THEN 'dead'
-                                 ELSE 'available' END,
-                    run_at = CASE WHEN j.cancel_requested OR NOT a.retryable OR j.attempt >= j.max_attempts THEN j.run_at
-                                  ELSE coalesce($6, now()) + a.delay END,
-                    finalized_at = CASE WHEN j.cancel_requested OR NOT a.retryable OR j.attempt >= j.max_attempts THEN coalesce($6, now()) END,
-                    errors = {keepErrors.Replace("$MAXERR", "$7", StringComparison.Ordinal)}
-                        || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', coalesce($6, now()), 'message', a.error)),
-                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
-                FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::boolean[], $5::interval[]) AS a(id, token, error, retryable, delay)
-                WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
-                RETURNING j.id, CASE WHEN j.state = 'available' AND j.run_at > coalesce($6, now()) THEN 'scheduled' ELSE j.state END)
-            SELECT * FROM r
-            """);
-
-        // $1 ids, $2 tokens, $3 now, $4 channel
-        Release = S("""
-            WITH r AS (
-                UPDATE {schema}.jobs j
-                SET state = CASE WHEN j.cancel_requested THEN 'cancelled' ELSE 'available' END,
-                    attempt = CASE WHEN j.cancel_requested THEN j.attempt ELSE j.attempt - 1 END,
-                    finalized_at = CASE WHEN j.cancel_requested THEN coalesce($3, now()) END,
-                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
-                FROM unnest($1::bigint[], $2::uuid[]) AS a(id, token)
-                WHERE j.id = ANY ($1) AND j.id = a.id AND j.lease_token = a.token
-                RETURNING j.id, j.state, j.queue),
-            notified AS (
-                SELECT count(pg_notify($4, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)
-            SELECT r.id, r.state FROM r CROSS JOIN notified
-            """);
-
         // $1 job id, $2 now
         Cancel = S($"""
             UPDATE {"{schema}"}.jobs
@@ -230,31 +180,14 @@ internal sealed class JobSql
         // $1 job id
         Exists = S("SELECT 1 FROM {schema}.jobs WHERE id = $1");
 
-        // $1 now, $2 batch size, $3 channel, $4 max errors kept
-        Rescue = S($"""
-            WITH expired AS MATERIALIZED (
-                SELECT id FROM {"{schema}"}.jobs
-                WHERE state = 'running' AND lease_expires_at < coalesce($1, now())
-                ORDER BY lease_expires_at
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED),
-            r AS (
-                UPDATE {"{schema}"}.jobs j
-                SET state = CASE WHEN j.cancel_requested THEN 'cancelled'
-                                 WHEN j.attempt >= j.max_attempts THEN 'dead'
-                                 ELSE 'available' END,
-                    run_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN j.run_at ELSE coalesce($1, now()) END,
-                    finalized_at = CASE WHEN j.cancel_requested OR j.attempt >= j.max_attempts THEN coalesce($1, now()) END,
-                    errors = {keepErrors.Replace("$MAXERR", "$4", StringComparison.Ordinal)}
-                        || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'at', coalesce($1, now()),
-                               'message', format('Lease held by worker ''%s'' expired; the job was rescued.', j.locked_by))),
-                    locked_by = NULL, lease_token = NULL, lease_expires_at = NULL
-                FROM expired
-                WHERE j.id = expired.id
-                RETURNING j.id, j.state, j.queue),
-            notified AS (
-                SELECT count(pg_notify($3, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE state = 'available') AS q)
-            SELECT count(*)::integer, coalesce(array_agg(r.id) FILTER (WHERE r.state <> 'available'), ARRAY[]::bigint[]) FROM r CROSS JOIN notified
+        // $1 now, $2 batch size: expired leases, locked, with the facts a rescue is decided from (ReadRescueCandidate).
+        RescueCandidates = S("""
+            SELECT id, lease_token, attempt, max_attempts, cancel_requested, locked_by, coalesce($1, now())
+            FROM {schema}.jobs
+            WHERE state = 'running' AND lease_expires_at < coalesce($1, now())
+            ORDER BY lease_expires_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
             """);
 
         // $1 job id, $2 now, $3 channel
@@ -349,12 +282,15 @@ internal sealed class JobSql
     public string SettleFinished { get; }
     public string SettleCancelled { get; }
     public string Heartbeat { get; }
-    public string Finish { get; }
-    public string Fail { get; }
-    public string Release { get; }
     public string Cancel { get; }
     public string Exists { get; }
-    public string Rescue { get; }
+    public string RescueCandidates { get; }
+
+    /// <summary>A row of <see cref="RescueCandidates"/>: the lease, the facts, the clock.</summary>
+    public static (long JobId, Guid Token, JobFacts Facts, DateTimeOffset Now) ReadRescueCandidate(Npgsql.NpgsqlDataReader reader) =>
+        (reader.GetInt64(0), reader.GetGuid(1),
+         new JobFacts(JobState.Running, reader.GetInt32(2), reader.GetInt32(3), reader.GetBoolean(4), reader.IsDBNull(5) ? null : reader.GetString(5)),
+         reader.GetFieldValue<DateTimeOffset>(6));
     public string Redrive { get; }
     public string Get { get; }
 }

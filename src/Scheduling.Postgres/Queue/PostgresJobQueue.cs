@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Npgsql;
 using NpgsqlTypes;
+using Scheduling.Postgres.Statements;
 
 namespace Scheduling.Postgres;
 
@@ -23,6 +24,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     private readonly ResourceAllocator? _allocator;
     private readonly MigrationGate _migrations;
     private readonly long? _agingStepUs;
+    private readonly SetStatesIfRunning _setStates;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -47,6 +49,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         _random = random ?? Random.Shared;
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
+        _setStates = new SetStatesIfRunning(_schema);
         _agingStepUs = JobOrder.StepMicroseconds(_rules.AgingStep);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
@@ -213,10 +216,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
                 Kind = reader.GetString(2),
                 PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
                 Priority = reader.GetInt16(4),
-                MaxAttempts = reader.GetInt32(6),
                 RunAt = reader.GetFieldValue<DateTimeOffset>(7),
                 CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-                Lease = new JobLease(id, reader.GetGuid(9), reader.GetInt32(5)),
+                Lease = new JobLease(id, reader.GetGuid(9), reader.GetInt32(5), reader.GetInt32(6)),
                 LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(10),
                 Command = reader.IsDBNull(11) ? null : reader.GetString(11),
                 Allocation = ReadAllocation(reader, 12),
@@ -262,52 +264,28 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks)
     {
         if (acks.Count == 0) return;
-        var finish = new List<JobAck>();
-        var fail = new List<JobAck>();
-        var release = new List<JobAck>();
+        var first = batch.BatchCommands.Count;
+        // Decided above the store: the lease carries the attempt and its limit; whether cancellation
+        // was requested meanwhile only the row knows, so a transition that depends on it is sent for both.
+        var decidedAt = Clock.Now(_time);
+        var rows = new List<TransitionRow>(acks.Count);
         foreach (var ack in acks)
         {
-            (ack.Kind switch { JobAckKind.Failed => fail, JobAckKind.Released => release, _ => finish }).Add(ack);
-        }
-
-        // Up to three statements, one per kind of transition.
-        var first = batch.BatchCommands.Count;
-        if (finish.Count > 0)
-        {
-            var command = new NpgsqlBatchCommand(_sql.Finish);
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = finish.Select(a => a.Lease.JobId).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = finish.Select(a => a.Lease.Token).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = finish.Select(a => a.Kind == JobAckKind.Cancelled ? "cancelled" : "succeeded").ToArray() });
-            command.Parameters.Add(Now());
-            batch.BatchCommands.Add(command);
-        }
-
-        if (fail.Count > 0)
-        {
-            var command = new NpgsqlBatchCommand(_sql.Fail);
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = fail.Select(a => a.Lease.JobId).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = fail.Select(a => a.Lease.Token).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = fail.Select(a => JobValidation.TrimError(a.Error, _rules)).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = fail.Select(a => a.Retryable).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<TimeSpan[]>
+            var failed = ack.Kind == JobAckKind.Failed;
+            var error = failed ? JobValidation.TrimError(ack.Error, _rules) : null;
+            var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : TimeSpan.Zero;
+            var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false);
+            var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay);
+            var cancelled = JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay);
+            if (normal == cancelled) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
+            else
             {
-                TypedValue = fail.Select(a => RetryBackoff.Delay(a.Lease.Attempt, _rules.Retry, _random)).ToArray(),
-                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval,
-            });
-            command.Parameters.Add(Now());
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
-            batch.BatchCommands.Add(command);
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal));
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, cancelled));
+            }
         }
 
-        if (release.Count > 0)
-        {
-            var command = new NpgsqlBatchCommand(_sql.Release);
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = release.Select(a => a.Lease.JobId).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = release.Select(a => a.Lease.Token).ToArray() });
-            command.Parameters.Add(Now());
-            command.Parameters.Add(Text(_schema.NotificationChannel));
-            batch.BatchCommands.Add(command);
-        }
+        batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
 
         var measured = acks.Where(JobValidation.CarriesRunRecord).ToArray();
         if (measured.Length > 0)
@@ -328,24 +306,18 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
     }
 
+    private NpgsqlBatchCommand SetStatesCommand(IReadOnlyList<TransitionRow> rows, DateTimeOffset decidedAt) =>
+        _setStates.Command(rows, decidedAt, _options.UseDatabaseClock ? null : decidedAt, _rules.MaxErrorsKept, _schema.NotificationChannel);
+
     /// <summary>
-    /// Reads the result sets of <see cref="AddAckCommands"/>: transitions return (id, state); the run
-    /// records and the settling return none or one column. Stops on the first wider result set (an
-    /// acquisition that followed in the same batch) or at the end.
+    /// Reads the result sets of <see cref="AddAckCommands"/> (the run records, a plain INSERT, have
+    /// none): the transitions, then the settling, leaving the reader on whatever the batch runs next.
     /// </summary>
     private static async Task<AckResult[]> ReadAckResultsAsync(NpgsqlDataReader reader, IReadOnlyList<JobAck> acks, CancellationToken cancellationToken)
     {
-        var outcome = new Dictionary<long, JobState>();
-        while (reader.FieldCount <= 2)
-        {
-            if (reader.FieldCount == 2)
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    outcome[reader.GetInt64(0)] = ParseState(reader.GetString(1));
-            }
-
-            if (!await reader.NextResultAsync(cancellationToken).ConfigureAwait(false)) break;
-        }
+        var outcome = await SetStatesIfRunning.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // the settling
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
 
         var results = new AckResult[acks.Count];
         for (var i = 0; i < acks.Count; i++)
@@ -394,24 +366,29 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             await using var _ = connection.ConfigureAwait(false);
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var __ = transaction.ConfigureAwait(false);
-            int rescued;
-            long[] finished;
-            await using (var command = new NpgsqlCommand(_sql.Rescue, connection, transaction))
+            // Read the expired leases under lock, decide each in JobTransitions, write them with the one fenced statement.
+            var rows = new List<TransitionRow>();
+            var decidedAt = default(DateTimeOffset);
+            await using (var command = new NpgsqlCommand(_sql.RescueCandidates, connection, transaction))
             {
                 command.Parameters.Add(Now());
                 command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.RescueBatchSize });
-                command.Parameters.Add(Text(_schema.NotificationChannel));
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _rules.MaxErrorsKept });
                 await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                rescued = reader.GetInt32(0);
-                finished = reader.GetFieldValue<long[]>(1);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var candidate = JobSql.ReadRescueCandidate(reader);
+                    decidedAt = candidate.Now;
+                    rows.Add(new TransitionRow(candidate.JobId, candidate.Token, null, JobTransitions.Rescue(candidate.Facts, candidate.Now)));
+                }
             }
 
-            if (finished.Length > 0)
+            var rescued = rows.Count;
+            if (rescued == 0) break;
+            await using (var batch = new NpgsqlBatch(connection, transaction))
             {
-                await using var batch = new NpgsqlBatch(connection, transaction);
-                batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, finished)); // out of attempts: dead, and their children with them
+                batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
+                var finished = rows.Where(r => r.Transition.IsTerminal).Select(r => r.JobId).ToArray();
+                if (finished.Length > 0) batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, finished)); // out of attempts: dead, and their children with them
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -456,7 +433,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             Queue = reader.GetString(1),
             Kind = reader.GetString(2),
             PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
-            State = ParseState(reader.GetString(4)),
+            State = StateCodec.Parse(reader.GetString(4)),
             Priority = reader.GetInt16(5),
             Attempt = reader.GetInt32(6),
             MaxAttempts = reader.GetInt32(7),
@@ -468,14 +445,14 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
             LeaseExpiresAt = reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
             CancellationRequested = reader.GetBoolean(14),
             UniqueKey = reader.IsDBNull(15) ? null : reader.GetString(15),
-            Errors = ParseErrors(reader.GetString(16)),
+            Errors = JobTransitions.ErrorsFromJson(reader.GetString(16)),
             Command = reader.IsDBNull(17) ? null : reader.GetString(17),
             Allocation = ReadAllocation(reader, 18),
             CommandHash = reader.IsDBNull(29) ? null : reader.GetString(29),
             Description = reader.IsDBNull(30) ? null : reader.GetString(30),
             EffectivePriority = reader.GetInt16(31),
             PendingParents = reader.GetInt32(32),
-            OnParentFailure = reader.GetString(33) == "run" ? ParentFailurePolicy.RunAnyway : ParentFailurePolicy.CancelChild,
+            OnParentFailure = StateCodec.ParsePolicy(reader.GetString(33)),
             Parents = ParseLinks(reader.GetString(34)),
             Children = ParseLinks(reader.GetString(35)),
         };
@@ -675,7 +652,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         await using var command = new NpgsqlCommand(_sql.LockParents, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) states[reader.GetInt64(0)] = ParseState(reader.GetString(1));
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) states[reader.GetInt64(0)] = StateCodec.Parse(reader.GetString(1));
     }
 
     /// <summary>How a job starts: its state, how many parents it waits for, and why it was cancelled at once.</summary>
@@ -698,25 +675,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         p.Add(new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         p.Add(Text(_schema.NotificationChannel));
         foreach (var (value, type) in ResourceValues(job)) p.Add(new NpgsqlParameter { Value = value ?? DBNull.Value, NpgsqlDbType = type });
-        p.Add(Text(StateText(initial.State)));
+        p.Add(Text(StateCodec.ToText(initial.State)));
         p.Add(new NpgsqlParameter<int> { TypedValue = initial.PendingParents });
-        p.Add(Text(PolicyText(job.OnParentFailure)));
+        p.Add(Text(StateCodec.ToText(job.OnParentFailure)));
         p.Add(new NpgsqlParameter { Value = (object?)_agingStepUs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         p.Add(new NpgsqlParameter { Value = initial.CancelReason is { } reason ? CancelErrors(reason) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
         return command;
     }
 
     /// <summary>The error list of a job cancelled at enqueue because a parent had failed.</summary>
-    private string CancelErrors(string reason) => JsonSerializer.Serialize(new[] { new { attempt = 0, at = Clock.Now(_time), message = reason } });
-
-    private static string StateText(JobState state) => state switch
-    {
-        JobState.Waiting => "waiting",
-        JobState.Cancelled => "cancelled",
-        _ => "available",
-    };
-
-    private static string PolicyText(ParentFailurePolicy policy) => policy == ParentFailurePolicy.RunAnyway ? "run" : "cancel";
+    private string CancelErrors(string reason) => JobTransitions.ErrorsToJson([new JobAttemptError(0, Clock.Now(_time), reason)]);
 
     /// <summary>The values of <see cref="JobSql.ResourceColumns"/>, in order.</summary>
     private static (object? Value, NpgsqlDbType Type)[] ResourceValues(PreparedJob job)
@@ -790,9 +758,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
                 // JobSql.GraphColumns: state, parents pending, policy, aging step, errors, finalized at.
                 var start = initial?[i] ?? InitialState.Available;
-                await importer.WriteAsync(StateText(start.State), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(StateCodec.ToText(start.State), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(start.PendingParents, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(PolicyText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await importer.WriteAsync(StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
                 if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
                 else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
                 await importer.WriteAsync(start.CancelReason is { } reason ? CancelErrors(reason) : "[]", NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
@@ -825,22 +793,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
 
     private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
 
-    internal static JobState ParseState(string state) => state switch
-    {
-        "waiting" => JobState.Waiting,
-        "available" => JobState.Available,
-        "scheduled" => JobState.Scheduled,
-        "running" => JobState.Running,
-        "succeeded" => JobState.Succeeded,
-        "cancelled" => JobState.Cancelled,
-        "dead" => JobState.Dead,
-        _ => throw new InvalidOperationException($"Unknown job state '{state}' in the database."),
-    };
-
     private static JobLink[] ParseLinks(string json)
     {
         using var document = JsonDocument.Parse(json);
-        return document.RootElement.EnumerateArray().Select(e => new JobLink(e[0].GetInt64(), ParseState(e[1].GetString()!))).ToArray();
+        return document.RootElement.EnumerateArray().Select(e => new JobLink(e[0].GetInt64(), StateCodec.Parse(e[1].GetString()!))).ToArray();
     }
 
     private NpgsqlBatchCommand SettleCommand(string sql, long[] jobIds)
@@ -850,16 +806,5 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         command.Parameters.Add(Now());
         command.Parameters.Add(Text(_schema.NotificationChannel));
         return command;
-    }
-
-    private static JobAttemptError[] ParseErrors(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.EnumerateArray()
-            .Select(e => new JobAttemptError(
-                e.GetProperty("attempt").GetInt32(),
-                DateTimeOffset.Parse(e.GetProperty("at").GetString()!, CultureInfo.InvariantCulture),
-                e.GetProperty("message").GetString() ?? ""))
-            .ToArray();
     }
 }

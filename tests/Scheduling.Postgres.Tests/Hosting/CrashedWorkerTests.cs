@@ -30,9 +30,9 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
 
         Assert.Equal(ids, started);
         var deadLeases = new List<JobLease>();
-        await using (var read = database.DataSource.CreateCommand($"SELECT id, lease_token, attempt FROM \"{schema}\".jobs WHERE state = 'running'"))
+        await using (var read = database.DataSource.CreateCommand($"SELECT id, lease_token, attempt, max_attempts FROM \"{schema}\".jobs WHERE state = 'running'"))
         await using (var reader = await read.ExecuteReaderAsync())
-            while (await reader.ReadAsync()) deadLeases.Add(new JobLease(reader.GetInt64(0), reader.GetGuid(1), reader.GetInt32(2)));
+            while (await reader.ReadAsync()) deadLeases.Add(new JobLease(reader.GetInt64(0), reader.GetGuid(1), reader.GetInt32(2), reader.GetInt32(3)));
         Assert.Equal(jobs, deadLeases.Count);
 
         child.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no release

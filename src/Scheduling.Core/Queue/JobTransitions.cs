@@ -1,0 +1,139 @@
+using System.Text.Json;
+
+namespace Scheduling;
+
+/// <summary>
+/// What a transition is decided from: the job's own facts at the moment it changes state.
+/// </summary>
+/// <param name="State">Its stored state (never <see cref="JobState.Scheduled"/>, which is only a view of available).</param>
+/// <param name="Attempt">The attempt counted so far (the running one, while it runs).</param>
+/// <param name="MaxAttempts">How many attempts it may have.</param>
+/// <param name="CancelRequested">Someone asked to cancel it while it ran.</param>
+/// <param name="LockedBy">The worker holding its lease, if it runs.</param>
+public readonly record struct JobFacts(JobState State, int Attempt, int MaxAttempts, bool CancelRequested, string? LockedBy = null);
+
+/// <summary>
+/// A decided change of one job: its new state and what moves with it. Stores write exactly this;
+/// the rules that chose it live in <see cref="JobTransitions"/> alone.
+/// </summary>
+/// <param name="State">The new stored state.</param>
+/// <param name="RunAt">The new due time, or null to keep the job's own.</param>
+/// <param name="FinalizedAt">When it finished, for a terminal state; null otherwise (clears it).</param>
+/// <param name="AttemptChange">Added to the attempt count: -1 gives an attempt back, 0 keeps it, and a redrive resets it (see <see cref="ResetsAttempts"/>).</param>
+/// <param name="Error">The error entry to append to the job's history, if any.</param>
+public readonly record struct JobTransition(JobState State, DateTimeOffset? RunAt, DateTimeOffset? FinalizedAt, int AttemptChange, JobAttemptError? Error)
+{
+    /// <summary>True when the attempt count starts again from zero (a redrive) instead of changing by <see cref="AttemptChange"/>.</summary>
+    public bool ResetsAttempts { get; init; }
+
+    /// <summary>True when the job ends here.</summary>
+    public bool IsTerminal => State.IsTerminal();
+
+    /// <summary>True when the job is due at once afterwards, so workers should be woken.</summary>
+    public bool IsDueAt(DateTimeOffset now) => State == JobState.Available && (RunAt is null || RunAt <= now);
+}
+
+/// <summary>
+/// The job state machine, in one place: from a job's facts, the clock and the backoff, the next
+/// state of every transition (succeed, fail, release, rescue, cancel, redrive), with the error
+/// texts and the error-history shape. Pure: both stores, the worker and its metrics call it, and
+/// no store writes a rule of its own.
+/// </summary>
+/// <remarks>
+/// Two rules run inside PostgreSQL's completing transaction and so have a PL/pgSQL twin:
+/// releasing or cancelling waiting children (<c>settle_dependents</c>) and priority inheritance
+/// (<c>recompute_priorities</c>); see <c>docs/architecture.md</c>.
+/// </remarks>
+public static class JobTransitions
+{
+    /// <summary>The text kept when a handler failed without a message.</summary>
+    public const string NoErrorMessage = "(no error message)";
+
+    private static readonly JsonSerializerOptions ErrorJson = new(JsonSerializerDefaults.Web);
+
+    /// <summary>What a job a worker held becomes when the worker acknowledges it.</summary>
+    /// <param name="job">The job's facts under the acknowledged lease.</param>
+    /// <param name="kind">How the worker finished with it.</param>
+    /// <param name="error">For a failure, its (already trimmed) error text.</param>
+    /// <param name="retryable">For a failure, false makes it dead at once.</param>
+    /// <param name="now">The store's clock.</param>
+    /// <param name="retryDelay">The backoff before a retry (<see cref="RetryBackoff.Delay"/> of the failed attempt).</param>
+    public static JobTransition Acknowledge(JobFacts job, JobAckKind kind, string? error, bool retryable, DateTimeOffset now, TimeSpan retryDelay) => kind switch
+    {
+        JobAckKind.Succeeded => Finished(JobState.Succeeded, now, null), // done is done, even if cancellation came too late
+        JobAckKind.Cancelled => Finished(JobState.Cancelled, now, null),
+        JobAckKind.Released => Release(job, now),
+        JobAckKind.Failed => Fail(job, error, retryable, now, retryDelay),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown acknowledgement kind."),
+    };
+
+    /// <summary>
+    /// A failed attempt: a requested cancellation wins; a permanent error or the last allowed
+    /// attempt makes the job dead; otherwise it is retried after <paramref name="retryDelay"/>.
+    /// The error is kept in every case.
+    /// </summary>
+    public static JobTransition Fail(JobFacts job, string? error, bool retryable, DateTimeOffset now, TimeSpan retryDelay)
+    {
+        var entry = new JobAttemptError(job.Attempt, now, string.IsNullOrEmpty(error) ? NoErrorMessage : error);
+        if (job.CancelRequested) return Finished(JobState.Cancelled, now, entry);
+        if (!retryable || job.Attempt >= job.MaxAttempts) return Finished(JobState.Dead, now, entry);
+        return new JobTransition(JobState.Available, now + retryDelay, null, 0, entry);
+    }
+
+    /// <summary>
+    /// The worker gives the job back unstarted or unfinished (shutdown): the attempt is given back
+    /// and the job is due again at its own time, unless cancellation was requested meanwhile.
+    /// </summary>
+    public static JobTransition Release(JobFacts job, DateTimeOffset now) =>
+        job.CancelRequested ? Finished(JobState.Cancelled, now, null) : new JobTransition(JobState.Available, null, null, -1, null);
+
+    /// <summary>
+    /// The job's lease expired (its worker died or lost its connection): the attempt counts, as a
+    /// failure with <see cref="LeaseExpiredMessage"/>, retried at once or dead when it was the last.
+    /// </summary>
+    public static JobTransition Rescue(JobFacts job, DateTimeOffset now)
+    {
+        var entry = new JobAttemptError(job.Attempt, now, LeaseExpiredMessage(job.LockedBy));
+        if (job.CancelRequested) return Finished(JobState.Cancelled, now, entry);
+        if (job.Attempt >= job.MaxAttempts) return Finished(JobState.Dead, now, entry);
+        return new JobTransition(JobState.Available, now, null, 0, entry);
+    }
+
+    /// <summary>
+    /// An application asks to cancel a job: one not started yet is cancelled now (the transition);
+    /// a running one is asked to stop (its worker learns it at the next heartbeat); a finished one
+    /// is left alone.
+    /// </summary>
+    public static (CancelOutcome Outcome, JobTransition? Transition) Cancel(JobFacts job, DateTimeOffset now) => job.State switch
+    {
+        JobState.Running => (CancelOutcome.CancellationRequested, null),
+        _ when job.State.IsTerminal() => (CancelOutcome.AlreadyFinished, null),
+        _ => (CancelOutcome.Cancelled, Finished(JobState.Cancelled, now, null)),
+    };
+
+    /// <summary>A dead job runs again from its first attempt, due now; null when the job is not dead.</summary>
+    public static JobTransition? Redrive(JobFacts job, DateTimeOffset now) =>
+        job.State == JobState.Dead ? new JobTransition(JobState.Available, now, null, 0, null) { ResetsAttempts = true } : null;
+
+    /// <summary>The state a reader sees: an available job that is not due yet shows as <see cref="JobState.Scheduled"/>.</summary>
+    public static JobState Visible(JobState state, DateTimeOffset runAt, DateTimeOffset now) =>
+        state == JobState.Available && runAt > now ? JobState.Scheduled : state;
+
+    /// <summary>The error kept when a lease expired and the job was rescued.</summary>
+    public static string LeaseExpiredMessage(string? worker) => $"Lease held by worker '{worker}' expired; the job was rescued.";
+
+    /// <summary>The error history as stored: a JSON array of <c>{"attempt", "at", "message"}</c> objects, oldest first.</summary>
+    public static string ErrorsToJson(IEnumerable<JobAttemptError> errors) =>
+        JsonSerializer.Serialize(errors.Select(e => new StoredError(e.Attempt, e.At, e.Message)), ErrorJson);
+
+    /// <summary>One error entry as stored (an element of <see cref="ErrorsToJson"/>).</summary>
+    public static string ErrorToJson(JobAttemptError error) => JsonSerializer.Serialize(new StoredError(error.Attempt, error.At, error.Message), ErrorJson);
+
+    /// <summary>Reads an error history written by <see cref="ErrorsToJson"/> (or its PL/pgSQL twin in <c>settle_dependents</c>).</summary>
+    public static JobAttemptError[] ErrorsFromJson(string json) =>
+        (JsonSerializer.Deserialize<StoredError[]>(json, ErrorJson) ?? []).Select(e => new JobAttemptError(e.Attempt, e.At, e.Message ?? "")).ToArray();
+
+    private static JobTransition Finished(JobState state, DateTimeOffset now, JobAttemptError? error) => new(state, null, now, 0, error);
+
+    private sealed record StoredError(int Attempt, DateTimeOffset At, string? Message);
+}
