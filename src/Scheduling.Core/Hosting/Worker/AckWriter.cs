@@ -3,13 +3,17 @@ using Microsoft.Extensions.Logging;
 
 namespace Scheduling.Hosting;
 
+/// <summary>An acknowledgement waiting to be written, with the job it is for (its measures are tagged by it).</summary>
+internal readonly record struct PendingAck(JobAck Ack, AcquiredJob Job);
+
 /// <summary>
-/// Buffers acknowledgements for a few milliseconds and writes them together: one statement per
-/// batch instead of one round trip per job. A failed write is retried, never dropped.
+/// The completer: buffers acknowledgements for a few milliseconds and writes them together, one
+/// statement per batch instead of one round trip per job, and counts what the store applied. A
+/// failed write is retried, never dropped.
 /// </summary>
 internal sealed class AckWriter
 {
-    private readonly Channel<JobAck> _channel;
+    private readonly Channel<PendingAck> _channel;
     private readonly IJobQueue _queue;
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;
@@ -22,7 +26,7 @@ internal sealed class AckWriter
         _inFlight = inFlight ?? (static () => int.MaxValue);
         // Bounded: when the database falls behind, finishing jobs wait here, their slots stay taken
         // and fetching slows, instead of piling up leased rows the writer cannot keep up with.
-        _channel = Channel.CreateBounded<JobAck>(new BoundedChannelOptions(Math.Max(options.AckBatchSize * 4, 1000)) { FullMode = BoundedChannelFullMode.Wait });
+        _channel = Channel.CreateBounded<PendingAck>(new BoundedChannelOptions(Math.Max(options.AckBatchSize * 4, 1000)) { FullMode = BoundedChannelFullMode.Wait });
         _queue = queue;
         _options = options;
         _time = time;
@@ -30,7 +34,7 @@ internal sealed class AckWriter
     }
 
     /// <summary>Queues an acknowledgement without waiting (shutdown and settle paths); never drops it.</summary>
-    public void Enqueue(JobAck ack)
+    public void Enqueue(PendingAck ack)
     {
         if (!_channel.Writer.TryWrite(ack)) _ = _channel.Writer.WriteAsync(ack).AsTask();
     }
@@ -39,7 +43,7 @@ internal sealed class AckWriter
     /// With no flush interval, writes the acknowledgement from the caller at once (many in
     /// parallel, one per finishing job); a failed write falls back to the buffered writer's retries.
     /// </summary>
-    public async Task AcknowledgeAsync(JobAck ack)
+    public async Task AcknowledgeAsync(PendingAck ack)
     {
         if (_options.AckFlushInterval > TimeSpan.Zero)
         {
@@ -49,8 +53,8 @@ internal sealed class AckWriter
 
         try
         {
-            var result = await _queue.AcknowledgeAsync([ack], CancellationToken.None).ConfigureAwait(false);
-            if (!result[0].Applied) Log.StaleAck(_logger, result[0].JobId);
+            var result = await _queue.AcknowledgeAsync([ack.Ack], CancellationToken.None).ConfigureAwait(false);
+            Applied(ack, result[0]);
         }
         catch (Exception ex) when (ex is not ArgumentException)
         {
@@ -66,7 +70,7 @@ internal sealed class AckWriter
     public async Task RunAsync(CancellationToken abort)
     {
         var reader = _channel.Reader;
-        var batch = new List<JobAck>(_options.AckBatchSize);
+        var batch = new List<PendingAck>(_options.AckBatchSize);
         try
         {
             while (await reader.WaitToReadAsync(abort).ConfigureAwait(false))
@@ -87,18 +91,22 @@ internal sealed class AckWriter
         }
     }
 
-    private async Task WriteAsync(List<JobAck> batch, CancellationToken abort)
+    /// <summary>Counts what the store did with one acknowledgement; a stale one is logged.</summary>
+    public void Applied(PendingAck ack, AckResult result)
     {
+        if (!result.Applied) Log.StaleAck(_logger, result.JobId);
+        JobOutcomes.Applied(ack.Job, ack.Ack.Kind, result);
+    }
+
+    private async Task WriteAsync(List<PendingAck> batch, CancellationToken abort)
+    {
+        var acks = batch.Select(p => p.Ack).ToArray();
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var results = await _queue.AcknowledgeAsync(batch, abort).ConfigureAwait(false);
-                foreach (var result in results)
-                {
-                    if (!result.Applied) Log.StaleAck(_logger, result.JobId);
-                }
-
+                var results = await _queue.AcknowledgeAsync(acks, abort).ConfigureAwait(false);
+                for (var i = 0; i < results.Count; i++) Applied(batch[i], results[i]);
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException && ex is not ArgumentException)

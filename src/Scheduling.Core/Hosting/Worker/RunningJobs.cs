@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+
+namespace Scheduling.Hosting;
+
+/// <summary>Why a running job's handler is asked to stop.</summary>
+internal enum StopReason
+{
+    None = 0,
+    CancellationRequested = 1,
+    Shutdown = 2,
+    LeaseLost = 3,
+}
+
+/// <summary>A job this host holds: fetched and waiting for a slot, or running its handler.</summary>
+internal sealed class RunningJob : IDisposable
+{
+    private readonly CancellationTokenSource _cts = new();
+    private int _stopReason;
+    private int _released;
+
+    public RunningJob(AcquiredJob job, System.Diagnostics.Activity? received)
+    {
+        Job = job;
+        Received = received;
+        Token = _cts.Token;
+    }
+
+    public AcquiredJob Job { get; }
+    public System.Diagnostics.Activity? Received { get; }
+    public CancellationToken Token { get; }
+    public StopReason StopReason => (StopReason)Volatile.Read(ref _stopReason);
+    public bool Released => Volatile.Read(ref _released) == 1;
+
+    public void Stop(StopReason reason)
+    {
+        if (Interlocked.CompareExchange(ref _stopReason, (int)reason, 0) != 0) return;
+        try { _cts.Cancel(); }
+        catch (ObjectDisposedException) { }
+    }
+
+    /// <summary>Claims the right to release the job on the handler's behalf; false if it already finished.</summary>
+    public bool MarkReleased() => Interlocked.Exchange(ref _released, 1) == 0;
+
+    public void Dispose() => _cts.Dispose();
+}
+
+/// <summary>
+/// The jobs this host holds, keyed by lease (job id and token), not by id: a job rescued and
+/// leased to this host again is a different holding, and each lease is kept alive on its own.
+/// </summary>
+internal sealed class RunningJobs
+{
+    private readonly ConcurrentDictionary<(long JobId, Guid Token), RunningJob> _jobs = new();
+
+    public int Count => _jobs.Count;
+    public bool IsEmpty => _jobs.IsEmpty;
+
+    public void Add(RunningJob job) => _jobs[Key(job.Job.Lease)] = job;
+    public void Remove(RunningJob job) => _jobs.TryRemove(Key(job.Job.Lease), out _);
+    public bool Holds(JobLease lease) => _jobs.ContainsKey(Key(lease));
+    public RunningJob[] Snapshot() => _jobs.Values.ToArray();
+
+    private static (long, Guid) Key(JobLease lease) => (lease.JobId, lease.Token);
+}
