@@ -119,6 +119,36 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task A_failure_after_cancellation_was_requested_is_counted_as_cancelled_not_retried()
+    {
+        var queue = $"cancel-{Guid.NewGuid():N}"[..20];
+        using var counts = new Hosting.Roles.MetricCounts(queue);
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var proceed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var provider = Host(queue, s => s.AddHandler<int>("stubborn", async (_, _) =>
+        {
+            started.SetResult();
+            await proceed.Task; // ignores its token: it fails on its own, after the cancel was asked for
+            throw new InvalidOperationException("failed anyway");
+        }));
+        var host = provider.GetServices<IHostedService>().Single();
+        await host.StartAsync(CancellationToken.None);
+        var jobs = provider.GetRequiredService<IJobQueue>();
+        var id = (await jobs.EnqueueAsync(new JobRequest("stubborn", 1) { Queue = queue, MaxAttempts = 5 })).JobId;
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(CancelOutcome.CancellationRequested, await jobs.CancelAsync(id));
+        proceed.SetResult();
+        await Eventually.HoldsAsync(async () => (await jobs.GetJobAsync(id))!.State == JobState.Cancelled, "the failed attempt ends the job cancelled");
+        await Eventually.HoldsAsync(() => counts["cancelled"] == 1, "the outcome is counted");
+        await host.StopAsync(CancellationToken.None);
+
+        Assert.Equal(1, counts["failed"]);
+        Assert.Equal(0, counts["retried"]);
+        Assert.Equal(0, counts["dead"]);
+    }
+
+    [Fact]
     public async Task The_health_check_reports_a_running_host_healthy_and_a_stopped_one_degraded()
     {
         var queue = $"health-{Guid.NewGuid():N}"[..20];

@@ -10,7 +10,7 @@ internal sealed class DepthSampler(IJobQueue store, WorkerStatus status, Schedul
 
     protected override bool RunsAtStart => true;
 
-    protected override async Task RunOnceAsync(CancellationToken cancellationToken) =>
+    public override async Task RunOnceAsync(CancellationToken cancellationToken) =>
         status.Depths(await store.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false), Time.GetUtcNow());
 
     protected override void OnFailure(Exception exception, TimeSpan retryIn)

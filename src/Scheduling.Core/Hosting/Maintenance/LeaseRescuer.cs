@@ -8,7 +8,7 @@ internal sealed class LeaseRescuer(IJobQueue store, SchedulingOptions options, Q
 {
     protected override TimeSpan Interval => options.RescueInterval;
 
-    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         var rescued = await store.RescueExpiredLeasesAsync(cancellationToken).ConfigureAwait(false);
         if (rescued == 0) return;

@@ -20,7 +20,7 @@ internal abstract class PeriodicService(TimeProvider time, ILogger logger)
     protected virtual bool RunsAtStart => false;
 
     /// <summary>One round of the service's work.</summary>
-    protected abstract Task RunOnceAsync(CancellationToken cancellationToken);
+    public abstract Task RunOnceAsync(CancellationToken cancellationToken);
 
     /// <summary>Reports a failed round (log, status).</summary>
     protected abstract void OnFailure(Exception exception, TimeSpan retryIn);

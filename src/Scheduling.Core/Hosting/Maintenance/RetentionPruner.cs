@@ -11,7 +11,7 @@ internal sealed class RetentionPruner(IJobRetention store, TimeSpan retention, S
 
     protected override TimeSpan Interval => options.RetentionInterval;
 
-    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         var cutoff = Time.GetUtcNow() - retention;
         var total = 0;

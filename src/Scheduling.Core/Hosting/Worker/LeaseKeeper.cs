@@ -13,7 +13,7 @@ internal sealed class LeaseKeeper(IJobQueue store, RunningJobs running, string w
 
     protected override TimeSpan DelayAfterFailure(int failures) => Backoff.Delay(failures, TimeSpan.FromMilliseconds(200), options.HeartbeatInterval);
 
-    protected override async Task RunOnceAsync(CancellationToken cancellationToken)
+    public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         // Only the leases this host knows it holds: one acquired in a statement whose reply was
         // lost is not kept alive here, so it expires and is rescued.

@@ -1,0 +1,42 @@
+namespace Scheduling.Core.Tests.Hosting.Roles;
+
+/// <summary>
+/// A store for testing the worker roles alone: each call does what the test says, and a call the
+/// test did not expect fails loudly.
+/// </summary>
+internal sealed class FakeStore : IJobQueue
+{
+    public Func<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>? OnAcknowledge { get; set; }
+    public Func<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>? OnHeartbeat { get; set; }
+    public Func<int>? OnRescue { get; set; }
+
+    public List<IReadOnlyList<JobAck>> Acknowledged { get; } = [];
+
+    public ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default)
+    {
+        lock (Acknowledged) Acknowledged.Add(acks.ToArray());
+        return ValueTask.FromResult((OnAcknowledge ?? Unexpected<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>())(acks));
+    }
+
+    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult((OnHeartbeat ?? Unexpected<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>())(leases));
+
+    public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult((OnRescue ?? (() => throw new InvalidOperationException("unexpected rescue")))());
+
+    public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+    /// <summary>A job as the store would hand it out.</summary>
+    public static AcquiredJob Job(long id, string queue = "q", string kind = "k", int attempt = 1, int maxAttempts = 3) => new()
+    {
+        Id = id, Queue = queue, Kind = kind, Priority = 0, RunAt = DateTimeOffset.UnixEpoch, CreatedAt = DateTimeOffset.UnixEpoch,
+        Lease = new JobLease(id, Guid.NewGuid(), attempt, maxAttempts), LeaseExpiresAt = DateTimeOffset.UnixEpoch.AddMinutes(1),
+    };
+
+    private static Func<TIn, TOut> Unexpected<TIn, TOut>() => _ => throw new InvalidOperationException($"unexpected call taking {typeof(TIn).Name}");
+}
