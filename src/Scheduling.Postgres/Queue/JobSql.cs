@@ -166,20 +166,6 @@ internal sealed class JobSql
             RETURNING j.id, j.cancel_requested
             """);
 
-        // $1 job id, $2 now
-        Cancel = S($"""
-            UPDATE {"{schema}"}.jobs
-            SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
-                cancel_requested = (state = 'running'),
-                parents_pending = CASE WHEN state = 'running' THEN parents_pending ELSE 0 END,
-                finalized_at = CASE WHEN state = 'running' THEN NULL ELSE coalesce($2, now()) END
-            WHERE id = $1 AND state IN {Active}
-            RETURNING state
-            """);
-
-        // $1 job id
-        Exists = S("SELECT 1 FROM {schema}.jobs WHERE id = $1");
-
         // $1 now, $2 batch size: expired leases, locked, with the facts a rescue is decided from (ReadRescueCandidate).
         RescueCandidates = S("""
             SELECT id, lease_token, attempt, max_attempts, cancel_requested, locked_by, coalesce($1, now())
@@ -188,18 +174,6 @@ internal sealed class JobSql
             ORDER BY lease_expires_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED
-            """);
-
-        // $1 job id, $2 now, $3 channel
-        Redrive = S($"""
-            WITH r AS (
-                UPDATE {"{schema}"}.jobs j
-                SET state = 'available', attempt = 0, finalized_at = NULL, run_at = coalesce($2, now())
-                WHERE j.id = $1 AND j.state = 'dead'
-                  AND (j.unique_key IS NULL OR j.unique_any_state OR NOT EXISTS (
-                      SELECT 1 FROM {"{schema}"}.jobs o WHERE o.unique_key = j.unique_key AND NOT o.unique_any_state AND o.state IN {Active}))
-                RETURNING j.queue)
-            SELECT r.queue FROM r CROSS JOIN LATERAL pg_notify($3, r.queue) AS n
             """);
 
         // $1 ids, $2 peak memory, $3 peak cpu, $4 duration ms, $5 exit code, $6 oom, $7 now: runs of sized jobs with a command.
@@ -282,8 +256,6 @@ internal sealed class JobSql
     public string SettleFinished { get; }
     public string SettleCancelled { get; }
     public string Heartbeat { get; }
-    public string Cancel { get; }
-    public string Exists { get; }
     public string RescueCandidates { get; }
 
     /// <summary>A row of <see cref="RescueCandidates"/>: the lease, the facts, the clock.</summary>
@@ -291,6 +263,5 @@ internal sealed class JobSql
         (reader.GetInt64(0), reader.GetGuid(1),
          new JobFacts(JobState.Running, reader.GetInt32(2), reader.GetInt32(3), reader.GetBoolean(4), reader.IsDBNull(5) ? null : reader.GetString(5)),
          reader.GetFieldValue<DateTimeOffset>(6));
-    public string Redrive { get; }
     public string Get { get; }
 }

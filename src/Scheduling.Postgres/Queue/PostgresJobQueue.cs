@@ -25,6 +25,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     private readonly MigrationGate _migrations;
     private readonly long? _agingStepUs;
     private readonly SetStatesIfRunning _setStates;
+    private readonly OneJobTransition _oneJob;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -50,6 +51,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
         _setStates = new SetStatesIfRunning(_schema);
+        _oneJob = new OneJobTransition(_schema);
         _agingStepUs = JobOrder.StepMicroseconds(_rules.AgingStep);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
@@ -307,7 +309,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     }
 
     private NpgsqlBatchCommand SetStatesCommand(IReadOnlyList<TransitionRow> rows, DateTimeOffset decidedAt) =>
-        _setStates.Command(rows, decidedAt, _options.UseDatabaseClock ? null : decidedAt, _rules.MaxErrorsKept, _schema.NotificationChannel);
+        _setStates.Command(rows, decidedAt, WriteClock(decidedAt), _rules.MaxErrorsKept, _schema.NotificationChannel);
 
     /// <summary>
     /// Reads the result sets of <see cref="AddAckCommands"/> (the run records, a plain INSERT, have
@@ -334,26 +336,40 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     public async ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using (var batch = _dataSource.CreateBatch())
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var _ = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var __ = transaction.ConfigureAwait(false);
+        if (await ReadFactsAsync(connection, transaction, jobId, cancellationToken).ConfigureAwait(false) is not var (facts, now)) return CancelOutcome.NotFound;
+        var (outcome, transition) = JobTransitions.Cancel(facts, now);
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        if (outcome == CancelOutcome.CancellationRequested)
         {
-            var cancel = new NpgsqlBatchCommand(_sql.Cancel);
-            cancel.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
-            cancel.Parameters.Add(Now());
-            batch.BatchCommands.Add(cancel);
-            batch.BatchCommands.Add(SettleCommand(_sql.SettleCancelled, [jobId])); // its waiting descendants, in the same transaction
-            string? state = null;
-            await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) state = reader.GetString(0);
-            }
-
-            if (state is not null) return state == "running" ? CancelOutcome.CancellationRequested : CancelOutcome.Cancelled;
+            var request = new NpgsqlBatchCommand(_oneJob.RequestCancel);
+            request.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+            batch.BatchCommands.Add(request);
+        }
+        else if (transition is { } cancel)
+        {
+            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, cancel, now, WriteClock(now), _schema.NotificationChannel));
+            batch.BatchCommands.Add(SettleCommand(_sql.SettleCancelled, [jobId])); // its waiting descendants, and its ancestors' priority
         }
 
-        await using var exists = _dataSource.CreateCommand(_sql.Exists);
-        exists.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
-        return await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is null ? CancelOutcome.NotFound : CancelOutcome.AlreadyFinished;
+        if (batch.BatchCommands.Count > 0) await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return outcome;
     }
+
+    /// <summary>Locks one job and reads what a transition is decided from, with the clock.</summary>
+    private async Task<(JobFacts Facts, DateTimeOffset Now)?> ReadFactsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long jobId, CancellationToken cancellationToken)
+    {
+        await using var read = new NpgsqlCommand(_oneJob.ReadFacts, connection, transaction);
+        read.Parameters.AddRange(OneJobTransition.ReadFactsParameters(jobId, WriteClock(Clock.Now(_time))));
+        return await OneJobTransition.ReadFactsAsync(read, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The time a statement writes: null stands for the database clock.</summary>
+    private DateTimeOffset? WriteClock(DateTimeOffset decidedAt) => _options.UseDatabaseClock ? null : decidedAt;
 
     /// <inheritdoc />
     public async ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default)
@@ -404,17 +420,24 @@ public sealed class PostgresJobQueue : IJobQueue, IJobRetention
     public async ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Redrive);
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
-        command.Parameters.Add(Now());
-        command.Parameters.Add(Text(_schema.NotificationChannel));
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var _ = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var __ = transaction.ConfigureAwait(false);
+        if (await ReadFactsAsync(connection, transaction, jobId, cancellationToken).ConfigureAwait(false) is not var (facts, now)
+            || JobTransitions.Redrive(facts, now) is not { } redrive)
+            return false;
         try
         {
-            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, redrive, now, WriteClock(now), _schema.NotificationChannel));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
         {
-            return false; // another job took the unique key meanwhile
+            return false; // another active job holds its unique key (the partial unique index says so)
         }
     }
 
