@@ -437,6 +437,24 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task A_dead_job_is_not_redriven_while_another_active_job_holds_its_unique_key()
+    {
+        var queue = await CreateQueueAsync();
+        var dead = (await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "nightly", MaxAttempts = 1 })).JobId;
+        await queue.FailAsync(Assert.Single(await queue.AcquireAsync(Take())).Lease, "once");
+        var successor = await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "nightly" });
+        Assert.True(successor.Created);
+
+        Assert.False(await queue.RedriveAsync(dead));
+        Assert.Equal(JobState.Dead, (await queue.GetJobAsync(dead))!.State);
+
+        await queue.CompleteAsync(Assert.Single(await queue.AcquireAsync(Take())).Lease);
+        Assert.True(await queue.RedriveAsync(dead));
+        Assert.Equal(JobState.Available, (await queue.GetJobAsync(dead))!.State);
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
     public async Task A_batch_of_acknowledgements_applies_each_and_reports_stale_ones()
     {
         var queue = await CreateQueueAsync();
