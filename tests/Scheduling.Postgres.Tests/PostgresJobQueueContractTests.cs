@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Tests;
 /// <summary>The queue contract against PostgreSQL (a fresh schema per test, the test's fake clock).</summary>
 public sealed class PostgresJobQueueContractTests(PostgresDatabaseFixture database) : JobQueueContractTests, IClassFixture<PostgresDatabaseFixture>
 {
-    protected override async Task<IJobQueue> CreateQueueAsync(JobQueueOptions rules) =>
+    protected override async Task<IJobQueue> CreateStoreAsync(JobQueueOptions rules) =>
         await database.NewQueueAsync(rules, Time);
 
     /// <summary>Each run creates and migrates a schema: fewer runs keep the suite quick.</summary>
@@ -18,9 +18,9 @@ public sealed class PostgresJobQueueContractTests(PostgresDatabaseFixture databa
     /// unresolved edge (children are settled in the transaction that finishes the parent), and
     /// effective priority is never below a job's own.
     /// </summary>
-    protected override async Task AssertConsistentAsync(IJobQueue queue)
+    protected override async Task AssertConsistentAsync(StoreUnderTest queue)
     {
-        var schema = ((PostgresJobQueue)queue).Schema;
+        var schema = ((PostgresJobQueue)queue.Inner).Schema;
         await using var check = database.DataSource.CreateCommand($"""
             SELECT
               (SELECT count(*) FROM "{schema}".jobs WHERE (state = 'running') <> (lease_token IS NOT NULL AND locked_by IS NOT NULL AND lease_expires_at IS NOT NULL)),

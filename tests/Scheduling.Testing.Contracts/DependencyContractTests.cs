@@ -8,7 +8,7 @@ public abstract partial class JobQueueContractTests
     private static JobRequest Job(string key, params string[] parents) =>
         new("k") { LocalKey = key, DependsOn = parents.Select(JobDependency.OnRequest).ToArray() };
 
-    private static async Task<AcquiredJob> TakeOneAsync(IJobQueue queue, string queueName = "default") =>
+    private static async Task<AcquiredJob> TakeOneAsync(StoreUnderTest queue, string queueName = "default") =>
         Assert.Single(await queue.AcquireAsync(Take(100, queueName)));
 
     [Fact]

@@ -15,13 +15,16 @@ public abstract partial class JobQueueContractTests
     protected FakeTimeProvider Time { get; } = new(Start);
 
     /// <summary>A new, empty queue whose clock is <see cref="Time"/>.</summary>
-    protected abstract Task<IJobQueue> CreateQueueAsync(JobQueueOptions rules);
+    protected abstract Task<IJobQueue> CreateStoreAsync(JobQueueOptions rules);
 
-    protected Task<IJobQueue> CreateQueueAsync() =>
+    /// <summary>A fresh, empty store with these rules, both of its sides.</summary>
+    protected async Task<StoreUnderTest> CreateQueueAsync(JobQueueOptions rules) => new(await CreateStoreAsync(rules));
+
+    protected Task<StoreUnderTest> CreateQueueAsync() =>
         CreateQueueAsync(new JobQueueOptions { Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromSeconds(2), MaxDelay = TimeSpan.FromSeconds(60), Jitter = RetryJitter.None } });
 
     /// <summary>Checks the store's own invariants after a test (e.g. with a consistency query); nothing by default.</summary>
-    protected virtual Task AssertConsistentAsync(IJobQueue queue) => Task.CompletedTask;
+    protected virtual Task AssertConsistentAsync(StoreUnderTest queue) => Task.CompletedTask;
 
     protected static AcquireRequest Take(int max = 10, string queue = "default", string worker = "w1") => new(queue, worker, max, Lease);
 
@@ -584,7 +587,7 @@ public abstract partial class JobQueueContractTests
         Assert.Equal("request.Queue", (await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.AcquireAsync(new AcquireRequest("no way", "w", 1, Lease)).AsTask())).ParamName);
     }
 
-    private async Task AssertEmptyAsync(IJobQueue queue)
+    private async Task AssertEmptyAsync(StoreUnderTest queue)
     {
         Time.Advance(TimeSpan.FromDays(365));
         Assert.Empty(await queue.AcquireAsync(Take(100)));

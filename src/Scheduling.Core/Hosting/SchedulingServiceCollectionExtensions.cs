@@ -19,6 +19,15 @@ public static class SchedulingServiceCollectionExtensions
             sp.GetRequiredService<ResourceAllocator>(),
             sp.GetRequiredService<IRunHistoryStore>());
 
+    // The worker side of whatever store serves as the queue: every store implements both interfaces.
+    internal static readonly Func<IServiceProvider, object> WorkerStoreFactory = static sp =>
+    {
+        var queue = sp.GetRequiredService<IJobQueue>();
+        return queue as IJobWorkerStore ?? throw new InvalidOperationException(
+            $"The registered {nameof(IJobQueue)} ({queue.GetType().FullName}) does not implement {nameof(IJobWorkerStore)}, which the worker host needs. " +
+            $"Register an {nameof(IJobWorkerStore)} too, or set {nameof(SchedulingOptions)}.{nameof(SchedulingOptions.RunWorkers)} to false on hosts that only enqueue.");
+    };
+
     // The default run history and estimator (in memory); a store extension recognises and replaces them.
     internal static readonly Func<IServiceProvider, object> InMemoryHistoryFactory = static sp => sp.GetRequiredService<InMemoryRunHistory>();
 
@@ -48,6 +57,7 @@ public static class SchedulingServiceCollectionExtensions
             sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara,
             sp.GetService<Microsoft.Extensions.Logging.ILogger<ResourceAllocator>>()));
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IJobQueue), InMemoryQueueFactory));
+        services.TryAdd(ServiceDescriptor.Singleton(typeof(IJobWorkerStore), WorkerStoreFactory));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, WorkerHost>());
 
         var builder = new SchedulingBuilder(services);

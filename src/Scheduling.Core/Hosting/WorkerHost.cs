@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -16,6 +17,7 @@ internal sealed class WorkerHost : BackgroundService
     private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
 
     private readonly IJobQueue _queue;
+    private readonly IServiceProvider _services;
     private readonly SchedulingOptions _options;
     private readonly QueueSignals _signals;
     private readonly TimeProvider _time;
@@ -38,6 +40,7 @@ internal sealed class WorkerHost : BackgroundService
     {
         _status = status;
         _queue = queue;
+        _services = services;
         _options = options.Value;
         _signals = signals;
         _time = time;
@@ -57,22 +60,24 @@ internal sealed class WorkerHost : BackgroundService
         await InitializeStoreAsync(stoppingToken).ConfigureAwait(false);
         if (!_options.RunWorkers || stoppingToken.IsCancellationRequested) return;
 
+        // Resolved only when this host runs workers: an application that only enqueues needs no worker store.
+        var store = _services.GetRequiredService<IJobWorkerStore>();
         using var maintenance = new CancellationTokenSource();
         using var abortAcks = new CancellationTokenSource();
-        var acks = new AckWriter(_queue, _options, _time, _logger, () => _running.Count);
+        var acks = new AckWriter(store, _options, _time, _logger, () => _running.Count);
         var ackLoop = Task.Run(() => acks.RunAsync(abortAcks.Token), CancellationToken.None);
         var work = _options.EffectiveWork;
         var queues = work.SelectMany(w => w.Shares).Select(s => s.Queue).ToArray();
         _status.Started(WorkerId, queues);
-        var services = MaintenanceServices().Select(s => Task.Run(() => s.RunAsync(maintenance.Token), CancellationToken.None)).ToArray();
+        var services = MaintenanceServices(store).Select(s => Task.Run(() => s.RunAsync(maintenance.Token), CancellationToken.None)).ToArray();
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues));
         var fetchLoops = work
-            .SelectMany(w => new FetchLoop(w, _queue, _runner, acks, _running, _signals, _status, _options, WorkerId, _time, _logger).Start(stoppingToken))
+            .SelectMany(w => new FetchLoop(w, store, _runner, acks, _running, _signals, _status, _options, WorkerId, _time, _logger).Start(stoppingToken))
             .ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
 
         // Graceful shutdown: no more fetching; let running jobs finish, then cancel and release the rest.
-        var released = await DrainAsync(acks).ConfigureAwait(false);
+        var released = await DrainAsync(store, acks).ConfigureAwait(false);
         acks.Complete();
         if (await Task.WhenAny(ackLoop, Task.Delay(TimeSpan.FromSeconds(10), _time, CancellationToken.None)).ConfigureAwait(false) != ackLoop)
             await abortAcks.CancelAsync().ConfigureAwait(false);
@@ -83,12 +88,12 @@ internal sealed class WorkerHost : BackgroundService
         Log.WorkerStopped(_logger, WorkerId, released);
     }
 
-    private IEnumerable<PeriodicService> MaintenanceServices()
+    private IEnumerable<PeriodicService> MaintenanceServices(IJobWorkerStore store)
     {
-        yield return new LeaseKeeper(_queue, _running, WorkerId, _options, _time, _logger);
-        yield return new LeaseRescuer(_queue, _options, _signals, _time, _logger);
+        yield return new LeaseKeeper(store, _running, WorkerId, _options, _time, _logger);
+        yield return new LeaseRescuer(store, _options, _signals, _time, _logger);
         yield return new DepthSampler(_queue, _status, _options, _time, _logger);
-        if (_queue is IJobRetention store && _options.FinishedJobRetention is { } retention)
+        if (_options.FinishedJobRetention is { } retention)
             yield return new RetentionPruner(store, retention, _options, _time, _logger);
     }
 
@@ -118,7 +123,7 @@ internal sealed class WorkerHost : BackgroundService
         }
     }
 
-    private async Task<int> DrainAsync(AckWriter acks)
+    private async Task<int> DrainAsync(IJobWorkerStore store, AckWriter acks)
     {
         if (_running.IsEmpty) return 0;
         var deadline = _time.GetUtcNow() + _options.ShutdownTimeout;
@@ -140,7 +145,7 @@ internal sealed class WorkerHost : BackgroundService
         {
             try
             {
-                var results = await _queue.AcknowledgeAsync(stuck.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
+                var results = await store.AcknowledgeAsync(stuck.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
                 for (var i = 0; i < results.Count; i++) acks.Applied(stuck[i], results[i]);
             }
             catch (Exception ex) when (ex is not OperationCanceledException) { Log.AckWriteFailed(_logger, ex, stuck.Length, TimeSpan.Zero); }

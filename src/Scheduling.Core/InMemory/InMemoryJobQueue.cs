@@ -7,7 +7,7 @@ namespace Scheduling;
 /// contract, a fake for consumers' unit tests, and a queue for demos. Jobs do not survive the process.
 /// </summary>
 /// <remarks>Thread-safe; time comes from the <see cref="TimeProvider"/> given.</remarks>
-public sealed class InMemoryJobQueue : IJobQueue, IJobRetention
+public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];

@@ -1,13 +1,15 @@
 namespace Scheduling;
 
 /// <summary>
-/// A durable job queue. Delivery is at least once; completion is exactly once, because every
-/// transition out of running is fenced by the lease handed out at acquisition.
+/// A durable job queue, as applications use it: enqueue, look, cancel, redrive. Delivery is at
+/// least once; completion is exactly once, because every transition out of running is fenced by the
+/// lease handed out at acquisition (the workers' side, <see cref="IJobWorkerStore"/>).
 /// </summary>
 /// <remarks>
-/// Implementations share one contract (the in-memory queue is its reference model). Ordering
-/// within a queue: larger effective priority first, then earlier run-at time, then smaller id; with
-/// <see cref="JobQueueOptions.AgingStep"/> set, by run-at time less one step per priority level.
+/// Implementations share one contract (the in-memory queue is its reference model) and implement
+/// both interfaces. Ordering within a queue: larger effective priority first, then earlier run-at
+/// time, then smaller id; with <see cref="JobQueueOptions.AgingStep"/> set, by run-at time less one
+/// step per priority level.
 /// </remarks>
 public interface IJobQueue
 {
@@ -24,6 +26,26 @@ public interface IJobQueue
     /// <returns>One result per request, in request order.</returns>
     ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default);
 
+    /// <summary>Cancels a job that has not started, or asks its worker to stop a running one.</summary>
+    ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes a dead job available again with its attempts reset; false when it is not dead (or another active job holds its unique key).</summary>
+    ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one job, or null when there is none with that id.</summary>
+    ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default);
+
+    /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
+    ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The workers' side of a job store: lease due jobs, keep the leases alive, acknowledge how each
+/// ended, rescue the leases of dead workers, and forget old finished jobs. The worker host is its
+/// caller; applications use <see cref="IJobQueue"/>.
+/// </summary>
+public interface IJobWorkerStore
+{
     /// <summary>
     /// Leases up to <see cref="AcquireRequest.MaxJobs"/> due jobs, in queue order; from several queues,
     /// split by their weights, with the share a queue cannot use going to the others.
@@ -38,7 +60,10 @@ public interface IJobQueue
     /// <returns>The leases still held (a lease given but not returned was lost).</returns>
     ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
 
-    /// <summary>Applies a batch of acknowledgements; a stale lease leaves its job untouched.</summary>
+    /// <summary>
+    /// Applies a batch of acknowledgements, each decided by <see cref="JobTransitions"/>; a stale lease
+    /// leaves its job untouched.
+    /// </summary>
     /// <returns>One result per acknowledgement, in order.</returns>
     ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default);
 
@@ -53,24 +78,16 @@ public interface IJobQueue
         return new AcknowledgeAndAcquireResult(acknowledged, await AcquireAsync(request, cancellationToken).ConfigureAwait(false));
     }
 
-    /// <summary>Cancels a job that has not started, or asks its worker to stop a running one.</summary>
-    ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default);
-
     /// <summary>Returns jobs whose lease expired to the queue (or to dead when out of attempts).</summary>
     /// <returns>The number of jobs rescued.</returns>
     ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Makes a dead job available again with its attempts reset; false when it is not dead.</summary>
-    ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default);
-
-    /// <summary>Reads one job, or null when there is none with that id.</summary>
-    ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default);
-
-    /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
-    ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
+    /// <summary>Deletes up to <paramref name="batchSize"/> jobs that finished (succeeded, cancelled, dead) before <paramref name="finishedBefore"/>.</summary>
+    /// <returns>How many were deleted; fewer than the batch means nothing older is left.</returns>
+    ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default);
 }
 
-/// <summary>What <see cref="IJobQueue.AcknowledgeAndAcquireAsync"/> did.</summary>
+/// <summary>What <see cref="IJobWorkerStore.AcknowledgeAndAcquireAsync"/> did.</summary>
 /// <param name="Acknowledged">One result per acknowledgement, in order.</param>
 /// <param name="Acquired">The jobs now leased, in queue order.</param>
 public sealed record AcknowledgeAndAcquireResult(IReadOnlyList<AckResult> Acknowledged, IReadOnlyList<AcquiredJob> Acquired);
@@ -87,11 +104,11 @@ public sealed record QueueStats(string Queue, long Available, long Scheduled, lo
     public long Waiting { get; init; }
 }
 
-/// <summary>Convenience calls over <see cref="IJobQueue"/>.</summary>
-public static class JobQueueExtensions
+/// <summary>Convenience calls over <see cref="IJobWorkerStore"/>.</summary>
+public static class JobWorkerStoreExtensions
 {
     /// <summary>Marks one job succeeded.</summary>
-    public static async ValueTask<AckResult> CompleteAsync(this IJobQueue queue, JobLease lease, CancellationToken cancellationToken = default)
+    public static async ValueTask<AckResult> CompleteAsync(this IJobWorkerStore queue, JobLease lease, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(queue);
         var results = await queue.AcknowledgeAsync([JobAck.Success(lease)], cancellationToken).ConfigureAwait(false);
@@ -99,7 +116,7 @@ public static class JobQueueExtensions
     }
 
     /// <summary>Fails one job: retried after a backoff, or dead when out of attempts or not retryable.</summary>
-    public static async ValueTask<AckResult> FailAsync(this IJobQueue queue, JobLease lease, string error, bool retryable = true, CancellationToken cancellationToken = default)
+    public static async ValueTask<AckResult> FailAsync(this IJobWorkerStore queue, JobLease lease, string error, bool retryable = true, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(queue);
         var results = await queue.AcknowledgeAsync([JobAck.Failure(lease, error, retryable)], cancellationToken).ConfigureAwait(false);

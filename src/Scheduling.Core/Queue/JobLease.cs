@@ -10,7 +10,7 @@ namespace Scheduling;
 /// <param name="MaxAttempts">How many attempts the job may have: with <paramref name="Attempt"/>, what a failure is decided from.</param>
 public readonly record struct JobLease(long JobId, Guid Token, int Attempt, int MaxAttempts);
 
-/// <summary>A job handed to a worker by <see cref="IJobQueue.AcquireAsync"/>.</summary>
+/// <summary>A job handed to a worker by <see cref="IJobWorkerStore.AcquireAsync"/>.</summary>
 public sealed record AcquiredJob
 {
     /// <summary>The job's id.</summary>

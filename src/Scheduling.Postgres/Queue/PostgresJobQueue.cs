@@ -11,7 +11,7 @@ namespace Scheduling.Postgres;
 /// leases fenced by a token, batched acknowledgements, binary COPY for bulk enqueue, and NOTIFY
 /// in the enqueueing transaction. Safe to share across threads; hold one per schema.
 /// </summary>
-public sealed class PostgresJobQueue : IJobQueue, IJobRetention
+public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresQueueOptions _options;

@@ -208,8 +208,39 @@ public sealed class WorkerHostTests
         using var provider = services.BuildServiceProvider();
 
         Assert.Same(mine, provider.GetRequiredService<IJobQueue>());
+        Assert.Same(mine, provider.GetRequiredService<IJobWorkerStore>()); // the workers use the same store's other side
         Assert.Single(services, d => d.ServiceType == typeof(IJobQueue));
+        Assert.Single(services, d => d.ServiceType == typeof(IJobWorkerStore));
         Assert.Single(provider.GetServices<IHostedService>());
+    }
+
+    [Fact]
+    public async Task A_queue_without_a_worker_side_serves_a_host_that_only_enqueues_and_is_named_when_workers_need_it()
+    {
+        var services = new ServiceCollection().AddLogging();
+        var clientOnly = new ClientOnlyQueue(new InMemoryJobQueue());
+        services.AddSingleton<IJobQueue>(clientOnly);
+        services.AddScheduling(s => s.Configure(o => o.RunWorkers = false));
+        await using var provider = services.BuildServiceProvider();
+        var host = provider.GetServices<IHostedService>().Single();
+
+        await host.StartAsync(CancellationToken.None);
+        Assert.True((await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new JobRequest("k"))).Created);
+        await host.StopAsync(CancellationToken.None);
+
+        var missing = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IJobWorkerStore>());
+        Assert.Contains("ClientOnlyQueue", missing.Message, StringComparison.Ordinal);
+        Assert.Contains("RunWorkers", missing.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class ClientOnlyQueue(IJobQueue inner) : IJobQueue
+    {
+        public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) => inner.EnqueueAsync(request, cancellationToken);
+        public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) => inner.EnqueueManyAsync(requests, cancellationToken);
+        public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => inner.CancelAsync(jobId, cancellationToken);
+        public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => inner.RedriveAsync(jobId, cancellationToken);
+        public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
+        public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
     }
 
     [Fact]

@@ -184,11 +184,7 @@ public sealed class TelemetryTests
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => throw new TimeoutException("database unreachable");
         public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-        public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-        public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-        public ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-        public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Scheduling.Hosting;
 
 /// <summary>Returns jobs whose lease expired (dead or cut-off workers) to their queue, or to dead on their last attempt.</summary>
-internal sealed class LeaseRescuer(IJobQueue store, SchedulingOptions options, QueueSignals signals, TimeProvider time, ILogger logger)
+internal sealed class LeaseRescuer(IJobWorkerStore store, SchedulingOptions options, QueueSignals signals, TimeProvider time, ILogger logger)
     : PeriodicService(time, logger)
 {
     protected override TimeSpan Interval => options.RescueInterval;

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Scheduling.Hosting;
 
 /// <summary>Deletes finished jobs past their retention in bounded batches, so tables and memory stay flat over long runs.</summary>
-internal sealed class RetentionPruner(IJobRetention store, TimeSpan retention, SchedulingOptions options, TimeProvider time, ILogger logger)
+internal sealed class RetentionPruner(IJobWorkerStore store, TimeSpan retention, SchedulingOptions options, TimeProvider time, ILogger logger)
     : PeriodicService(time, logger)
 {
     /// <summary>At most this many batches a round, so one round cannot hold the store for long.</summary>

@@ -14,14 +14,14 @@ internal readonly record struct PendingAck(JobAck Ack, AcquiredJob Job);
 internal sealed class AckWriter
 {
     private readonly Channel<PendingAck> _channel;
-    private readonly IJobQueue _queue;
+    private readonly IJobWorkerStore _queue;
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Func<int> _inFlight;
 
     // inFlight: how many jobs this host holds that could still finish and join the batch.
-    public AckWriter(IJobQueue queue, SchedulingOptions options, TimeProvider time, ILogger logger, Func<int>? inFlight = null)
+    public AckWriter(IJobWorkerStore queue, SchedulingOptions options, TimeProvider time, ILogger logger, Func<int>? inFlight = null)
     {
         _inFlight = inFlight ?? (static () => int.MaxValue);
         // Bounded: when the database falls behind, finishing jobs wait here, their slots stay taken

@@ -10,7 +10,7 @@ namespace Scheduling.Hosting;
 /// </summary>
 internal sealed class FetchLoop
 {
-    private readonly IJobQueue _store;
+    private readonly IJobWorkerStore _store;
     private readonly JobRunner _runner;
     private readonly AckWriter _acks;
     private readonly RunningJobs _running;
@@ -25,7 +25,7 @@ internal sealed class FetchLoop
     private readonly int _concurrency;
     private readonly PrefetchSizing _sizing;
 
-    public FetchLoop((string Name, QueueShare[] Shares, QueueWorkerOptions Options) work, IJobQueue store, JobRunner runner, AckWriter acks, RunningJobs running, QueueSignals signals, WorkerStatus status,
+    public FetchLoop((string Name, QueueShare[] Shares, QueueWorkerOptions Options) work, IJobWorkerStore store, JobRunner runner, AckWriter acks, RunningJobs running, QueueSignals signals, WorkerStatus status,
         SchedulingOptions options, string workerId, TimeProvider time, ILogger logger)
     {
         _store = store;

@@ -6,7 +6,7 @@ namespace Scheduling.Hosting;
 /// Extends the leases of every job this host holds in one call per heartbeat, stops handlers whose
 /// job was cancelled, and those whose lease was lost (rescued meanwhile: the job is someone else's).
 /// </summary>
-internal sealed class LeaseKeeper(IJobQueue store, RunningJobs running, string workerId, SchedulingOptions options, TimeProvider time, ILogger logger)
+internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, string workerId, SchedulingOptions options, TimeProvider time, ILogger logger)
     : PeriodicService(time, logger)
 {
     protected override TimeSpan Interval => options.HeartbeatInterval;

@@ -4,7 +4,7 @@ namespace Scheduling.Core.Tests.Hosting.Roles;
 /// A store for testing the worker roles alone: each call does what the test says, and a call the
 /// test did not expect fails loudly.
 /// </summary>
-internal sealed class FakeStore : IJobQueue
+internal sealed class FakeStore : IJobWorkerStore
 {
     public Func<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>? OnAcknowledge { get; set; }
     public Func<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>? OnHeartbeat { get; set; }
@@ -23,13 +23,8 @@ internal sealed class FakeStore : IJobQueue
 
     public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult((OnRescue ?? (() => throw new InvalidOperationException("unexpected rescue")))());
 
-    public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-    public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
     /// <summary>A job as the store would hand it out.</summary>
     public static AcquiredJob Job(long id, string queue = "q", string kind = "k", int attempt = 1, int maxAttempts = 3) => new()

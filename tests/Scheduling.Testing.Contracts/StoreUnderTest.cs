@@ -1,0 +1,27 @@
+namespace Scheduling.Testing;
+
+/// <summary>
+/// A store as the contract suite drives it: both of its sides, the applications' <see cref="IJobQueue"/>
+/// and the workers' <see cref="IJobWorkerStore"/>, so one test can enqueue, lease and acknowledge.
+/// </summary>
+public sealed class StoreUnderTest(IJobQueue queue) : IJobQueue, IJobWorkerStore
+{
+    private readonly IJobWorkerStore _worker = queue as IJobWorkerStore
+        ?? throw new ArgumentException($"{queue.GetType().Name} does not implement {nameof(IJobWorkerStore)}; every store implements both sides.", nameof(queue));
+
+    /// <summary>The store itself.</summary>
+    public IJobQueue Inner { get; } = queue;
+
+    public ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) => Inner.EnqueueAsync(request, cancellationToken);
+    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) => Inner.EnqueueManyAsync(requests, cancellationToken);
+    public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => Inner.CancelAsync(jobId, cancellationToken);
+    public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => Inner.RedriveAsync(jobId, cancellationToken);
+    public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => Inner.GetJobAsync(jobId, cancellationToken);
+    public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => Inner.GetQueueStatsAsync(cancellationToken);
+    public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => _worker.AcquireAsync(request, cancellationToken);
+    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default) => _worker.HeartbeatAsync(workerId, leases, leaseDuration, cancellationToken);
+    public ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default) => _worker.AcknowledgeAsync(acks, cancellationToken);
+    public ValueTask<AcknowledgeAndAcquireResult> AcknowledgeAndAcquireAsync(IReadOnlyList<JobAck> acks, AcquireRequest request, CancellationToken cancellationToken = default) => _worker.AcknowledgeAndAcquireAsync(acks, request, cancellationToken);
+    public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => _worker.RescueExpiredLeasesAsync(cancellationToken);
+    public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default) => _worker.PurgeFinishedAsync(finishedBefore, batchSize, cancellationToken);
+}
