@@ -1,6 +1,6 @@
 using Npgsql;
 using Scheduling.Postgres;
-using Scheduling.Testing;
+using Scheduling.LocalPostgres;
 
 namespace Scheduling.Benchmarks;
 

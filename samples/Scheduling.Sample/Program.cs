@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Scheduling;
-using Scheduling.Testing;
+using Scheduling.LocalPostgres;
 
 const int Images = 2000;
 const int Emails = 1000;

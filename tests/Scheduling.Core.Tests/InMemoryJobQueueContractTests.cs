@@ -1,4 +1,4 @@
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 
 namespace Scheduling.Core.Tests;
 

@@ -119,5 +119,5 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
         Assert.Contains("cannot read the database", error, StringComparison.Ordinal);
     }
 
-    private static Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => Scheduling.Testing.ToolProcess.RunAsync("Scheduling.Cli.dll", args);
+    private static Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => Scheduling.QueueContract.ToolProcess.RunAsync("Scheduling.Cli.dll", args);
 }

@@ -7,7 +7,7 @@ namespace Scheduling.Postgres.Tests;
 public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
 {
     private Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) =>
-        Scheduling.Testing.ToolProcess.RunAsync("Scheduling.Cli.dll", args, new Dictionary<string, string> { ["SCHEDULING_CONNECTION"] = database.ConnectionString });
+        Scheduling.QueueContract.ToolProcess.RunAsync("Scheduling.Cli.dll", args, new Dictionary<string, string> { ["SCHEDULING_CONNECTION"] = database.ConnectionString });
 
     [Fact]
     public async Task Migrate_status_queues_and_jobs_commands_work_end_to_end()

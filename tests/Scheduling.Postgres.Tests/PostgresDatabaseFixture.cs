@@ -1,6 +1,6 @@
 using Npgsql;
 using Scheduling.Postgres;
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests;

@@ -1,4 +1,4 @@
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests;

@@ -10,7 +10,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => Scheduling.Testing.ToolProcess.RunAsync("Scheduling.Cli.dll", args);
+    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => Scheduling.QueueContract.ToolProcess.RunAsync("Scheduling.Cli.dll", args);
 
     private string Write(string name, object content)
     {

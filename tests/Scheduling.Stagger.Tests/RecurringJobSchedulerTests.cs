@@ -1,7 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Stagger.Tests;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Scheduling.Testing;
+using Scheduling.LocalPostgres;
 
 namespace Scheduling.Benchmarks.Load;
 

@@ -200,7 +200,7 @@ public sealed class ResourceAllocatorTests
         await provider.GetRequiredService<IJobQueue>().EnqueueAsync(new JobRequest("measured", 1) { Command = "measure --all", Definition = Python });
 
         var history = provider.GetRequiredService<InMemoryRunHistory>();
-        await Scheduling.Testing.Eventually.HoldsAsync(() => history.Runs.Count == 1, "the run is recorded");
+        await Scheduling.QueueContract.Eventually.HoldsAsync(() => history.Runs.Count == 1, "the run is recorded");
         await host.StopAsync(CancellationToken.None);
         var run = history.Runs[0];
         Assert.Equal(("python-etl", Md5CommandHasher.Instance.Hash("measure --all"), 1234, 700, 0, false), (run.DefinitionId, run.CommandHash, run.PeakMemoryMb, run.PeakCpuMillicores, run.ExitCode!.Value, run.OomKilled));

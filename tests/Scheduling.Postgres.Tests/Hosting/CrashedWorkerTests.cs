@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests.Hosting;
@@ -19,7 +19,7 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         var ids = (await queue.EnqueueManyAsync(Enumerable.Range(0, jobs).Select(i => new JobRequest("slow", i) { Queue = "crash", MaxAttempts = 3 }).ToArray())).Select(r => r.JobId).ToHashSet();
 
         // A real worker process takes every job and hangs in them.
-        using var child = ToolProcess.Start("Scheduling.Testing.Enqueuer.dll", ["work", database.ConnectionString, schema, "crash", "slow", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var child = ToolProcess.Start("Scheduling.TestEnqueuer.dll", ["work", database.ConnectionString, schema, "crash", "slow", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         var started = new HashSet<long>();
         while (started.Count < jobs)
         {

@@ -1,8 +1,9 @@
+using Scheduling.LocalPostgres;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Npgsql;
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests.Hosting;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Scheduling.Testing;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests.Hosting;
@@ -24,7 +24,7 @@ public sealed class TracingAcrossProcessesTests(PostgresDatabaseFixture database
         ActivitySource.AddActivityListener(listener);
 
         // Enqueue in a child process.
-        var (exit, output, error) = await ToolProcess.RunAsync("Scheduling.Testing.Enqueuer.dll", ["enqueue", database.ConnectionString, schema, "crossing", "traced", "6"]);
+        var (exit, output, error) = await ToolProcess.RunAsync("Scheduling.TestEnqueuer.dll", ["enqueue", database.ConnectionString, schema, "crossing", "traced", "6"]);
         Assert.True(exit == 0, error);
         var sent = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')).ToDictionary(f => f[0], f => (TraceId: f[1], SpanId: f[2].Trim()));
         Assert.Equal(6, sent.Count);

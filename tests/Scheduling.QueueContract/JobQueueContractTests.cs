@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>
 /// The queue contract, written once. Each implementation derives from this class and supplies a

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>Runs a built .NET tool of this repository (copied next to the tests) as a real process.</summary>
 public static class ToolProcess

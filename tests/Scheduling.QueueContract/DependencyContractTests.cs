@@ -1,6 +1,6 @@
 using Xunit;
 
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>The contract for dependencies, priority inheritance, aging and fair shares.</summary>
 public abstract partial class JobQueueContractTests

@@ -1,4 +1,4 @@
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>Waits for a condition instead of sleeping a fixed time; fails with a message when it never holds.</summary>
 public static class Eventually

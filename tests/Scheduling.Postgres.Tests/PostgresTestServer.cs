@@ -1,6 +1,7 @@
+using Scheduling.LocalPostgres;
 using Npgsql;
 
-namespace Scheduling.Testing;
+namespace Scheduling.Postgres.Tests;
 
 /// <summary>
 /// The PostgreSQL server a test run uses: the one named by <c>SCHEDULING_TEST_POSTGRES</c> when

@@ -1,4 +1,4 @@
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>
 /// A store as the contract suite drives it: both of its sides, the applications' <see cref="IJobQueue"/>

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Scheduling.Testing;
+namespace Scheduling.LocalPostgres;
 
 /// <summary>
 /// A throwaway PostgreSQL cluster: initdb into a temporary folder, started on a free loopback

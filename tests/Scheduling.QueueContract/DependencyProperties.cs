@@ -2,7 +2,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using Xunit;
 
-namespace Scheduling.Testing;
+namespace Scheduling.QueueContract;
 
 /// <summary>
 /// Properties over random DAGs (wide fan-out, deep chains, diamonds, random graphs; random
