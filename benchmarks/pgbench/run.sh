@@ -10,13 +10,14 @@ jobs=${2:-400000}
 clients=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
 migrations="$here/../../src/Scheduling.Postgres/Migrations"
+functions="$here/../../src/Scheduling.Postgres/Functions"
 schema=pgbench_$$
 work=$(mktemp -d)
 trap 'psql "$conn" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 setup() {
     psql "$conn" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" 2>/dev/null
-    for f in "$migrations"/0*.sql; do sed "s/{schema}/$schema/g" "$f"; done | psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null
+    for f in "$migrations"/0*.sql "$functions"/*.sql; do sed "s/{schema}/$schema/g" "$f"; done | psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null
     psql "$conn" -q -v ON_ERROR_STOP=1 <<SQL
 CREATE TABLE $schema.raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb, run_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX ON $schema.raw_jobs (queue, run_at, id);
