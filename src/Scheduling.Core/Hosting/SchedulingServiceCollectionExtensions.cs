@@ -64,22 +64,4 @@ public static class SchedulingServiceCollectionExtensions
         configure?.Invoke(builder);
         return builder;
     }
-
-    /// <summary>Removes the default in-memory queue and run history so a store extension can register its own.</summary>
-    internal static void RemoveDefaultQueue(this IServiceCollection services)
-    {
-        for (var i = services.Count - 1; i >= 0; i--)
-        {
-            var d = services[i];
-            if ((d.ServiceType == typeof(IJobQueue) && d.ImplementationFactory == (object)InMemoryQueueFactory)
-                || ((d.ServiceType == typeof(IResourceEstimator) || d.ServiceType == typeof(IRunHistoryStore)) && d.ImplementationFactory == (object)InMemoryHistoryFactory))
-                services.RemoveAt(i);
-        }
-    }
-}
-
-/// <summary>Prepares a store before workers use it (e.g. applies migrations).</summary>
-internal interface IJobQueueInitializer
-{
-    Task InitializeAsync(CancellationToken cancellationToken);
 }

@@ -46,25 +46,3 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
         }));
     }
 }
-
-/// <summary>The fallback chain shared by the history stores: command, normalised command, definition.</summary>
-internal static class HistoryLevels
-{
-    public static readonly AllocationSource[] Chain = [AllocationSource.CommandHistory, AllocationSource.NormalizedCommandHistory, AllocationSource.DefinitionHistory];
-
-    public static ResourceEstimate? Estimate(EstimationRequest request, AraOptions options, DateTimeOffset now, Func<AllocationSource, IEnumerable<RunOutcome>> runsAt)
-    {
-        foreach (var level in Chain)
-        {
-            if (level == AllocationSource.NormalizedCommandHistory && request.NormalizedCommandHash is null) continue;
-            if (level == AllocationSource.DefinitionHistory && !options.UseDefinitionHistory) continue;
-            var samples = runsAt(level).Select(ToSample).ToList();
-            var estimate = HistoryEstimate.Compute(samples, level, options.Estimator, now, request.Definition.CpuMillicores);
-            if (estimate is not null) return estimate;
-        }
-
-        return null;
-    }
-
-    public static RunSample ToSample(RunOutcome run) => new(run.FinishedAt, run.AllocatedMemoryMb, run.PeakMemoryMb, run.PeakCpuMillicores, run.OomKilled);
-}

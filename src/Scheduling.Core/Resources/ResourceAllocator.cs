@@ -90,36 +90,44 @@ public sealed partial class ResourceAllocator
         BaselineMemoryMb = definition.BaselineMemoryMb, Source = AllocationSource.Baseline, SkipReason = reason,
     };
 
-    internal static string SourceTag(AllocationSource source) => source switch
+    /// <summary>The tag of an allocation source, as metrics and stores name it (<c>command_history</c>, …, <c>baseline</c>).</summary>
+    public static string SourceTag(AllocationSource source) => source switch
     {
         AllocationSource.CommandHistory => "command_history",
         AllocationSource.NormalizedCommandHistory => "normalized_command_history",
         AllocationSource.DefinitionHistory => "definition_history",
-        _ => "baseline",
+        AllocationSource.Baseline => "baseline",
+        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "Unknown allocation source."),
     };
 
-    internal static AllocationSource ParseSource(string? tag) => tag switch
+    /// <summary>Reads a tag written by <see cref="SourceTag"/>; an unknown tag is an error, never a default.</summary>
+    public static AllocationSource ParseSource(string? tag) => tag switch
     {
         "command_history" => AllocationSource.CommandHistory,
         "normalized_command_history" => AllocationSource.NormalizedCommandHistory,
         "definition_history" => AllocationSource.DefinitionHistory,
-        _ => AllocationSource.Baseline,
+        "baseline" or null => AllocationSource.Baseline,
+        _ => throw new InvalidOperationException($"Unknown allocation source '{tag}'."),
     };
 
-    internal static AraSkipReason ParseSkip(string? tag) => tag switch
+    /// <summary>Reads a tag written by <see cref="SkipTag"/> (null: ARA was not skipped); an unknown tag is an error.</summary>
+    public static AraSkipReason ParseSkip(string? tag) => tag switch
     {
         "disabled" => AraSkipReason.Disabled,
         "gpu" => AraSkipReason.Gpu,
         "null_command_hash" => AraSkipReason.NullCommandHash,
-        _ => AraSkipReason.None,
+        "none" or null => AraSkipReason.None,
+        _ => throw new InvalidOperationException($"Unknown ARA skip reason '{tag}'."),
     };
 
-    internal static string SkipTag(AraSkipReason reason) => reason switch
+    /// <summary>The tag of a skip reason, as metrics and stores name it.</summary>
+    public static string SkipTag(AraSkipReason reason) => reason switch
     {
         AraSkipReason.Disabled => "disabled",
         AraSkipReason.Gpu => "gpu",
         AraSkipReason.NullCommandHash => "null_command_hash",
-        _ => "none",
+        AraSkipReason.None => "none",
+        _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "Unknown ARA skip reason."),
     };
 
     [LoggerMessage(3200, LogLevel.Warning, "A job of definition '{Definition}' has no command, so no command hash: ARA skipped, baseline used")]

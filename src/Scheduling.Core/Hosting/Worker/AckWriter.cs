@@ -118,10 +118,3 @@ internal sealed class AckWriter
         }
     }
 }
-
-/// <summary>Capped exponential backoff with full jitter for the host's own retries (database down, ...).</summary>
-internal static class Backoff
-{
-    public static TimeSpan Delay(int attempt, TimeSpan initial, TimeSpan max) =>
-        RetryBackoff.Delay(attempt, new RetryBackoffOptions { BaseDelay = initial, MaxDelay = max, Jitter = RetryJitter.Full }, Random.Shared) + initial / 2;
-}

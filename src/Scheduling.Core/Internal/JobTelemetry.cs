@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>
 /// Trace context across the queue (OpenTelemetry messaging conventions): enqueue is a producer
@@ -8,8 +8,10 @@ namespace Scheduling;
 /// whose parent is that stored context, linked to the batch "receive" span that acquired it. The
 /// trace therefore continues across processes and retries.
 /// </summary>
-internal static class JobTelemetry
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class JobTelemetry
 {
+    /// <summary>The messaging system tag value.</summary>
     public const string System = "scheduling";
 
     /// <summary>Starts the send span of an enqueue (null when nobody listens) and stamps the trace context on the jobs.</summary>

@@ -1,7 +1,8 @@
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>The retry delay rule shared by every queue.</summary>
-internal static class RetryBackoff
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class RetryBackoff
 {
     /// <summary>
     /// min(MaxDelay, BaseDelay * 2^(attempt-1)), then with full jitter a uniform value in [0, that],

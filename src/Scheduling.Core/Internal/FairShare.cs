@@ -1,4 +1,4 @@
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>
 /// Splits one acquisition batch across queues by weight. Each queue first gets the whole part of
@@ -6,11 +6,15 @@ namespace Scheduling;
 /// queue's expected count is exactly its weighted share even for batches of one. A queue that
 /// cannot fill its quota leaves the rest to the others (the stores do that part).
 /// </summary>
-internal static class FairShare
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class FairShare
 {
+    /// <summary>At most this many queues in one acquisition.</summary>
     public const int MaxQueues = 100;
+    /// <summary>The largest weight a queue may have.</summary>
     public const int MaxWeight = 1000;
 
+    /// <summary>Each queue's share of <paramref name="maxJobs"/>: whole parts by weight, remainders dealt at random in proportion.</summary>
     public static int[] Quotas(IReadOnlyList<QueueShare> shares, int maxJobs, Random random)
     {
         var total = 0L;

@@ -1,15 +1,17 @@
 using System.Collections.Concurrent;
 
-namespace Scheduling.Hosting;
+namespace Scheduling.Internal;
 
 /// <summary>
 /// Wakes idle fetch loops when a queue gets work: fed by the PostgreSQL LISTEN connection or by
 /// the in-memory queue. A missed signal only costs a poll interval.
 /// </summary>
-internal sealed class QueueSignals
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public sealed class QueueSignals
 {
     private readonly ConcurrentDictionary<string, Signal> _signals = new(StringComparer.Ordinal);
 
+    /// <summary>Wakes the loops waiting on <paramref name="queue"/>.</summary>
     public void Notify(string queue)
     {
         if (_signals.TryGetValue(queue, out var signal)) signal.Set();
@@ -23,6 +25,7 @@ internal sealed class QueueSignals
         foreach (var queue in queues.Skip(1)) _signals[queue] = shared;
     }
 
+    /// <summary>Wakes every waiting loop (after a rescue, say).</summary>
     public void NotifyAll()
     {
         foreach (var signal in _signals.Values) signal.Set();

@@ -1,10 +1,11 @@
 using System.Text;
 using System.Text.Json;
 
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>A request that passed validation, with its payload serialised: what a store writes.</summary>
-internal sealed record PreparedJob(
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public sealed record PreparedJob(
     string Queue,
     string Kind,
     string? PayloadJson,
@@ -38,7 +39,8 @@ internal sealed record PreparedJob(
 }
 
 /// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
-internal sealed record PreparedBatch(List<PreparedJob> Jobs, JobGraph Graph)
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public sealed record PreparedBatch(List<PreparedJob> Jobs, JobGraph Graph)
 {
     /// <summary>How a request of this call is named in errors.</summary>
     public Func<int, string> Name { get; init; } = static i => $"requests[{i}]";
@@ -48,24 +50,34 @@ internal sealed record PreparedBatch(List<PreparedJob> Jobs, JobGraph Graph)
 /// The validation every queue applies before writing anything, so both stores reject the same
 /// input with the same message.
 /// </summary>
-internal static partial class JobValidation
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static partial class JobValidation
 {
     // A \uD800-\uDBFF escape not followed by \uDC00-\uDFFF, or a low one not preceded by a high one;
     // the lookbehind skips escaped backslashes ("\\uD800" is text, not an escape).
     [System.Text.RegularExpressions.GeneratedRegex(@"(?<=(?:^|[^\\])(?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")]
     private static partial System.Text.RegularExpressions.Regex UnpairedSurrogateEscape();
 
+    /// <summary>Longest queue name.</summary>
     public const int MaxQueueLength = 64;
+    /// <summary>Longest kind.</summary>
     public const int MaxKindLength = 200;
+    /// <summary>Longest unique key.</summary>
     public const int MaxUniqueKeyLength = 512;
+    /// <summary>Longest worker id.</summary>
     public const int MaxWorkerIdLength = 200;
+    /// <summary>Most jobs one acquisition may take.</summary>
     public const int MaxAcquireBatch = 10_000;
+    /// <summary>Largest MaxAttempts.</summary>
     public const int MaxMaxAttempts = 10_000;
+    /// <summary>Longest command.</summary>
     public const int MaxCommandLength = 65_536;
+    /// <summary>Longest description.</summary>
     public const int MaxDescriptionLength = 4_000;
 
     private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
 
+    /// <summary>Validates one request and serialises its payload; the error names the argument and what was wrong.</summary>
     public static PreparedJob Prepare(JobRequest request, JobQueueOptions options, string parameterName = "request")
     {
         ArgumentNullException.ThrowIfNull(request, parameterName);
@@ -150,6 +162,7 @@ internal static partial class JobValidation
         }
     }
 
+    /// <summary>Validates the requests of one enqueue call and the graph of their dependencies.</summary>
     public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(requests);
@@ -167,6 +180,7 @@ internal static partial class JobValidation
         return new PreparedBatch(prepared, JobGraph.Build(requests, static i => $"requests[{i}]"));
     }
 
+    /// <summary>Rejects an empty, too long or badly formed queue name.</summary>
     public static void ValidateQueueName(string? queue, string parameterName)
     {
         if (string.IsNullOrEmpty(queue))
@@ -180,6 +194,7 @@ internal static partial class JobValidation
         }
     }
 
+    /// <summary>Rejects an empty or too long kind.</summary>
     public static void ValidateKind(string? kind, string parameterName)
     {
         if (string.IsNullOrWhiteSpace(kind))
@@ -193,6 +208,7 @@ internal static partial class JobValidation
         }
     }
 
+    /// <summary>Rejects an acquisition request a store cannot serve, naming the field.</summary>
     public static void ValidateAcquire(AcquireRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -224,6 +240,7 @@ internal static partial class JobValidation
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
+    /// <summary>Rejects a heartbeat a store cannot serve.</summary>
     public static void ValidateHeartbeat(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration)
     {
         ValidateWorkerId(workerId, nameof(workerId));
@@ -231,6 +248,7 @@ internal static partial class JobValidation
         ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
     }
 
+    /// <summary>Rejects an empty or too long worker id.</summary>
     public static void ValidateWorkerId(string? workerId, string parameterName)
     {
         if (string.IsNullOrWhiteSpace(workerId))
@@ -239,12 +257,14 @@ internal static partial class JobValidation
             throw new ArgumentException($"Worker id is {workerId.Length} characters long; the limit is {MaxWorkerIdLength}.", parameterName);
     }
 
+    /// <summary>Rejects a lease shorter than a second or longer than a day.</summary>
     public static void ValidateLeaseDuration(TimeSpan leaseDuration, string parameterName)
     {
         if (leaseDuration < TimeSpan.FromSeconds(1) || leaseDuration > TimeSpan.FromDays(1))
             throw new ArgumentOutOfRangeException(parameterName, leaseDuration, "The lease duration must be between 1 second and 1 day.");
     }
 
+    /// <summary>Rejects acknowledgements of an unknown kind.</summary>
     public static void ValidateAcks(IReadOnlyList<JobAck> acks)
     {
         ArgumentNullException.ThrowIfNull(acks);

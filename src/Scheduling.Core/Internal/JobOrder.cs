@@ -1,4 +1,4 @@
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>
 /// The order in which due jobs are acquired, by a sort key stored with each job: a rank (larger
@@ -7,16 +7,20 @@ namespace Scheduling;
 /// gains one level per step it waits without anything rewriting it. PostgreSQL computes the same key
 /// (the job_sort_rank and job_sort_at functions of migration 5) and indexes it.
 /// </summary>
-internal static class JobOrder
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class JobOrder
 {
     /// <summary>The aging step as stored: whole microseconds, or null for strict priority.</summary>
     public static long? StepMicroseconds(TimeSpan? agingStep) => agingStep is { } step ? step.Ticks / 10 : null;
 
+    /// <summary>The stored sort rank: the effective priority under strict priority, zero with aging.</summary>
     public static short Rank(int effectivePriority, long? agingStepUs) => agingStepUs is null ? (short)effectivePriority : (short)0;
 
+    /// <summary>The stored sort time: run-at, less one aging step per priority level when aging is on.</summary>
     public static DateTimeOffset At(DateTimeOffset runAt, int effectivePriority, long? agingStepUs) =>
         agingStepUs is { } step ? runAt.AddTicks(-effectivePriority * step * 10) : runAt;
 
+    /// <summary>Compares two jobs in acquisition order (the fetch index's order).</summary>
     public static int Compare(short rankA, DateTimeOffset atA, long idA, short rankB, DateTimeOffset atB, long idB)
     {
         var byRank = rankB.CompareTo(rankA);

@@ -1,11 +1,12 @@
-namespace Scheduling;
+namespace Scheduling.Internal;
 
 /// <summary>
 /// The dependencies of one enqueue call, checked before anything is written: local keys are
 /// unique, every local reference names a request of the call, nothing depends on itself, the
 /// references form no cycle. Every store enqueues the requests layer by layer, parents first.
 /// </summary>
-internal sealed class JobGraph
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public sealed class JobGraph
 {
     /// <summary>The most parents one job may name.</summary>
     public const int MaxParents = 1000;
@@ -33,6 +34,7 @@ internal sealed class JobGraph
     /// <summary>Every existing job id named by the call, distinct and ascending (the order rows are locked in).</summary>
     public long[] AllExistingParents() => ExistingParents.SelectMany(p => p).Distinct().Order().ToArray();
 
+    /// <summary>Validates the dependencies of one enqueue call and orders its requests in layers, parents first; names the offending requests when the graph is not valid.</summary>
     public static JobGraph Build(IReadOnlyList<JobRequest> requests, Func<int, string> name)
     {
         var byKey = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -145,7 +147,8 @@ internal sealed class JobGraph
 }
 
 /// <summary>The dependency rules both stores apply, so they agree on every outcome.</summary>
-internal static class DependencyRules
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class DependencyRules
 {
     /// <summary>
     /// A new job's state from its parents' states when it is enqueued: a succeeded parent counts as
