@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The database's share of the drain ratios, with no .NET code at all: pgbench runs, on the same
 # server and table sizes, the floor (floor.sql), the smallest loop that commits a claim before the
-# job runs (claim.sql), and the library's own statements (JobSql's text, printed by the benchmark
+# job runs (claim.sql), and the library's own statements (the Statements' text, printed by the benchmark
 # project's pgbench-script command).
 #   bash benchmarks/pgbench/run.sh "host=localhost port=5432 user=postgres dbname=postgres" [jobs] [clients]
 set -euo pipefail

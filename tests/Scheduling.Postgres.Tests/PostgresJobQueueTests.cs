@@ -159,11 +159,11 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
         var queue = await database.NewQueueAsync();
         await queue.EnqueueManyAsync(Enumerable.Range(0, 20_000).Select(i => new JobRequest("k") { Queue = i % 2 == 0 ? "a" : "b", Priority = i % 5 }).ToArray());
         await using (var analyze = database.DataSource.CreateCommand($"ANALYZE \"{queue.Schema}\".jobs")) await analyze.ExecuteNonQueryAsync();
-        var sql = new JobSql(new PostgresSchema(queue.Schema, "schema"), notifyOnEnqueue: true);
+        var sql = new Scheduling.Postgres.Statements.AcquireJobs(new PostgresSchema(queue.Schema, "schema"));
 
         // The statements the queue runs, single queue and weighted queues, with real parameters.
-        var single = await ExplainAsync(sql.Acquire, Text("a"), 10, Text("w"), null, TimeSpan.FromMinutes(1));
-        var shared = await ExplainAsync(sql.AcquireShared, new[] { "a", "b" }, new[] { 7, 3 }, Text("w"), null, TimeSpan.FromMinutes(1), 10, new[] { 3, 1 });
+        var single = await ExplainAsync(sql.Single, Text("a"), 10, Text("w"), null, TimeSpan.FromMinutes(1));
+        var shared = await ExplainAsync(sql.Shared, new[] { "a", "b" }, new[] { 7, 3 }, Text("w"), null, TimeSpan.FromMinutes(1), 10, new[] { 3, 1 });
 
         foreach (var plan in new[] { single, shared })
         {
@@ -181,7 +181,7 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
         await queue.EnqueueManyAsync(Enumerable.Range(0, 30_000).Select(_ => new JobRequest("k")).ToArray());
         var running = await queue.AcquireAsync(new AcquireRequest("default", "w", 4_000, Lease));
         await using (var analyze = database.DataSource.CreateCommand($"ANALYZE \"{queue.Schema}\".jobs")) await analyze.ExecuteNonQueryAsync();
-        var sql = new JobSql(new PostgresSchema(queue.Schema, "schema"), notifyOnEnqueue: true);
+        var sql = new Scheduling.Postgres.Statements.Heartbeat(new PostgresSchema(queue.Schema, "schema"));
         var ids = running.Take(100).Select(j => j.Id).ToArray();
         var tokens = running.Take(100).Select(j => j.Lease.Token).ToArray();
 
@@ -192,7 +192,7 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
                 new JobFacts(JobState.Running, 1, 1, false), JobAckKind.Succeeded, null, true, now, TimeSpan.Zero))).ToArray(),
             now, null, 20, "channel");
         var finish = await ExplainAsync(succeed.CommandText, succeed.Parameters.Select(p => (object?)p.Clone()).ToArray());
-        var heartbeat = await ExplainAsync(sql.Heartbeat, Text("w"), TimeSpan.FromMinutes(1), null, ids, tokens);
+        var heartbeat = await ExplainAsync(sql.Sql, Text("w"), TimeSpan.FromMinutes(1), null, ids, tokens);
         foreach (var plan in new[] { finish, heartbeat })
         {
             Assert.True(plan.Any(line => line.Contains("jobs_pkey", StringComparison.Ordinal)), string.Join("\n", plan));

@@ -6,7 +6,7 @@ using Scheduling.Postgres.Statements;
 namespace Scheduling.Benchmarks.Load;
 
 /// <summary>
-/// The library's per-job statements (JobSql's Acquire, the fenced SetStatesIfRunning and the settle probe, the very text the
+/// The library's per-job statements (AcquireJobs, the fenced SetStatesIfRunning and the settle probe, the very text the
 /// queue runs) as a pgbench script, so benchmarks/pgbench/run.sh measures them with no .NET code.
 /// One transaction leases :batch jobs and completes them, as drain-single's acknowledge-and-acquire does.
 /// </summary>
@@ -15,14 +15,14 @@ internal static partial class PgbenchScript
     public static string Library(string schema)
     {
         var schemaName = new PostgresSchema(schema, "--schema");
-        var sql = new JobSql(schemaName, notifyOnEnqueue: false);
+        var acquireJobs = new AcquireJobs(schemaName);
+        var dependencies = new Dependencies(schemaName);
         static string Fill(string value) => $"array_fill({value}, ARRAY[:n::int])";
 
         // pgbench's \gset takes one row: aggregate what the acquire returns instead of listing it.
-        const string listed = "SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id";
-        if (!sql.Acquire.TrimEnd().EndsWith(listed, StringComparison.Ordinal))
-            throw new InvalidOperationException("JobSql.Acquire no longer ends with the expected SELECT; update PgbenchScript.");
-        var acquire = sql.Acquire.TrimEnd()[..^listed.Length]
+        if (!acquireJobs.Single.TrimEnd().EndsWith(AcquireJobs.OrderedTail, StringComparison.Ordinal))
+            throw new InvalidOperationException("AcquireJobs.Single no longer ends with its ordered tail; update PgbenchScript.");
+        var acquire = acquireJobs.Single.TrimEnd()[..^AcquireJobs.OrderedTail.Length]
             + "SELECT coalesce(array_agg(id), '{}') AS ids, coalesce(array_agg(lease_token), '{}') AS tokens, count(*) AS n FROM leased";
 
         return string.Join("\n", [
@@ -30,7 +30,7 @@ internal static partial class PgbenchScript
             OneLine(Bind(acquire, "'default'", ":batch", "'pgbench'", "NULL::timestamptz", "interval '5 minutes'")) + " \\gset",
             OneLine(Bind(new SetStatesIfRunning(schemaName).Sql, ":ids::bigint[]", ":tokens::uuid[]", Fill("NULL::boolean"), Fill("'succeeded'::text"), Fill("NULL::interval"),
                 Fill("true"), Fill("0"), Fill("NULL::integer"), Fill("NULL::text"), Fill("false"), "NULL::timestamptz", "20", "'pgbench'")) + ";",
-            OneLine(Bind(sql.SettleFinished, ":ids::bigint[]", "NULL::timestamptz", "'pgbench'")) + ";",
+            OneLine(Bind(dependencies.SettleFinished, ":ids::bigint[]", "NULL::timestamptz", "'pgbench'")) + ";",
             "COMMIT;",
             "",
         ]);

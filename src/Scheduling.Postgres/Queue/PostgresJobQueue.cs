@@ -19,11 +19,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly TimeProvider _time;
     private readonly Random _random;
     private readonly PostgresSchema _schema;
-    private readonly JobSql _sql;
+    private readonly AcquireJobs _acquire;
+    private readonly EnqueueJobs _enqueue;
+    private readonly ReadJob _read;
+    private readonly Heartbeat _heartbeat;
+    private readonly RescueCandidates _rescue;
+    private readonly Dependencies _dependencies;
+    private readonly Retention _retention;
     private readonly PostgresMigrator _migrator;
     private readonly ResourceAllocator? _allocator;
     private readonly MigrationGate _migrations;
-    private readonly long? _agingStepUs;
     private readonly SetStatesIfRunning _setStates;
     private readonly OneJobTransition _oneJob;
 
@@ -49,10 +54,15 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _time = timeProvider ?? TimeProvider.System;
         _random = random ?? Random.Shared;
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
-        _sql = new JobSql(_schema, _options.NotifyOnEnqueue);
+        _acquire = new AcquireJobs(_schema);
+        _enqueue = new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep));
+        _read = new ReadJob(_schema);
+        _heartbeat = new Heartbeat(_schema);
+        _rescue = new RescueCandidates(_schema);
+        _dependencies = new Dependencies(_schema);
+        _retention = new Retention(_schema);
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
-        _agingStepUs = JobOrder.StepMicroseconds(_rules.AgingStep);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
     }
@@ -155,9 +165,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateAcquire(request);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch();
-        batch.BatchCommands.Add(AcquireCommand(request));
+        batch.BatchCommands.Add(_acquire.Command(request, _random, WriteClock(Clock.Now(_time))));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await ReadAcquiredAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false);
+        return await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -171,65 +181,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch();
         AddAckCommands(batch, acks);
-        batch.BatchCommands.Add(AcquireCommand(request));
+        batch.BatchCommands.Add(_acquire.Command(request, _random, WriteClock(Clock.Now(_time))));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var acknowledged = await ReadAckResultsAsync(reader, acks, cancellationToken).ConfigureAwait(false);
-        return new AcknowledgeAndAcquireResult(acknowledged, await ReadAcquiredAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
-    }
-
-    private NpgsqlBatchCommand AcquireCommand(AcquireRequest request)
-    {
-        var shared = request.Queues.Count > 1;
-        var command = new NpgsqlBatchCommand(shared ? _sql.AcquireShared : _sql.Acquire);
-        if (shared)
-        {
-            command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = request.Queues.Select(q => q.Queue).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = FairShare.Quotas(request.Queues, request.MaxJobs, _random) });
-        }
-        else
-        {
-            command.Parameters.Add(Text(request.Queue));
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
-        }
-
-        command.Parameters.Add(Text(request.WorkerId));
-        command.Parameters.Add(Now());
-        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = request.LeaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
-        if (shared)
-        {
-            command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxJobs });
-            command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = request.Queues.Select(q => q.Weight).ToArray() });
-        }
-
-        return command;
-    }
-
-    /// <summary>Reads the acquire statement's rows, in queue order (the statement sorts what UPDATE ... RETURNING gives back unordered).</summary>
-    private static async Task<List<AcquiredJob>> ReadAcquiredAsync(NpgsqlDataReader reader, int maxJobs, CancellationToken cancellationToken)
-    {
-        var jobs = new List<AcquiredJob>(maxJobs);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            var id = reader.GetInt64(0);
-            jobs.Add(new AcquiredJob
-            {
-                Id = id,
-                Queue = reader.GetString(1),
-                Kind = reader.GetString(2),
-                PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
-                Priority = reader.GetInt16(4),
-                RunAt = reader.GetFieldValue<DateTimeOffset>(7),
-                CreatedAt = reader.GetFieldValue<DateTimeOffset>(8),
-                Lease = new JobLease(id, reader.GetGuid(9), reader.GetInt32(5), reader.GetInt32(6)),
-                LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(10),
-                Command = reader.IsDBNull(11) ? null : reader.GetString(11),
-                Allocation = ReadAllocation(reader, 12),
-                TraceParent = reader.IsDBNull(23) ? null : reader.GetString(23),
-                TraceState = reader.IsDBNull(24) ? null : reader.GetString(24),
-            });
-        }
-
-        return jobs;
+        return new AcknowledgeAndAcquireResult(acknowledged, await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
     }
 
     /// <inheritdoc />
@@ -238,16 +193,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
         if (leases.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Heartbeat);
-        command.Parameters.Add(Text(workerId));
-        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = leaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
-        command.Parameters.Add(Now());
-        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = leases.Select(l => l.JobId).ToArray() });
-        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = leases.Select(l => l.Token).ToArray() });
-        var held = new List<HeldLease>();
+        await using var command = _heartbeat.Command(_dataSource, workerId, leases, leaseDuration, WriteClock(Clock.Now(_time)));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(0), reader.GetBoolean(1)));
-        return held;
+        return await Heartbeat.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -289,23 +237,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
 
         batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
 
-        var measured = acks.Where(JobValidation.CarriesRunRecord).ToArray();
-        if (measured.Length > 0)
-        {
-            var command = new NpgsqlBatchCommand(_sql.RecordRuns);
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => a.Lease.JobId).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakMemoryMb).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakCpuMillicores).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-            command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => (long)(a.RunDuration ?? TimeSpan.Zero).TotalMilliseconds).ToArray() });
-            command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-            command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = measured.Select(a => a.Usage!.OomKilled).ToArray() });
-            command.Parameters.Add(Now());
-            batch.BatchCommands.Insert(first, command); // before the transitions
-        }
+        if (_retention.RecordRunsCommand(acks, WriteClock(decidedAt)) is { } runs) batch.BatchCommands.Insert(first, runs); // before the transitions
 
         // Last, in the same transaction: children of jobs that finished are released or cancelled.
-        batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
-
+        batch.BatchCommands.Add(SettleCommand(cancelled: false, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
     }
 
     private NpgsqlBatchCommand SetStatesCommand(IReadOnlyList<TransitionRow> rows, DateTimeOffset decidedAt) =>
@@ -352,7 +287,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         else if (transition is { } cancel)
         {
             batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, cancel, now, WriteClock(now), _schema.NotificationChannel));
-            batch.BatchCommands.Add(SettleCommand(_sql.SettleCancelled, [jobId])); // its waiting descendants, and its ancestors' priority
+            batch.BatchCommands.Add(SettleCommand(cancelled: true, [jobId])); // its waiting descendants, and its ancestors' priority
         }
 
         if (batch.BatchCommands.Count > 0) await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -383,20 +318,11 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using var __ = transaction.ConfigureAwait(false);
             // Read the expired leases under lock, decide each in JobTransitions, write them with the one fenced statement.
-            var rows = new List<TransitionRow>();
-            var decidedAt = default(DateTimeOffset);
-            await using (var command = new NpgsqlCommand(_sql.RescueCandidates, connection, transaction))
-            {
-                command.Parameters.Add(Now());
-                command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.RescueBatchSize });
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var candidate = JobSql.ReadRescueCandidate(reader);
-                    decidedAt = candidate.Now;
-                    rows.Add(new TransitionRow(candidate.JobId, candidate.Token, null, JobTransitions.Rescue(candidate.Facts, candidate.Now)));
-                }
-            }
+            List<TransitionRow> rows;
+            DateTimeOffset decidedAt;
+            await using (var command = _rescue.Command(connection, transaction, WriteClock(Clock.Now(_time)), _options.RescueBatchSize))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                (rows, decidedAt) = await RescueCandidates.ReadDecidedAsync(reader, cancellationToken).ConfigureAwait(false);
 
             var rescued = rows.Count;
             if (rescued == 0) break;
@@ -404,7 +330,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             {
                 batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
                 var finished = rows.Where(r => r.Transition.IsTerminal).Select(r => r.JobId).ToArray();
-                if (finished.Length > 0) batch.BatchCommands.Add(SettleCommand(_sql.SettleFinished, finished)); // out of attempts: dead, and their children with them
+                if (finished.Length > 0) batch.BatchCommands.Add(SettleCommand(cancelled: false, finished)); // out of attempts: dead, and their children with them
                 await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
@@ -445,40 +371,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     public async ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Get);
-        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
-        command.Parameters.Add(Now());
+        await using var command = _read.Command(_dataSource, jobId, WriteClock(Clock.Now(_time)));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
-        return new JobInfo
-        {
-            Id = reader.GetInt64(0),
-            Queue = reader.GetString(1),
-            Kind = reader.GetString(2),
-            PayloadJson = reader.IsDBNull(3) ? null : reader.GetString(3),
-            State = StateCodec.Parse(reader.GetString(4)),
-            Priority = reader.GetInt16(5),
-            Attempt = reader.GetInt32(6),
-            MaxAttempts = reader.GetInt32(7),
-            RunAt = reader.GetFieldValue<DateTimeOffset>(8),
-            CreatedAt = reader.GetFieldValue<DateTimeOffset>(9),
-            AttemptedAt = reader.IsDBNull(10) ? null : reader.GetFieldValue<DateTimeOffset>(10),
-            FinalizedAt = reader.IsDBNull(11) ? null : reader.GetFieldValue<DateTimeOffset>(11),
-            LockedBy = reader.IsDBNull(12) ? null : reader.GetString(12),
-            LeaseExpiresAt = reader.IsDBNull(13) ? null : reader.GetFieldValue<DateTimeOffset>(13),
-            CancellationRequested = reader.GetBoolean(14),
-            UniqueKey = reader.IsDBNull(15) ? null : reader.GetString(15),
-            Errors = JobTransitions.ErrorsFromJson(reader.GetString(16)),
-            Command = reader.IsDBNull(17) ? null : reader.GetString(17),
-            Allocation = ReadAllocation(reader, 18),
-            CommandHash = reader.IsDBNull(29) ? null : reader.GetString(29),
-            Description = reader.IsDBNull(30) ? null : reader.GetString(30),
-            EffectivePriority = reader.GetInt16(31),
-            PendingParents = reader.GetInt32(32),
-            OnParentFailure = StateCodec.ParsePolicy(reader.GetString(33)),
-            Parents = ParseLinks(reader.GetString(34)),
-            Children = ParseLinks(reader.GetString(35)),
-        };
+        return await ReadJob.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -486,9 +381,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Purge);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        await using var command = _retention.PurgeCommand(_dataSource, finishedBefore, batchSize);
         return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 
@@ -496,17 +389,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _dataSource.CreateCommand(_sql.Stats);
-        command.Parameters.Add(Now());
-        var stats = new List<QueueStats>();
+        await using var command = _retention.StatsCommand(_dataSource, WriteClock(Clock.Now(_time)));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            stats.Add(new QueueStats(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3),
-                reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4)) { Waiting = reader.GetInt64(5) });
-        }
-
-        return stats;
+        return await Retention.ReadStatsAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     private ValueTask EnsureMigratedAsync(CancellationToken cancellationToken) => _migrations.EnsureAsync(cancellationToken);
@@ -645,18 +530,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         await using var batch = new NpgsqlBatch(connection, transaction);
         if (parents.Count > 0)
         {
-            var edges = new NpgsqlBatchCommand(_sql.InsertEdges);
-            edges.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = parents.ToArray() });
-            edges.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = children.ToArray() });
-            edges.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = resolved.ToArray() });
-            batch.BatchCommands.Add(edges);
+            batch.BatchCommands.Add(_dependencies.InsertEdgesCommand(parents.ToArray(), children.ToArray(), resolved.ToArray()));
         }
 
         if (waiting.Count > 0)
         {
-            var raise = new NpgsqlBatchCommand(_sql.RaiseAncestors);
-            raise.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = waiting.ToArray() });
-            batch.BatchCommands.Add(raise);
+            batch.BatchCommands.Add(_dependencies.RaiseAncestorsCommand(waiting.ToArray()));
         }
 
         if (batch.BatchCommands.Count > 0) await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -672,78 +551,21 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private async Task LockParentsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids, Dictionary<long, JobState> states, CancellationToken cancellationToken)
     {
         if (ids.Length == 0) return;
-        await using var command = new NpgsqlCommand(_sql.LockParents, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        await using var command = _dependencies.LockParentsCommand(connection, transaction, ids);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) states[reader.GetInt64(0)] = StateCodec.Parse(reader.GetString(1));
-    }
-
-    /// <summary>How a job starts: its state, how many parents it waits for, and why it was cancelled at once.</summary>
-    private readonly record struct InitialState(JobState State, int PendingParents, string? CancelReason)
-    {
-        public static InitialState Available => new(JobState.Available, 0, null);
+        await Dependencies.ReadParentsAsync(reader, states, cancellationToken).ConfigureAwait(false);
     }
 
     private NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState initial)
     {
-        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? _sql.Insert : job.UniqueScope == UniqueKeyScope.AnyState ? _sql.InsertUniqueAnyState : _sql.InsertUnique);
-        var p = command.Parameters;
-        p.Add(Text(job.Queue));
-        p.Add(Text(job.Kind));
-        p.Add(new NpgsqlParameter<short> { TypedValue = job.Priority });
-        p.Add(new NpgsqlParameter { Value = (object?)job.RunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        p.Add(new NpgsqlParameter<int> { TypedValue = job.MaxAttempts });
-        p.Add(new NpgsqlParameter { Value = (object?)job.PayloadJson ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
-        p.Add(Now());
-        p.Add(new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        p.Add(Text(_schema.NotificationChannel));
-        foreach (var (value, type) in ResourceValues(job)) p.Add(new NpgsqlParameter { Value = value ?? DBNull.Value, NpgsqlDbType = type });
-        p.Add(Text(StateCodec.ToText(initial.State)));
-        p.Add(new NpgsqlParameter<int> { TypedValue = initial.PendingParents });
-        p.Add(Text(StateCodec.ToText(job.OnParentFailure)));
-        p.Add(new NpgsqlParameter { Value = (object?)_agingStepUs ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-        p.Add(new NpgsqlParameter { Value = initial.CancelReason is { } reason ? CancelErrors(reason) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Jsonb });
-        return command;
-    }
-
-    /// <summary>The error list of a job cancelled at enqueue because a parent had failed.</summary>
-    private string CancelErrors(string reason) => JobTransitions.ErrorsToJson([new JobAttemptError(0, Clock.Now(_time), reason)]);
-
-    /// <summary>The values of <see cref="JobSql.ResourceColumns"/>, in order.</summary>
-    private static (object? Value, NpgsqlDbType Type)[] ResourceValues(PreparedJob job)
-    {
-        var a = job.Allocation;
-        return
-        [
-            (job.Command, NpgsqlDbType.Text), (job.CommandHash, NpgsqlDbType.Text), (job.NormalizedCommandHash, NpgsqlDbType.Text),
-            (job.Description, NpgsqlDbType.Text), (a?.DefinitionId, NpgsqlDbType.Text), (a?.BaselineMemoryMb, NpgsqlDbType.Integer),
-            (a?.MemoryMb, NpgsqlDbType.Integer), (a?.CpuMillicores, NpgsqlDbType.Integer), (a?.Gpus, NpgsqlDbType.Integer),
-            (a is null ? null : ResourceAllocator.SourceTag(a.Source), NpgsqlDbType.Text),
-            (a is null || a.SkipReason == AraSkipReason.None ? null : ResourceAllocator.SkipTag(a.SkipReason), NpgsqlDbType.Text),
-            (a?.SampleCount, NpgsqlDbType.Integer), (a?.Clamped, NpgsqlDbType.Boolean), (a?.CeilingHit, NpgsqlDbType.Boolean), (a?.Statistic, NpgsqlDbType.Text),
-            (job.TraceParent, NpgsqlDbType.Text), (job.TraceState, NpgsqlDbType.Text),
-        ];
-    }
-
-    /// <summary>Reads the allocation columns starting at <paramref name="first"/> (definition_id, memory_mb, cpu, gpus, baseline, source, skip, samples, clamped, ceiling, statistic).</summary>
-    private static ResourceAllocation? ReadAllocation(NpgsqlDataReader reader, int first)
-    {
-        if (reader.IsDBNull(first)) return null;
-        int? Int(int i) => reader.IsDBNull(i) ? null : reader.GetInt32(i);
-        return new ResourceAllocation
-        {
-            DefinitionId = reader.GetString(first), MemoryMb = Int(first + 1) ?? 0, CpuMillicores = Int(first + 2) ?? 0, Gpus = Int(first + 3) ?? 0,
-            BaselineMemoryMb = Int(first + 4) ?? 0, Source = ResourceAllocator.ParseSource(reader.IsDBNull(first + 5) ? null : reader.GetString(first + 5)),
-            SkipReason = ResourceAllocator.ParseSkip(reader.IsDBNull(first + 6) ? null : reader.GetString(first + 6)),
-            SampleCount = Int(first + 7) ?? 0, Clamped = !reader.IsDBNull(first + 8) && reader.GetBoolean(first + 8),
-            CeilingHit = !reader.IsDBNull(first + 9) && reader.GetBoolean(first + 9), Statistic = reader.IsDBNull(first + 10) ? null : reader.GetString(first + 10),
-        };
+        var decidedAt = Clock.Now(_time);
+        return _enqueue.InsertCommand(job, initial, decidedAt, WriteClock(decidedAt), _schema.NotificationChannel);
     }
 
     /// <summary>The clock and a block of new ids, ascending, so ids follow request order (equal-priority jobs run in the order given).</summary>
     private async Task<(DateTimeOffset Now, long[] Ids)> ReserveIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, int count, CancellationToken cancellationToken)
     {
-        await using var reserve = new NpgsqlCommand(_sql.ReserveIds, connection, transaction);
+        await using var reserve = new NpgsqlCommand(_enqueue.ReserveIds, connection, transaction);
         reserve.Parameters.Add(new NpgsqlParameter<int> { TypedValue = count });
         reserve.Parameters.Add(Now());
         await using var reader = await reserve.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -757,46 +579,18 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private async Task<EnqueueResult[]> CopyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, (DateTimeOffset Now, long[] Ids)? reserved = null)
     {
         var (now, ids) = reserved ?? await ReserveIdsAsync(connection, transaction, jobs.Count, cancellationToken).ConfigureAwait(false);
-        var importer = await connection.BeginBinaryImportAsync(_sql.Copy, cancellationToken).ConfigureAwait(false);
+        var importer = await connection.BeginBinaryImportAsync(_enqueue.Copy, cancellationToken).ConfigureAwait(false);
         await using (importer.ConfigureAwait(false))
         {
             for (var i = 0; i < jobs.Count; i++)
-            {
-                var job = jobs[i];
-                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(ids[i], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(job.Queue, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(job.Kind, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(job.Priority, NpgsqlDbType.Smallint, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(job.RunAt ?? now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(job.MaxAttempts, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                if (job.PayloadJson is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                else await importer.WriteAsync(job.PayloadJson, NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
-                foreach (var (value, type) in ResourceValues(job))
-                {
-                    if (value is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                    else await importer.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
-                }
-
-                // JobSql.GraphColumns: state, parents pending, policy, aging step, errors, finalized at.
-                var start = initial?[i] ?? InitialState.Available;
-                await importer.WriteAsync(StateCodec.ToText(start.State), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(start.PendingParents, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                if (_agingStepUs is { } step) await importer.WriteAsync(step, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(start.CancelReason is { } reason ? CancelErrors(reason) : "[]", NpgsqlDbType.Jsonb, cancellationToken).ConfigureAwait(false);
-                if (start.State == JobState.Cancelled) await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
-                else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            }
+                await _enqueue.WriteRowAsync(importer, ids[i], jobs[i], initial?[i] ?? InitialState.Available, now, cancellationToken).ConfigureAwait(false);
 
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
         if (_options.NotifyOnEnqueue)
         {
-            await using var notify = new NpgsqlCommand(_sql.NotifyQueues, connection, transaction);
+            await using var notify = new NpgsqlCommand(EnqueueJobs.NotifyQueues, connection, transaction);
             notify.Parameters.Add(Text(_schema.NotificationChannel));
             notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).ToArray() });
             await notify.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -822,12 +616,6 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         return document.RootElement.EnumerateArray().Select(e => new JobLink(e[0].GetInt64(), StateCodec.Parse(e[1].GetString()!))).ToArray();
     }
 
-    private NpgsqlBatchCommand SettleCommand(string sql, long[] jobIds)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = jobIds });
-        command.Parameters.Add(Now());
-        command.Parameters.Add(Text(_schema.NotificationChannel));
-        return command;
-    }
+    private NpgsqlBatchCommand SettleCommand(bool cancelled, long[] jobIds) =>
+        _dependencies.SettleCommand(cancelled, jobIds, WriteClock(Clock.Now(_time)), _schema.NotificationChannel);
 }

@@ -1,0 +1,139 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>
+/// Leases due jobs: one queue, or several split by weight. A materialised
+/// <c>FOR UPDATE SKIP LOCKED</c> pick on the fetch index, then one <c>UPDATE … RETURNING</c> by primary
+/// key; the rows come back in queue order. The statement, its binder and its row reader.
+/// </summary>
+internal sealed class AcquireJobs
+{
+    // Parameters of both statements, as $1..$7 (the single-queue statement uses $1..$5).
+    private const int Queue = 0, MaxJobs = 1, Worker = 2, Now = 3, LeaseDuration = 4, TotalJobs = 5, Weights = 6;
+
+    // The columns the lease returns, and their ordinals.
+    private static readonly string Returned = "j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at, "
+        + "j.command, j.trace_parent, j.trace_state, j.sort_rank, j.sort_at, " + AllocationColumns.Qualified("j");
+    private const int Id = 0, QueueName = 1, Kind = 2, Payload = 3, Priority = 4, Attempt = 5, MaxAttempts = 6, RunAt = 7, CreatedAt = 8, Token = 9, LeaseExpires = 10,
+        CommandColumn = 11, TraceParent = 12, TraceState = 13, Allocation = 16;
+
+    /// <summary>The tail of both statements: the leased rows in queue order (UPDATE … RETURNING keeps none).</summary>
+    public const string OrderedTail = "SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id";
+
+    public AcquireJobs(PostgresSchema schema)
+    {
+        // Leases the jobs of the CTE "picked", by primary key whatever the planner guesses of picked.
+        var leasePicked = $"""
+            leased AS (
+                UPDATE {"{schema}"}.jobs j
+                SET state = 'running', attempt = j.attempt + 1, locked_by = $3, lease_token = gen_random_uuid(),
+                    lease_expires_at = coalesce($4, now()) + $5, attempted_at = coalesce($4, now())
+                WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
+                RETURNING {Returned})
+            {OrderedTail}
+            """;
+        // The due jobs of one queue in acquisition order: exactly the fetch index's equality column and order.
+        static string Due(string queue, string also = "") => $"""
+            SELECT id FROM {"{schema}"}.jobs
+            WHERE state = 'available' AND queue = {queue} AND run_at <= coalesce($4, now()){also}
+            ORDER BY sort_rank DESC, sort_at, id
+            """;
+
+        Single = schema.Apply($"""
+            WITH picked AS MATERIALIZED (
+                {Due("$1")}
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED),
+            {leasePicked}
+            """);
+
+        // Each queue first takes its quota; queues that filled it share what the others left, the
+        // n-th extra job of a queue of weight w ranked at n / w (FairShare.SpareRank).
+        Shared = schema.Apply($"""
+            WITH q AS (SELECT * FROM unnest($1::text[], $2::integer[], $7::integer[]) AS q(queue, quota, weight)),
+            by_quota AS MATERIALIZED (
+                SELECT c.id, q.queue FROM q CROSS JOIN LATERAL (
+                    {Due("q.queue")}
+                    LIMIT q.quota
+                    FOR UPDATE SKIP LOCKED) c),
+            spare AS (SELECT $6 - (SELECT count(*) FROM by_quota) AS n),
+            more AS MATERIALIZED (
+                SELECT c.id, row_number() OVER (PARTITION BY q.queue ORDER BY c.ord)::float8 / q.weight AS rank
+                FROM q CROSS JOIN spare CROSS JOIN LATERAL (
+                    SELECT id, row_number() OVER () AS ord FROM (
+                        {Due("q.queue", " AND id NOT IN (SELECT f.id FROM by_quota f WHERE f.queue = q.queue)")}
+                        LIMIT spare.n
+                        FOR UPDATE SKIP LOCKED) l) c
+                WHERE spare.n > 0 AND (SELECT count(*) FROM by_quota f WHERE f.queue = q.queue) >= q.quota),
+            picked AS (
+                SELECT id FROM by_quota
+                UNION ALL
+                (SELECT id FROM more ORDER BY rank, id LIMIT (SELECT n FROM spare))),
+            {leasePicked}
+            """);
+    }
+
+    /// <summary>One queue: $1 queue, $2 max jobs, $3 worker, $4 now, $5 lease duration.</summary>
+    public string Single { get; }
+
+    /// <summary>Several queues: $1 queues, $2 their quotas, $3 worker, $4 now, $5 lease duration, $6 max jobs in all, $7 weights.</summary>
+    public string Shared { get; }
+
+    /// <param name="request">What to acquire (validated).</param>
+    /// <param name="random">Deals the remainders of the weighted split.</param>
+    /// <param name="now">The time to write (null: the database clock).</param>
+    public NpgsqlBatchCommand Command(AcquireRequest request, Random random, DateTimeOffset? now)
+    {
+        var shared = request.Queues.Count > 1;
+        var p = new NpgsqlParameter[shared ? Weights + 1 : LeaseDuration + 1];
+        if (shared)
+        {
+            p[Queue] = new NpgsqlParameter<string[]> { TypedValue = request.Queues.Select(q => q.Queue).ToArray() };
+            p[MaxJobs] = new NpgsqlParameter<int[]> { TypedValue = FairShare.Quotas(request.Queues, request.MaxJobs, random) };
+            p[TotalJobs] = new NpgsqlParameter<int> { TypedValue = request.MaxJobs };
+            p[Weights] = new NpgsqlParameter<int[]> { TypedValue = request.Queues.Select(q => q.Weight).ToArray() };
+        }
+        else
+        {
+            p[Queue] = new NpgsqlParameter<string> { TypedValue = request.Queue, NpgsqlDbType = NpgsqlDbType.Text };
+            p[MaxJobs] = new NpgsqlParameter<int> { TypedValue = request.MaxJobs };
+        }
+
+        p[Worker] = new NpgsqlParameter<string> { TypedValue = request.WorkerId, NpgsqlDbType = NpgsqlDbType.Text };
+        p[Now] = new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
+        p[LeaseDuration] = new NpgsqlParameter<TimeSpan> { TypedValue = request.LeaseDuration, NpgsqlDbType = NpgsqlDbType.Interval };
+        var command = new NpgsqlBatchCommand(shared ? Shared : Single);
+        command.Parameters.AddRange(p);
+        return command;
+    }
+
+    /// <summary>Reads the leased jobs, in queue order.</summary>
+    public static async Task<List<AcquiredJob>> ReadAsync(NpgsqlDataReader reader, int maxJobs, CancellationToken cancellationToken)
+    {
+        var jobs = new List<AcquiredJob>(maxJobs);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var id = reader.GetInt64(Id);
+            jobs.Add(new AcquiredJob
+            {
+                Id = id,
+                Queue = reader.GetString(QueueName),
+                Kind = reader.GetString(Kind),
+                PayloadJson = reader.IsDBNull(Payload) ? null : reader.GetString(Payload),
+                Priority = reader.GetInt16(Priority),
+                RunAt = reader.GetFieldValue<DateTimeOffset>(RunAt),
+                CreatedAt = reader.GetFieldValue<DateTimeOffset>(CreatedAt),
+                Lease = new JobLease(id, reader.GetGuid(Token), reader.GetInt32(Attempt), reader.GetInt32(MaxAttempts)),
+                LeaseExpiresAt = reader.GetFieldValue<DateTimeOffset>(LeaseExpires),
+                Command = reader.IsDBNull(CommandColumn) ? null : reader.GetString(CommandColumn),
+                Allocation = AllocationColumns.Read(reader, Allocation),
+                TraceParent = reader.IsDBNull(TraceParent) ? null : reader.GetString(TraceParent),
+                TraceState = reader.IsDBNull(TraceState) ? null : reader.GetString(TraceState),
+            });
+        }
+
+        return jobs;
+    }
+}

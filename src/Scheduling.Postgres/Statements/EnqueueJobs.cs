@@ -1,0 +1,146 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>How a new job starts: its state, how many parents it waits for, and why it was cancelled at once.</summary>
+internal readonly record struct InitialState(JobState State, int PendingParents, string? CancelReason)
+{
+    public static InitialState Available => new(JobState.Available, 0, null);
+}
+
+/// <summary>
+/// Writing new jobs: one prepared INSERT per job (three forms: plain, unique while active, unique in
+/// any state), or binary COPY for many. Both write the same columns from the same values
+/// (<see cref="Values"/>), and the INSERT's parameter numbers come from the named ordinals below.
+/// </summary>
+internal sealed class EnqueueJobs
+{
+    private const string Active = "('waiting', 'available', 'running')";
+
+    /// <summary>The columns both INSERT and COPY write, in this order, from <see cref="Values"/>.</summary>
+    private const string WrittenColumns = "queue, kind, priority, max_attempts, payload, command, command_hash, normalized_command_hash, description, "
+        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors";
+
+    /// <summary>How many values <see cref="Values"/> gives.</summary>
+    private const int WrittenCount = 9 + AllocationColumns.Count + 7;
+
+    // INSERT parameters: the written values first ($1..), then these.
+    private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
+
+    /// <summary>Where "state" is among the written columns (the INSERT tests it).</summary>
+    private const int StateOrdinal = 9 + AllocationColumns.Count + 2;
+
+    private static string P(int ordinal) => "$" + (ordinal + 1);
+
+    private readonly long? _agingStepUs;
+
+    public EnqueueJobs(PostgresSchema schema, bool notifyOnEnqueue, long? agingStepUs)
+    {
+        var written = WrittenColumns.Split(", ");
+        if (written.Length != WrittenCount || written[StateOrdinal] != "state")
+            throw new InvalidOperationException("EnqueueJobs: the written columns and their ordinals disagree.");
+        _agingStepUs = agingStepUs;
+        var notifyJoin = notifyOnEnqueue ? $" CROSS JOIN LATERAL pg_notify({P(Channel)}, ins.queue) AS n" : "";
+        var values = string.Join(", ", Enumerable.Range(0, WrittenCount).Select(P));
+        // A job born cancelled (a parent had already failed) is finished from the start.
+        var common = $"{values}, coalesce({P(RunAt)}, {P(Now)}, now()), coalesce({P(Now)}, now()), CASE WHEN {P(StateOrdinal)} = 'cancelled' THEN coalesce({P(Now)}, now()) END";
+        const string commonColumns = WrittenColumns + ", run_at, created_at, finalized_at";
+
+        Insert = schema.Apply($"""
+            WITH ins AS (
+                INSERT INTO {"{schema}"}.jobs ({commonColumns}, unique_key)
+                VALUES ({common}, {P(UniqueKey)})
+                RETURNING id, queue)
+            SELECT ins.id, true FROM ins{notifyJoin}
+            """);
+
+        string InsertUniqueSql(bool anyState)
+        {
+            var predicate = anyState ? "unique_any_state" : $"NOT unique_any_state AND state IN {Active}";
+            var existing = anyState ? "j.unique_any_state" : $"NOT j.unique_any_state AND j.state IN {Active}";
+            return schema.Apply($"""
+                WITH ins AS (
+                    INSERT INTO {"{schema}"}.jobs ({commonColumns}, unique_key, unique_any_state)
+                    SELECT {common}, {P(UniqueKey)}, {(anyState ? "true" : "false")}
+                    -- A job born cancelled is outside the active index, so check the key by hand.
+                    WHERE {P(StateOrdinal)} <> 'cancelled' OR {(anyState ? "true" : $"NOT EXISTS (SELECT 1 FROM {"{schema}"}.jobs j WHERE j.unique_key = {P(UniqueKey)} AND {existing})")}
+                    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
+                    RETURNING id, queue)
+                SELECT ins.id, true FROM ins{notifyJoin}
+                UNION ALL
+                SELECT j.id, false FROM {"{schema}"}.jobs j
+                WHERE j.unique_key = {P(UniqueKey)} AND {existing} AND NOT EXISTS (SELECT 1 FROM ins)
+                LIMIT 1
+                """);
+        }
+
+        InsertUnique = InsertUniqueSql(anyState: false);
+        InsertUniqueAnyState = InsertUniqueSql(anyState: true);
+        Copy = schema.Apply($"COPY {"{schema}"}.jobs (id, {commonColumns}) FROM STDIN (FORMAT BINARY)");
+        // $1 count, $2 now: the clock and a block of ids for a COPY.
+        ReserveIds = schema.Apply("SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))");
+    }
+
+    public string Insert { get; }
+    public string InsertUnique { get; }
+    public string InsertUniqueAnyState { get; }
+    public string Copy { get; }
+    public string ReserveIds { get; }
+
+    /// <summary>$1 channel, $2 queues: wakes the queues a COPY wrote to.</summary>
+    public const string NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
+
+    /// <summary>The values of the written columns, in order; <paramref name="errorsAt"/> dates the error entry of a job born cancelled.</summary>
+    private (object? Value, NpgsqlDbType Type)[] Values(PreparedJob job, InitialState start, DateTimeOffset errorsAt)
+    {
+        var a = job.Allocation;
+        return
+        [
+            (job.Queue, NpgsqlDbType.Text), (job.Kind, NpgsqlDbType.Text), (job.Priority, NpgsqlDbType.Smallint), (job.MaxAttempts, NpgsqlDbType.Integer),
+            (job.PayloadJson, NpgsqlDbType.Jsonb), (job.Command, NpgsqlDbType.Text), (job.CommandHash, NpgsqlDbType.Text), (job.NormalizedCommandHash, NpgsqlDbType.Text),
+            (job.Description, NpgsqlDbType.Text),
+            // AllocationColumns.List
+            (a?.DefinitionId, NpgsqlDbType.Text), (a?.MemoryMb, NpgsqlDbType.Integer), (a?.CpuMillicores, NpgsqlDbType.Integer), (a?.Gpus, NpgsqlDbType.Integer),
+            (a?.BaselineMemoryMb, NpgsqlDbType.Integer), (a is null ? null : ResourceAllocator.SourceTag(a.Source), NpgsqlDbType.Text),
+            (a is null || a.SkipReason == AraSkipReason.None ? null : ResourceAllocator.SkipTag(a.SkipReason), NpgsqlDbType.Text),
+            (a?.SampleCount, NpgsqlDbType.Integer), (a?.Clamped, NpgsqlDbType.Boolean), (a?.CeilingHit, NpgsqlDbType.Boolean), (a?.Statistic, NpgsqlDbType.Text),
+            (job.TraceParent, NpgsqlDbType.Text), (job.TraceState, NpgsqlDbType.Text),
+            (StateCodec.ToText(start.State), NpgsqlDbType.Text), (start.PendingParents, NpgsqlDbType.Integer), (StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text),
+            (_agingStepUs, NpgsqlDbType.Bigint),
+            (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
+        ];
+    }
+
+    /// <summary>One INSERT of a job.</summary>
+    public NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState start, DateTimeOffset decidedAt, DateTimeOffset? now, string channel)
+    {
+        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? Insert : job.UniqueScope == UniqueKeyScope.AnyState ? InsertUniqueAnyState : InsertUnique);
+        var values = Values(job, start, decidedAt);
+        var p = new NpgsqlParameter[Channel + 1];
+        for (var i = 0; i < values.Length; i++) p[i] = new NpgsqlParameter { Value = values[i].Value ?? DBNull.Value, NpgsqlDbType = values[i].Type };
+        p[RunAt] = new NpgsqlParameter { Value = (object?)job.RunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
+        p[Now] = new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
+        p[UniqueKey] = new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
+        p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
+        command.Parameters.AddRange(p);
+        return command;
+    }
+
+    /// <summary>Writes one COPY row: the id, the written columns, then run-at, created-at and finished-at.</summary>
+    public async Task WriteRowAsync(NpgsqlBinaryImporter importer, long id, PreparedJob job, InitialState start, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+        await importer.WriteAsync(id, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+        foreach (var (value, type) in Values(job, start, now))
+        {
+            if (value is null) await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            else await importer.WriteAsync(value, type, cancellationToken).ConfigureAwait(false);
+        }
+
+        await importer.WriteAsync(job.RunAt ?? now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+        await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+        if (start.State == JobState.Cancelled) await importer.WriteAsync(now, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+        else await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,43 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>Extends the named leases a worker still holds, and reports them with their cancellation flag.</summary>
+internal sealed class Heartbeat
+{
+    private const int RowId = 0, RowCancelRequested = 1;
+
+    public Heartbeat(PostgresSchema schema)
+    {
+        // By primary key and token, which only a running job has (migration 6 checks it): naming
+        // state = 'running' as well would offer the planner the lease index, O(running) per batch.
+        // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
+        Sql = schema.Apply("""
+            UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
+            FROM (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
+            WHERE j.id = ANY ($4) AND j.id = l.id AND j.lease_token = l.token AND j.locked_by = $1
+            RETURNING j.id, j.cancel_requested
+            """);
+    }
+
+    public string Sql { get; }
+
+    public NpgsqlCommand Command(NpgsqlDataSource dataSource, string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(Sql);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = workerId, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = leaseDuration, NpgsqlDbType = NpgsqlDbType.Interval });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = leases.Select(l => l.JobId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = leases.Select(l => l.Token).ToArray() });
+        return command;
+    }
+
+    public static async Task<List<HeldLease>> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var held = new List<HeldLease>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(RowId), reader.GetBoolean(RowCancelRequested)));
+        return held;
+    }
+}

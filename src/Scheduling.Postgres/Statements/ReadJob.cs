@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>One job with its errors, allocation, parents and children: the statement and its row reader.</summary>
+internal sealed class ReadJob
+{
+    // Row ordinals; the allocation columns follow the last.
+    private const int Id = 0, Queue = 1, Kind = 2, Payload = 3, State = 4, RunAt = 5, Now = 6, Priority = 7, Attempt = 8, MaxAttempts = 9, CreatedAt = 10,
+        AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
+        CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26;
+
+    public ReadJob(PostgresSchema schema)
+    {
+        // Linked jobs come as [id, state, run_at]; the reader turns them into the states readers see.
+        Sql = schema.Apply($"""
+            SELECT id, queue, kind, payload, state, run_at, coalesce($2, now()), priority, attempt, max_attempts, created_at,
+                   attempted_at, finalized_at, locked_by, lease_expires_at, cancel_requested, unique_key, errors, command,
+                   command_hash, description, coalesce(effective_priority, priority), parents_pending, on_parent_failure,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.state, p.run_at) ORDER BY p.id), '[]')
+                    FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
+                   (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
+                    FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
+                   {AllocationColumns.List}
+            FROM {"{schema}"}.jobs j WHERE id = $1
+            """);
+    }
+
+    public string Sql { get; }
+
+    public NpgsqlCommand Command(NpgsqlDataSource dataSource, long jobId, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(Sql);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
+    }
+
+    /// <summary>The job, or null when there is none.</summary>
+    public static async Task<JobInfo?> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) return null;
+        var now = reader.GetFieldValue<DateTimeOffset>(Now);
+        string? Text(int i) => reader.IsDBNull(i) ? null : reader.GetString(i);
+        DateTimeOffset? Time(int i) => reader.IsDBNull(i) ? null : reader.GetFieldValue<DateTimeOffset>(i);
+        return new JobInfo
+        {
+            Id = reader.GetInt64(Id),
+            Queue = reader.GetString(Queue),
+            Kind = reader.GetString(Kind),
+            PayloadJson = Text(Payload),
+            State = JobTransitions.Visible(StateCodec.Parse(reader.GetString(State)), reader.GetFieldValue<DateTimeOffset>(RunAt), now),
+            Priority = reader.GetInt16(Priority),
+            Attempt = reader.GetInt32(Attempt),
+            MaxAttempts = reader.GetInt32(MaxAttempts),
+            RunAt = reader.GetFieldValue<DateTimeOffset>(RunAt),
+            CreatedAt = reader.GetFieldValue<DateTimeOffset>(CreatedAt),
+            AttemptedAt = Time(AttemptedAt),
+            FinalizedAt = Time(FinalizedAt),
+            LockedBy = Text(LockedBy),
+            LeaseExpiresAt = Time(LeaseExpires),
+            CancellationRequested = reader.GetBoolean(CancelRequested),
+            UniqueKey = Text(UniqueKey),
+            Errors = JobTransitions.ErrorsFromJson(reader.GetString(Errors)),
+            Command = Text(CommandColumn),
+            Allocation = AllocationColumns.Read(reader, Allocation),
+            CommandHash = Text(CommandHash),
+            Description = Text(Description),
+            EffectivePriority = reader.GetInt16(EffectivePriority),
+            PendingParents = reader.GetInt32(PendingParents),
+            OnParentFailure = StateCodec.ParsePolicy(reader.GetString(OnParentFailure)),
+            Parents = Links(reader.GetString(Parents), now),
+            Children = Links(reader.GetString(Children), now),
+        };
+    }
+
+    private static JobLink[] Links(string json, DateTimeOffset now)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.EnumerateArray()
+            .Select(e => new JobLink(e[0].GetInt64(), JobTransitions.Visible(StateCodec.Parse(e[1].GetString()!), e[2].GetDateTimeOffset(), now)))
+            .ToArray();
+    }
+}

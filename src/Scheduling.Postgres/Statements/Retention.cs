@@ -1,0 +1,98 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
+internal sealed class Retention
+{
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5;
+
+    public Retention(PostgresSchema schema)
+    {
+        // $1 ids, $2 peak memory, $3 peak cpu, $4 duration ms, $5 exit code, $6 oom, $7 now: runs of sized jobs with a command.
+        RecordRuns = schema.Apply("""
+            INSERT INTO {schema}.run_history (job_id, definition_id, command_hash, normalized_command_hash, allocated_memory_mb,
+                                              peak_memory_mb, peak_cpu_millicores, duration_ms, exit_code, oom_killed, finished_at)
+            SELECT j.id, j.definition_id, j.command_hash, j.normalized_command_hash, j.memory_mb,
+                   CASE WHEN u.oom THEN least(coalesce(u.peak, j.memory_mb), j.memory_mb) ELSE u.peak END,
+                   u.cpu, u.duration_ms, u.exit_code, u.oom, coalesce($7, now())
+            FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::integer[], $6::boolean[]) AS u(id, peak, cpu, duration_ms, exit_code, oom)
+            JOIN {schema}.jobs j ON j.id = u.id
+            WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
+            """);
+
+        // $1 finished before, $2 batch size
+        Purge = schema.Apply("""
+            WITH purged AS (
+                DELETE FROM {schema}.jobs WHERE id IN (
+                    SELECT id FROM {schema}.jobs
+                    WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < $1
+                    ORDER BY finalized_at LIMIT $2
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING id),
+            as_parent AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.parent_id = purged.id),
+            as_child AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.child_id = purged.id)
+            SELECT count(*)::integer FROM purged
+            """);
+
+        // $1 now. Due and scheduled split the available jobs as JobTransitions.Visible does.
+        Stats = schema.Apply("""
+            SELECT queue,
+                   count(*) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'available' AND run_at > coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'running'),
+                   min(run_at) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
+                   count(*) FILTER (WHERE state = 'waiting')
+            FROM {schema}.jobs WHERE state IN ('waiting', 'available', 'running')
+            GROUP BY queue ORDER BY queue
+            """);
+    }
+
+    public string RecordRuns { get; }
+    public string Purge { get; }
+    public string Stats { get; }
+
+    /// <summary>The run records of the acknowledgements that carry one (JobValidation.CarriesRunRecord); null when none does.</summary>
+    public NpgsqlBatchCommand? RecordRunsCommand(IReadOnlyList<JobAck> acks, DateTimeOffset? now)
+    {
+        var measured = acks.Where(JobValidation.CarriesRunRecord).ToArray();
+        if (measured.Length == 0) return null;
+        var command = new NpgsqlBatchCommand(RecordRuns);
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => a.Lease.JobId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakMemoryMb).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.PeakCpuMillicores).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = measured.Select(a => (long)(a.RunDuration ?? TimeSpan.Zero).TotalMilliseconds).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = measured.Select(a => a.Usage!.OomKilled).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
+    }
+
+    public NpgsqlCommand PurgeCommand(NpgsqlDataSource dataSource, DateTimeOffset finishedBefore, int batchSize)
+    {
+        var command = dataSource.CreateCommand(Purge);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        return command;
+    }
+
+    public NpgsqlCommand StatsCommand(NpgsqlDataSource dataSource, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(Stats);
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
+    }
+
+    public static async Task<List<QueueStats>> ReadStatsAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var stats = new List<QueueStats>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting) });
+        }
+
+        return stats;
+    }
+}
