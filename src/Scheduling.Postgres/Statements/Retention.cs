@@ -36,13 +36,13 @@ internal sealed class Retention
             SELECT count(*)::integer FROM purged
             """);
 
-        // $1 now. Due and scheduled split the available jobs as JobTransitions.Visible does.
+        // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible.
         Stats = schema.Apply("""
             SELECT queue,
-                   count(*) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
-                   count(*) FILTER (WHERE state = 'available' AND run_at > coalesce($1, now())),
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'scheduled'),
                    count(*) FILTER (WHERE state = 'running'),
-                   min(run_at) FILTER (WHERE state = 'available' AND run_at <= coalesce($1, now())),
+                   min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
                    count(*) FILTER (WHERE state = 'waiting')
             FROM {schema}.jobs WHERE state IN ('waiting', 'available', 'running')
             GROUP BY queue ORDER BY queue

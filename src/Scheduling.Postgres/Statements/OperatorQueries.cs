@@ -3,7 +3,7 @@ using NpgsqlTypes;
 
 namespace Scheduling.Postgres;
 
-/// <summary>The operator's view of a schema: migrations, queues and jobs (used by the CLI).</summary>
+/// <summary>The operator's view of a schema: migrations, queues and jobs (used by the CLI); each query with its binder and reader.</summary>
 internal sealed class PostgresOperations
 {
     private readonly NpgsqlDataSource _dataSource;
@@ -44,11 +44,11 @@ internal sealed class PostgresOperations
     {
         await using var command = _dataSource.CreateCommand(_schema.Apply("""
             SELECT queue,
-                   count(*) FILTER (WHERE state = 'available' AND run_at <= now()),
-                   count(*) FILTER (WHERE state = 'available' AND run_at > now()),
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'),
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'scheduled'),
                    count(*) FILTER (WHERE state = 'running'),
                    count(*) FILTER (WHERE state = 'dead'),
-                   extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'available' AND run_at <= now()))::float8,
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'))::float8,
                    count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes'),
                    count(*) FILTER (WHERE state = 'waiting')
             FROM {schema}.jobs
@@ -71,11 +71,11 @@ internal sealed class PostgresOperations
     {
         await using var command = _dataSource.CreateCommand(_schema.Apply("""
             SELECT id, queue, kind,
-                   CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END,
+                   {schema}.job_visible_state(state, run_at, now()),
                    priority, attempt, max_attempts, run_at, created_at, finalized_at
             FROM {schema}.jobs
             WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR kind = $2)
-              AND ($3::text IS NULL OR (CASE WHEN state = 'available' AND run_at > now() THEN 'scheduled' ELSE state END) = $3)
+              AND ($3::text IS NULL OR {schema}.job_visible_state(state, run_at, now()) = $3)
               AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
               AND ($6::bigint IS NULL OR id < $6)
             ORDER BY id DESC LIMIT $7
