@@ -6,6 +6,15 @@ namespace Scheduling.Postgres;
 /// <summary>Settings of the PostgreSQL job store.</summary>
 public sealed class PostgresQueueOptions
 {
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string Section = "Scheduling:Postgres";
+
+    /// <summary>
+    /// The name of a connection string in the host's configuration (<c>ConnectionStrings:{name}</c>),
+    /// used when neither <see cref="ConnectionString"/> nor <see cref="DataSource"/> is given.
+    /// </summary>
+    public string? ConnectionStringName { get; set; }
+
     /// <summary>
     /// The connection string, used when <see cref="DataSource"/> is not set and none is registered. The
     /// data source built from it prepares the queue's statements automatically and skips the session

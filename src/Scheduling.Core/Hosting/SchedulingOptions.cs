@@ -5,6 +5,9 @@ namespace Scheduling;
 /// <summary>Settings of the worker host and the queue rules, validated at start-up.</summary>
 public sealed class SchedulingOptions
 {
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string Section = "Scheduling";
+
     /// <summary>This host's worker id; null derives one from the machine name, process id and a random suffix.</summary>
     public string? WorkerId { get; set; }
 

@@ -32,15 +32,16 @@ public static class SchedulingServiceCollectionExtensions
     internal static readonly Func<IServiceProvider, object> InMemoryHistoryFactory = static sp => sp.GetRequiredService<InMemoryRunHistory>();
 
     /// <summary>
-    /// Adds the job queue (in memory until a store such as <c>UsePostgres</c> is chosen), validated
-    /// options and the worker host. Calling it again only applies <paramref name="configure"/>.
+    /// Adds the job queue (in memory until a store such as <c>UsePostgres</c> is chosen), options
+    /// (bound from the <c>Scheduling</c> configuration section when the host has one, then
+    /// <see cref="SchedulingBuilder.Configure"/>; validated at start-up) and the worker host. Calling it again only applies <paramref name="configure"/>.
     /// An <see cref="IJobQueue"/> registered by the application is kept.
     /// </summary>
     public static SchedulingBuilder AddScheduling(this IServiceCollection services, Action<SchedulingBuilder>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddOptions<SchedulingOptions>().ValidateOnStart();
+        services.AddBoundOptions<SchedulingOptions>(SchedulingOptions.Section);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SchedulingOptions>, SchedulingOptionsValidator>());
         services.TryAddSingleton<QueueSignals>();
         services.TryAddSingleton<WorkerStatus>();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -23,16 +24,25 @@ public static class PostgresSchedulingBuilderExtensions
     }
 
     /// <summary>
-    /// Stores jobs in PostgreSQL. The data source is, in order: <see cref="PostgresQueueOptions.DataSource"/>,
-    /// an <see cref="NpgsqlDataSource"/> registered in the container, or one built from
-    /// <see cref="PostgresQueueOptions.ConnectionString"/>.
+    /// Stores jobs in PostgreSQL with the options of the <c>Scheduling:Postgres</c> configuration
+    /// section (e.g. <c>"Scheduling": { "Postgres": { "ConnectionStringName": "jobs" } }</c>).
+    /// </summary>
+    public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder) => builder.UsePostgres(static _ => { });
+
+    /// <summary>
+    /// Stores jobs in PostgreSQL. Options are bound from the <c>Scheduling:Postgres</c> configuration
+    /// section when the host has one, then <paramref name="configure"/> runs; both are validated at
+    /// start-up. The data source is, in order: <see cref="PostgresQueueOptions.DataSource"/>, an
+    /// <see cref="NpgsqlDataSource"/> registered in the container, or one built from
+    /// <see cref="PostgresQueueOptions.ConnectionString"/> or the connection string named by
+    /// <see cref="PostgresQueueOptions.ConnectionStringName"/>.
     /// </summary>
     public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder, Action<PostgresQueueOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         var services = builder.Services;
-        services.AddOptions<PostgresQueueOptions>().Configure(configure).ValidateOnStart();
+        services.AddBoundOptions<PostgresQueueOptions>(PostgresQueueOptions.Section).Configure(configure);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgresQueueOptions>, PostgresQueueOptionsValidator>());
         services.TryAddSingleton<PostgresDataSourceHolder>();
         services.TryAddSingleton(sp =>
@@ -72,7 +82,14 @@ internal sealed class PostgresDataSourceHolder : IAsyncDisposable
         if (o.DataSource is not null) DataSource = o.DataSource;
         else if (services.GetService<NpgsqlDataSource>() is { } registered) DataSource = registered;
         else if (!string.IsNullOrWhiteSpace(o.ConnectionString)) DataSource = _owned = Build(o.ConnectionString);
-        else throw new InvalidOperationException("UsePostgres needs a connection: set PostgresQueueOptions.ConnectionString or DataSource, or register an NpgsqlDataSource.");
+        else if (!string.IsNullOrWhiteSpace(o.ConnectionStringName))
+        {
+            var named = services.GetService<IConfiguration>()?.GetConnectionString(o.ConnectionStringName);
+            if (string.IsNullOrWhiteSpace(named))
+                throw new InvalidOperationException($"UsePostgres: no connection string named '{o.ConnectionStringName}' (is ConnectionStrings:{o.ConnectionStringName} set?).");
+            DataSource = _owned = Build(named);
+        }
+        else throw new InvalidOperationException($"UsePostgres needs a connection: set {PostgresQueueOptions.Section}:ConnectionString or :ConnectionStringName (PostgresQueueOptions), pass a DataSource, or register an NpgsqlDataSource.");
     }
 
     public NpgsqlDataSource DataSource { get; }

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -19,8 +18,7 @@ public static class StaggerSchedulingBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;
-        services.AddOptions<StaggerOptions>().ValidateOnStart();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<StaggerOptions>, StaggerConfigurationBinder>());
+        services.AddBoundOptions<StaggerOptions>(StaggerOptions.Section);
         if (configure is not null) services.PostConfigure(configure);
         services.AddOptions<RecurringJobOptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StaggerOptions>, StaggerOptionsValidator>());
@@ -41,13 +39,5 @@ public static class StaggerSchedulingBuilderExtensions
         builder.UseStagger();
         builder.Services.Configure<RecurringJobOptions>(o => o.Jobs.Add(job));
         return builder;
-    }
-
-    private sealed class StaggerConfigurationBinder(IServiceProvider services) : IConfigureOptions<StaggerOptions>
-    {
-        public void Configure(StaggerOptions options)
-        {
-            if (services.GetService<IConfiguration>() is { } configuration) configuration.GetSection(StaggerOptions.Section).Bind(options);
-        }
     }
 }

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests.Hosting;
+
+/// <summary>UsePostgres() takes its options, and its connection by name, from configuration.</summary>
+public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    [Fact]
+    public async Task The_postgres_section_names_the_schema_and_the_connection_string()
+    {
+        var schema = $"cfg_{Guid.NewGuid():N}"[..20];
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:jobs"] = database.ConnectionString,
+            ["Scheduling:Postgres:ConnectionStringName"] = "jobs",
+            ["Scheduling:Postgres:Schema"] = schema,
+            ["Scheduling:Postgres:CopyThreshold"] = "5",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+        services.AddScheduling(s => s.UsePostgres());
+        await using var provider = services.BuildServiceProvider();
+
+        var queue = provider.GetRequiredService<IJobQueue>();
+        var id = (await queue.EnqueueAsync(new JobRequest("configured"))).JobId;
+
+        Assert.Equal(5, provider.GetRequiredService<IOptions<PostgresQueueOptions>>().Value.CopyThreshold);
+        Assert.Equal(schema, Assert.IsType<PostgresJobQueue>(queue).Schema);
+        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE id = $1");
+        count.Parameters.AddWithValue(id);
+        Assert.Equal(1L, await count.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public void A_named_connection_string_that_is_not_there_is_named_in_the_error()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Scheduling:Postgres:ConnectionStringName"] = "jobs" }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+        services.AddScheduling(s => s.UsePostgres());
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IJobQueue>());
+
+        Assert.Equal("UsePostgres: no connection string named 'jobs' (is ConnectionStrings:jobs set?).", error.Message);
+    }
+}
