@@ -101,6 +101,7 @@ internal sealed class SetStatesIfRunning
         var errorMessage = new string?[n];
         var wake = new bool[n];
         var shape = Shape.None;
+        var dependsOnCancel = false;
         for (var i = 0; i < n; i++)
         {
             var (id, token, cancel, t) = rows[i];
@@ -119,19 +120,24 @@ internal sealed class SetStatesIfRunning
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
             if (wake[i]) shape |= Shape.Wakes;
+            if (cancel is not null) dependsOnCancel = true;
         }
+
+        // A column the statement's shape does not use goes as NULL: a multi-argument unnest pads a
+        // missing array with NULLs, so a batch of successes sends four arrays, not ten.
+        object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
         var p = new NpgsqlParameter[Channel + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
-        p[WhenCancel] = new NpgsqlParameter { Value = whenCancel, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
+        p[WhenCancel] = new NpgsqlParameter { Value = Unless(dependsOnCancel, whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[States] = new NpgsqlParameter<string[]> { TypedValue = states, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
-        p[RunAfter] = new NpgsqlParameter { Value = runAfter, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval };
+        p[RunAfter] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.MovesRunAt), runAfter), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval };
         p[Finalized] = new NpgsqlParameter<bool[]> { TypedValue = finalized };
-        p[AttemptChange] = new NpgsqlParameter<int[]> { TypedValue = attemptChange };
-        p[ErrorAttempt] = new NpgsqlParameter { Value = errorAttempt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer };
-        p[ErrorMessage] = new NpgsqlParameter { Value = errorMessage, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
-        p[Wake] = new NpgsqlParameter<bool[]> { TypedValue = wake };
+        p[AttemptChange] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.ChangesAttempt), attemptChange), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer };
+        p[ErrorAttempt] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.AddsErrors), errorAttempt), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer };
+        p[ErrorMessage] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.AddsErrors), errorMessage), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+        p[Wake] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.Wakes), wake), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[Now] = new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
         p[MaxErrorsKept] = new NpgsqlParameter<int> { TypedValue = maxErrorsKept };
         p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
