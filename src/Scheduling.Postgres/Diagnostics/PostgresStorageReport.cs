@@ -92,42 +92,37 @@ public sealed record OpenTransaction(int Pid, string State, TimeSpan Age, string
 public sealed record ReplicationSlotHold(string Slot, long XminAge);
 
 /// <summary>Reads the storage report now and then and warns when vacuum falls behind or something pins the horizon.</summary>
-internal sealed partial class PostgresStorageMonitor(PostgresDataSourceHolder holder, Microsoft.Extensions.Options.IOptions<PostgresQueueOptions> options, TimeProvider time, ILogger<PostgresStorageMonitor>? logger = null) : BackgroundService
+internal sealed class PostgresStorageMonitor(PostgresDataSourceHolder holder, Microsoft.Extensions.Options.IOptions<PostgresQueueOptions> options, TimeProvider time, ILogger<PostgresStorageMonitor>? logger = null) : BackgroundService
 {
-    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        new StorageCheck(holder, options.Value, time, (ILogger?)logger ?? NullLogger.Instance).RunAsync(stoppingToken);
+}
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+/// <summary>Reads the storage report every <see cref="PostgresQueueOptions.StorageCheckInterval"/> and warns when vacuum falls behind.</summary>
+internal sealed partial class StorageCheck(PostgresDataSourceHolder holder, PostgresQueueOptions options, TimeProvider time, ILogger logger) : PeriodicService(time, logger)
+{
+    private bool _naptimeReported;
+
+    protected override TimeSpan Interval => options.StorageCheckInterval;
+
+    public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        var o = options.Value;
-        var naptimeReported = false;
-        while (!stoppingToken.IsCancellationRequested)
+        var o = options;
+        var report = await PostgresStorageReport.ReadAsync(holder.DataSource, o.Schema, cancellationToken).ConfigureAwait(false);
+        foreach (var table in report.Tables.Where(t => t.DeadTuples > o.DeadTupleWarning && t.DeadTuples > t.LiveTuples))
+            DeadTuples(Logger, o.Schema, table.Table, table.DeadTuples, table.LiveTuples);
+        if (report.OldestTransaction is { } tx && tx.Age > o.OldTransactionWarning)
+            OldTransaction(Logger, tx.Pid, tx.State, tx.Age, tx.Query);
+        if (report.OldestSlot is { } slot && slot.XminAge > 100_000_000)
+            SlotHolding(Logger, slot.Slot, slot.XminAge);
+        if (!_naptimeReported && report.AutovacuumNaptime > PostgresStorageReport.RecommendedMaxNaptime)
         {
-            try
-            {
-                await Task.Delay(o.StorageCheckInterval, time, stoppingToken).ConfigureAwait(false);
-                var report = await PostgresStorageReport.ReadAsync(holder.DataSource, o.Schema, stoppingToken).ConfigureAwait(false);
-                foreach (var table in report.Tables.Where(t => t.DeadTuples > o.DeadTupleWarning && t.DeadTuples > t.LiveTuples))
-                    DeadTuples(_logger, o.Schema, table.Table, table.DeadTuples, table.LiveTuples);
-                if (report.OldestTransaction is { } tx && tx.Age > o.OldTransactionWarning)
-                    OldTransaction(_logger, tx.Pid, tx.State, tx.Age, tx.Query);
-                if (report.OldestSlot is { } slot && slot.XminAge > 100_000_000)
-                    SlotHolding(_logger, slot.Slot, slot.XminAge);
-                if (!naptimeReported && report.AutovacuumNaptime > PostgresStorageReport.RecommendedMaxNaptime)
-                {
-                    naptimeReported = true; // a server setting: once per host is enough
-                    SlowNaptime(_logger, report.AutovacuumNaptime.Value, PostgresStorageReport.RecommendedMaxNaptime);
-                }
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or InvalidOperationException)
-            {
-                CheckFailed(_logger, ex);
-            }
+            _naptimeReported = true; // a server setting: once per host is enough
+            SlowNaptime(Logger, report.AutovacuumNaptime.Value, PostgresStorageReport.RecommendedMaxNaptime);
         }
     }
+
+    protected override void OnFailure(Exception exception, TimeSpan retryIn) => CheckFailed(Logger, exception);
 
     [LoggerMessage(1200, LogLevel.Warning, "Table {Schema}.{Table} has {Dead} dead tuples against {Live} live: vacuum is behind (see docs/operations.md)")]
     private static partial void DeadTuples(ILogger logger, string schema, string table, long dead, long live);

@@ -1,16 +1,20 @@
 using Microsoft.Extensions.Logging;
 
-namespace Scheduling.Hosting;
+namespace Scheduling.Internal;
 
 /// <summary>
-/// The one loop skeleton of the host's periodic services (lease keeper, rescuer, pruner, depth
-/// sampler): run a round every interval until stopped; a failed round is reported and the next one
+/// The one loop skeleton of the hosts' periodic services (lease keeper, rescuer, pruner, depth
+/// sampler, and PostgreSQL's storage monitor): run a round every interval until stopped; a failed round is reported and the next one
 /// waits <see cref="DelayAfterFailure"/> instead, so a database outage neither kills the loop nor
 /// makes it spin.
 /// </summary>
-internal abstract class PeriodicService(TimeProvider time, ILogger logger)
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public abstract class PeriodicService(TimeProvider time, ILogger logger)
 {
+    /// <summary>The clock the service waits on.</summary>
     protected TimeProvider Time { get; } = time;
+
+    /// <summary>Where the service reports.</summary>
     protected ILogger Logger { get; } = logger;
 
     /// <summary>The pause between rounds.</summary>
@@ -28,6 +32,7 @@ internal abstract class PeriodicService(TimeProvider time, ILogger logger)
     /// <summary>How long to wait after <paramref name="failures"/> rounds failed in a row.</summary>
     protected virtual TimeSpan DelayAfterFailure(int failures) => Interval;
 
+    /// <summary>Runs rounds until <paramref name="stoppingToken"/> is cancelled; never throws for a failed round.</summary>
     public async Task RunAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
