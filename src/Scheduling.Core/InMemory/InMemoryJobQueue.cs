@@ -1,5 +1,3 @@
-using Scheduling.Hosting;
-
 namespace Scheduling;
 
 /// <summary>

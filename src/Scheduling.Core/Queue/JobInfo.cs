@@ -11,7 +11,7 @@ public sealed record JobInfo
     public required string Kind { get; init; }
     /// <summary>The payload as JSON, or null.</summary>
     public string? PayloadJson { get; init; }
-    /// <summary>The state, with <see cref="JobState.Scheduled"/> for a waiting job not yet due.</summary>
+    /// <summary>The state as readers see it: <see cref="JobState.Scheduled"/> for an available job whose run-at time has not come (JobTransitions.Visible).</summary>
     public required JobState State { get; init; }
     /// <summary>The job's own priority (larger runs first).</summary>
     public required int Priority { get; init; }
