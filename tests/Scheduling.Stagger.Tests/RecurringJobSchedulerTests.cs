@@ -29,15 +29,8 @@ public sealed class RecurringJobSchedulerTests
         return jobs;
     }
 
-    private static async Task RunForAsync(FakeTimeProvider time, TimeSpan span, int stepSeconds = 2)
-    {
-        // Small steps keep every tick on time even if a scheduler computes its delay just before a step.
-        for (var elapsed = TimeSpan.Zero; elapsed < span; elapsed += TimeSpan.FromSeconds(stepSeconds))
-        {
-            time.Advance(TimeSpan.FromSeconds(stepSeconds));
-            await Task.Delay(2);
-        }
-    }
+    private static Task RunForAsync(FakeTimeProvider time, TimeSpan span, params RecurringJobScheduler[] schedulers) =>
+        SleeperClock.RunAsync(time, span, () => schedulers.Select(s => s.SleepingUntil));
 
     [Fact]
     public async Task Three_hosts_enqueue_each_tick_exactly_once_at_the_staggered_second()
@@ -48,7 +41,7 @@ public sealed class RecurringJobSchedulerTests
         var schedulers = hosts.Select(h => h.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single()).ToArray();
         foreach (var scheduler in schedulers) await scheduler.StartAsync(CancellationToken.None);
 
-        await RunForAsync(time, TimeSpan.FromMinutes(10));
+        await RunForAsync(time, TimeSpan.FromMinutes(10), schedulers);
         await Eventually.HoldsAsync(async () => (await JobsAsync(queue)).Count >= 10, "ten ticks are enqueued");
         foreach (var scheduler in schedulers) await scheduler.StopAsync(CancellationToken.None);
 
@@ -78,7 +71,7 @@ public sealed class RecurringJobSchedulerTests
         var scheduler = host.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single();
         await scheduler.StartAsync(CancellationToken.None);
 
-        await RunForAsync(time, TimeSpan.FromMinutes(56), stepSeconds: 10); // through the 09:00 tick
+        await RunForAsync(time, TimeSpan.FromMinutes(56), scheduler); // through the 09:00 tick
         await Eventually.HoldsAsync(async () => (await JobsAsync(queue)).Any(j => j.RunAt.Hour == 9), "the 09:00 tick is enqueued");
         await scheduler.StopAsync(CancellationToken.None);
 

@@ -32,11 +32,7 @@ public static class JobTelemetry
         var context = activity ?? Activity.Current;
         if (context is { IdFormat: ActivityIdFormat.W3C })
         {
-            foreach (var job in jobs)
-            {
-                job.TraceParent = context.Id;
-                job.TraceState = context.TraceStateString;
-            }
+            for (var i = 0; i < jobs.Count; i++) jobs[i] = jobs[i] with { TraceParent = context.Id, TraceState = context.TraceStateString };
         }
 
         return activity;

@@ -3,7 +3,10 @@ using System.Text.Json;
 
 namespace Scheduling.Internal;
 
-/// <summary>A request that passed validation, with its payload serialised: what a store writes.</summary>
+/// <summary>
+/// A request that passed validation, with its payload serialised: what a store writes. Immutable:
+/// the enqueue steps that add to it (sizing, then the trace context) replace it in the batch.
+/// </summary>
 [System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
 public sealed record PreparedJob(
     string Queue,
@@ -20,19 +23,19 @@ public sealed record PreparedJob(
     JobDefinition? Definition)
 {
     /// <summary>The hash of the final command (never of the description); set at enqueue.</summary>
-    public string? CommandHash { get; set; }
+    public string? CommandHash { get; init; }
 
     /// <summary>The normalised command's hash, when normalisation is on.</summary>
-    public string? NormalizedCommandHash { get; set; }
+    public string? NormalizedCommandHash { get; init; }
 
     /// <summary>What the job is given, for jobs with a definition.</summary>
-    public ResourceAllocation? Allocation { get; set; }
+    public ResourceAllocation? Allocation { get; init; }
 
     /// <summary>The W3C traceparent of the enqueue, so processing continues the trace.</summary>
-    public string? TraceParent { get; set; }
+    public string? TraceParent { get; init; }
 
     /// <summary>The W3C tracestate of the enqueue.</summary>
-    public string? TraceState { get; set; }
+    public string? TraceState { get; init; }
 
     /// <summary>What the job does when a parent ends dead or cancelled.</summary>
     public ParentFailurePolicy OnParentFailure { get; init; }
@@ -151,14 +154,18 @@ public static partial class JobValidation
     /// </summary>
     public static async ValueTask AllocateAsync(List<PreparedJob> jobs, ResourceAllocator? allocator, CancellationToken cancellationToken)
     {
-        foreach (var job in jobs)
+        for (var i = 0; i < jobs.Count; i++)
         {
-            job.CommandHash = allocator is null ? Md5CommandHasher.Instance.Hash(job.Command) : allocator.HashCommand(job.Command);
-            job.NormalizedCommandHash = allocator?.HashNormalizedCommand(job.Command);
-            if (job.Definition is not { } definition) continue;
-            job.Allocation = allocator is null
-                ? ResourceAllocator.Baseline(definition, AraSkipReason.None)
+            var job = jobs[i];
+            var allocation = job.Definition is not { } definition ? null
+                : allocator is null ? ResourceAllocator.Baseline(definition, AraSkipReason.None)
                 : await allocator.AllocateAsync(definition, job.Command, cancellationToken).ConfigureAwait(false);
+            jobs[i] = job with
+            {
+                CommandHash = allocator is null ? Md5CommandHasher.Instance.Hash(job.Command) : allocator.HashCommand(job.Command),
+                NormalizedCommandHash = allocator?.HashNormalizedCommand(job.Command),
+                Allocation = allocation,
+            };
         }
     }
 

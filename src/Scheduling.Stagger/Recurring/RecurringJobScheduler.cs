@@ -19,6 +19,8 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     private readonly StaggerOptions _stagger;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private long _sleepingUntil = NotSleeping;
+    private const long NotSleeping = long.MinValue;
 
     public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null)
     {
@@ -30,7 +32,25 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    /// <summary>
+    /// Until when the loop sleeps, or null while it works: tests advance a fake clock only while every
+    /// scheduler sleeps, so no tick depends on how fast real threads run.
+    /// </summary>
+    internal DateTimeOffset? SleepingUntil => Volatile.Read(ref _sleepingUntil) is var ticks and not NotSleeping ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await RunAsync(stoppingToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _sleepingUntil, DateTimeOffset.MaxValue.UtcTicks); // for good
+        }
+    }
+
+    private async Task RunAsync(CancellationToken stoppingToken)
     {
         if (_options.Jobs.Count == 0) return;
         var now = _time.GetUtcNow().UtcDateTime;
@@ -51,14 +71,21 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
             var next = plans.Select(p => Occurrences.Next(p.Expression, p.FixedSecond, p.Job.TimeZone, p.Cursor)).Where(t => t is not null).Min();
             if (next is null) return; // no job will ever fire again
-            var delay = allEnqueued ? next.Value - _time.GetUtcNow().UtcDateTime : TimeSpan.FromSeconds(1);
+            var current = _time.GetUtcNow();
+            var delay = allEnqueued ? next.Value - current.UtcDateTime : TimeSpan.FromSeconds(1);
+            if (delay <= TimeSpan.Zero) continue;
             try
             {
-                if (delay > TimeSpan.Zero) await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                Volatile.Write(ref _sleepingUntil, (current + delay).UtcTicks);
+                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 return;
+            }
+            finally
+            {
+                Volatile.Write(ref _sleepingUntil, NotSleeping);
             }
         }
     }

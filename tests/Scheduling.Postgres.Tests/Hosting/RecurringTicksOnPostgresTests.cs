@@ -31,11 +31,7 @@ public sealed class RecurringTicksOnPostgresTests(PostgresDatabaseFixture databa
         await hosts[0].GetRequiredService<PostgresJobQueue>().MigrateAsync();
         foreach (var scheduler in schedulers) await scheduler.StartAsync(CancellationToken.None);
 
-        for (var step = 0; step < 5 * 60 / 2; step++)
-        {
-            time.Advance(TimeSpan.FromSeconds(2));
-            await Task.Delay(5);
-        }
+        await SleeperClock.RunAsync(time, TimeSpan.FromMinutes(5), () => schedulers.Select(s => s.SleepingUntil));
 
         await Eventually.HoldsAsync(async () => await CountAsync(schema, "count(*)") >= 7, "five minutes of ticks are enqueued");
         foreach (var scheduler in schedulers) await scheduler.StopAsync(CancellationToken.None);
