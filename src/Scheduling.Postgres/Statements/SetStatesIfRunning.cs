@@ -28,7 +28,7 @@ internal sealed class SetStatesIfRunning
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[16];
+    private readonly string?[] _variants = new string?[32];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -49,6 +49,7 @@ internal sealed class SetStatesIfRunning
         ChangesAttempt = 2,
         AddsErrors = 4,
         Wakes = 8, // some job becomes due at once: notify its queue (a data-modifying CTE, dearer)
+        DependsOnCancel = 16, // some row is for one value of the job's cancellation flag
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -62,13 +63,19 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
+        // Only the arrays the shape uses are unnested (the others are sent as NULL and not named).
+        var columns = new List<(string Array, string Name)> { ("$1::bigint[]", "id"), ("$2::uuid[]", "token"), ("$4::text[]", "state"), ("$6::boolean[]", "finalized") };
+        if (shape.HasFlag(Shape.DependsOnCancel)) columns.Add(("$3::boolean[]", "when_cancel"));
+        if (shape.HasFlag(Shape.MovesRunAt)) columns.Add(("$5::interval[]", "run_after"));
+        if (shape.HasFlag(Shape.ChangesAttempt)) columns.Add(("$7::integer[]", "attempt_change"));
+        if (shape.HasFlag(Shape.AddsErrors)) columns.AddRange([("$8::integer[]", "error_attempt"), ("$9::text[]", "error_message")]);
+        if (shape.HasFlag(Shape.Wakes)) columns.Add(("$10::boolean[]", "wake"));
+        var cancelMatch = shape.HasFlag(Shape.DependsOnCancel) ? "\n  AND (t.when_cancel IS NULL OR t.when_cancel = j.cancel_requested)" : "";
         var update = $"""
             UPDATE {"{schema}"}.jobs j
             SET {string.Join(", ", set)}
-            FROM unnest($1::bigint[], $2::uuid[], $3::boolean[], $4::text[], $5::interval[], $6::boolean[], $7::integer[], $8::integer[], $9::text[], $10::boolean[])
-                AS t(id, token, when_cancel, state, run_after, finalized, attempt_change, error_attempt, error_message, wake)
-            WHERE j.id = ANY ($1) AND j.id = t.id AND j.lease_token = t.token
-              AND (t.when_cancel IS NULL OR t.when_cancel = j.cancel_requested)
+            FROM unnest({string.Join(", ", columns.Select(c => c.Array))}) AS t({string.Join(", ", columns.Select(c => c.Name))})
+            WHERE j.id = ANY ($1) AND j.id = t.id AND j.lease_token = t.token{cancelMatch}
 
             """;
         return _schema.Apply(shape.HasFlag(Shape.Wakes)
@@ -101,7 +108,6 @@ internal sealed class SetStatesIfRunning
         var errorMessage = new string?[n];
         var wake = new bool[n];
         var shape = Shape.None;
-        var dependsOnCancel = false;
         for (var i = 0; i < n; i++)
         {
             var (id, token, cancel, t) = rows[i];
@@ -120,7 +126,7 @@ internal sealed class SetStatesIfRunning
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
             if (wake[i]) shape |= Shape.Wakes;
-            if (cancel is not null) dependsOnCancel = true;
+            if (cancel is not null) shape |= Shape.DependsOnCancel;
         }
 
         // A column the statement's shape does not use goes as NULL: a multi-argument unnest pads a
@@ -130,7 +136,7 @@ internal sealed class SetStatesIfRunning
         var p = new NpgsqlParameter[Channel + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
-        p[WhenCancel] = new NpgsqlParameter { Value = Unless(dependsOnCancel, whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
+        p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[States] = new NpgsqlParameter<string[]> { TypedValue = states, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
         p[RunAfter] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.MovesRunAt), runAfter), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Interval };
         p[Finalized] = new NpgsqlParameter<bool[]> { TypedValue = finalized };
