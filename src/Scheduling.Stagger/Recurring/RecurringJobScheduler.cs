@@ -76,8 +76,11 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             if (delay <= TimeSpan.Zero) continue;
             try
             {
+                // The timer first, then the word that the loop sleeps: a clock advanced in between
+                // would otherwise push the timer past the wake-up it was advanced to.
+                var sleep = Task.Delay(delay, _time, stoppingToken);
                 Volatile.Write(ref _sleepingUntil, (current + delay).UtcTicks);
-                await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false);
+                await sleep.ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
