@@ -1,9 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Scheduling.Postgres;
 
-/// <summary>Settings of the PostgreSQL job store.</summary>
+/// <summary>Settings of the PostgreSQL job store; each setting's allowed range is its <c>[Range]</c> attribute, checked at start-up.</summary>
 public sealed class PostgresQueueOptions
 {
     /// <summary>The configuration section these options are bound from.</summary>
@@ -45,30 +46,41 @@ public sealed class PostgresQueueOptions
     public bool ListenForNotifications { get; set; } = true;
 
     /// <summary>The most expired leases rescued in one statement (default 1,000).</summary>
+    [Range(1, 100_000)]
     public int RescueBatchSize { get; set; } = 1000;
 
     /// <summary>How often the host reads the storage report and warns about vacuum falling behind (default 5 min).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan StorageCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Warn when a table has more dead tuples than this and than live ones (default 100,000).</summary>
+    [Range(1L, long.MaxValue)]
     public long DeadTupleWarning { get; set; } = 100_000;
 
     /// <summary>Warn when a transaction has been open longer than this (default 10 min).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan OldTransactionWarning { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Bulk enqueues of at least this many jobs without unique keys use binary COPY (default 16).</summary>
+    [Range(1, int.MaxValue)]
     public int CopyThreshold { get; set; } = 16;
 }
 
+/// <summary>The ranges of <see cref="PostgresQueueOptions"/>, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class PostgresQueueOptionsRanges : IValidateOptions<PostgresQueueOptions>;
+
+/// <summary>Checks <see cref="PostgresQueueOptions"/>: the generated range checks and the schema name.</summary>
 internal sealed class PostgresQueueOptionsValidator : IValidateOptions<PostgresQueueOptions>
 {
+    private static readonly PostgresQueueOptionsRanges Ranges = new();
+
     public ValidateOptionsResult Validate(string? name, PostgresQueueOptions options)
     {
         var errors = new List<string>();
+        GeneratedValidation.AddFailures(Ranges.Validate(PostgresQueueOptions.Section, options), PostgresQueueOptions.Section, errors);
         try { PostgresSchema.Validate(options.Schema, nameof(options.Schema)); }
         catch (ArgumentException ex) { errors.Add($"Scheduling:Postgres:Schema: {ex.Message}"); }
-        if (options.RescueBatchSize is < 1 or > 100_000) errors.Add($"Scheduling:Postgres:RescueBatchSize must be between 1 and 100000 (was {options.RescueBatchSize}).");
-        if (options.CopyThreshold < 1) errors.Add($"Scheduling:Postgres:CopyThreshold must be at least 1 (was {options.CopyThreshold}).");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

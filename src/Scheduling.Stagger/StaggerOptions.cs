@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 
@@ -20,6 +21,7 @@ public sealed class StaggerOptions
     public Dictionary<string, string> Offsets { get; } = new(StringComparer.Ordinal);
 
     /// <summary>What jobs without a configured offset get (default <see cref="StaggerStrategy.Hash"/>).</summary>
+    [EnumDataType(typeof(StaggerStrategy))]
     public StaggerStrategy DefaultStrategy { get; set; } = StaggerStrategy.Hash;
 
     /// <summary>
@@ -66,13 +68,25 @@ public enum StaggerStrategy
     Plan = 2,
 }
 
+/// <summary>The ranges of <see cref="StaggerOptions"/>, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class StaggerOptionsRanges : IValidateOptions<StaggerOptions>;
+
+/// <summary>The ranges of <see cref="RecurringJobOptions"/>, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class RecurringJobOptionsRanges : IValidateOptions<RecurringJobOptions>;
+
+/// <summary>Checks the stagger and recurring-job settings: the generated ranges, the offsets, and each job's name and cron.</summary>
 internal sealed class StaggerOptionsValidator(IOptions<RecurringJobOptions> recurring) : IValidateOptions<StaggerOptions>
 {
+    private static readonly StaggerOptionsRanges Ranges = new();
+    private static readonly RecurringJobOptionsRanges RecurringRanges = new();
+
     public ValidateOptionsResult Validate(string? name, StaggerOptions options)
     {
         var errors = new List<string>();
-        if (!Enum.IsDefined(options.DefaultStrategy))
-            errors.Add($"{StaggerOptions.Section}:DefaultStrategy must be None, Hash or Plan (was {(int)options.DefaultStrategy}).");
+        GeneratedValidation.AddFailures(Ranges.Validate(StaggerOptions.Section, options), StaggerOptions.Section, errors);
+        GeneratedValidation.AddFailures(RecurringRanges.Validate(nameof(RecurringJobOptions), recurring.Value), nameof(RecurringJobOptions), errors);
         if (!options.Lenient)
         {
             foreach (var (job, text) in options.Offsets)

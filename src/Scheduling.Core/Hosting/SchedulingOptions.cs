@@ -1,8 +1,13 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace Scheduling;
 
-/// <summary>Settings of the worker host and the queue rules, validated at start-up.</summary>
+/// <summary>
+/// Settings of the worker host and the queue rules, validated at start-up: each setting's allowed
+/// range is its <c>[Range]</c> attribute (the one place it is stated), and the rules between settings
+/// are checked with it.
+/// </summary>
 public sealed class SchedulingOptions
 {
     /// <summary>The configuration section these options are bound from.</summary>
@@ -19,51 +24,66 @@ public sealed class SchedulingOptions
     /// the group's queues by weight, and a queue's unused share goes to the others, so a deep queue
     /// cannot starve a shallow one. A queue belongs to at most one group and is not also in <see cref="Queues"/>.
     /// </summary>
+    [ValidateEnumeratedItems]
     public List<QueueGroupOptions> QueueGroups { get; } = [];
 
     /// <summary>True (default) runs the worker host; false registers the queue only (enqueue-only hosts).</summary>
     public bool RunWorkers { get; set; } = true;
 
     /// <summary>How long a lease lasts without a heartbeat (default 30 s); a crashed worker's jobs return after this.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How often running jobs' leases are extended (default 10 s; must be under a third of the lease).</summary>
+    /// <summary>How often running jobs' leases are extended (default 10 s; at most a third of <see cref="LeaseDuration"/>, so one lost heartbeat does not lose the lease).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "08:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How often expired leases are rescued (default 5 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan RescueInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long an idle fetch loop waits for a wake-up before it polls anyway (default 1 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long acknowledgements are buffered to be written together (default 5 ms; zero writes at once).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
     public TimeSpan AckFlushInterval { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>The most acknowledgements written in one statement (default 500).</summary>
+    [Range(1, 10_000)]
     public int AckBatchSize { get; set; } = 500;
 
     /// <summary>Finished jobs (succeeded, cancelled, dead) are deleted this long after they finished (default 7 days; null keeps them).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "36500.00:00:00")]
     public TimeSpan? FinishedJobRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>How often the host prunes finished jobs, in batches of <see cref="RetentionBatchSize"/> (default 5 min).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>The most finished jobs deleted per statement (default 5,000), so pruning never holds long locks.</summary>
+    [Range(1, 1_000_000)]
     public int RetentionBatchSize { get; set; } = 5000;
 
     /// <summary>How often queue depths are read for the gauges and the health check (default 15 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The health check reports degraded when a due job has waited longer than this (default 5 min).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan HealthMaxDueAge { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How long shutdown waits for running jobs before cancelling and releasing them (default 20 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Validation and retry rules applied by the queue.</summary>
+    [Required, ValidateObjectMembers]
     public JobQueueOptions Queue { get; set; } = new();
 
     /// <summary>Adaptive resource allocation: bounds, fallback key, estimator parameters.</summary>
+    [Required, ValidateObjectMembers]
     public AraOptions Ara { get; set; } = new();
 
     /// <summary>Adds or replaces a queue for this host to work.</summary>
@@ -99,7 +119,7 @@ public sealed class SchedulingOptions
 /// <summary>Queues a host works together from one pool of slots, with their weights.</summary>
 public sealed class QueueGroupOptions : QueueWorkerOptions
 {
-    /// <summary>The queues and their weights (1-1,000): weights 3 and 1 give the first three of every four jobs when both have work.</summary>
+    /// <summary>The queues and their weights (1-1,000, checked with <c>FairShare.MaxWeight</c>): weights 3 and 1 give the first three of every four jobs when both have work.</summary>
     public Dictionary<string, int> Weights { get; } = new(StringComparer.Ordinal);
 }
 
@@ -109,29 +129,47 @@ public class QueueWorkerOptions
     /// <summary>The concurrency used when none is set.</summary>
     public const int DefaultConcurrency = 10;
 
-    /// <summary>How many jobs of this queue run at once on this host (1-10,000; default 10).</summary>
+    /// <summary>How many jobs of this queue run at once on this host (default 10).</summary>
+    [Range(1, 10_000)]
     public int Concurrency { get; set; } = DefaultConcurrency;
 
-    /// <summary>The most jobs fetched in one statement (1-10,000; default: as many as the prefetch leaves room for).</summary>
+    /// <summary>The most jobs fetched in one statement (default: as many as the prefetch leaves room for).</summary>
+    [Range(1, 10_000)]
     public int? FetchBatchSize { get; set; }
 
     /// <summary>
     /// The most jobs this host holds for the queue at once, running or fetched and waiting locally for
-    /// a slot. Fetching ahead turns one round trip per free slot into one per batch. Default (with
+    /// a slot; at least <see cref="Concurrency"/>. Fetching ahead turns one round trip per free slot into one per batch. Default (with
     /// <see cref="FetchBatchSize"/> unset too): about 100 ms of work per slot, from recent run
     /// durations: 4 x <see cref="Concurrency"/> (Celery's prefetch multiplier) for jobs of 25 ms and
     /// longer, up to 250 x for very short jobs. Set it to the concurrency when jobs are long and many
     /// hosts share the queue, so no host holds jobs another could start.
     /// </summary>
+    [Range(1, 100_000)]
     public int? Prefetch { get; set; }
 }
 
-/// <summary>Checks <see cref="SchedulingOptions"/>; every message names the setting and the allowed range.</summary>
+/// <summary>The ranges of <see cref="SchedulingOptions"/> and its nested settings, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class SchedulingOptionsRanges : IValidateOptions<SchedulingOptions>;
+
+/// <summary>The ranges of one queue's (or group's) worker settings, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class QueueWorkerOptionsRanges : IValidateOptions<QueueWorkerOptions>;
+
+/// <summary>
+/// Checks <see cref="SchedulingOptions"/>: the generated range checks, then the rules between
+/// settings and the queue names; every message names the setting by its configuration key.
+/// </summary>
 internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOptions>
 {
+    private static readonly SchedulingOptionsRanges Ranges = new();
+    private static readonly QueueWorkerOptionsRanges WorkerRanges = new();
+
     public ValidateOptionsResult Validate(string? name, SchedulingOptions options)
     {
         var errors = new List<string>();
+        GeneratedValidation.AddFailures(Ranges.Validate(SchedulingOptions.Section, options), SchedulingOptions.Section, errors);
         if (options.WorkerId is not null)
         {
             try { JobValidation.ValidateWorkerId(options.WorkerId, nameof(options.WorkerId)); }
@@ -143,7 +181,9 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         {
             ValidateQueue(queue, $"Scheduling:Queues:{queue}", worked, errors);
             if (q is null) { errors.Add($"Scheduling:Queues:{queue} has no settings."); continue; }
-            ValidateWorker(q, $"Scheduling:Queues:{queue}", errors);
+            var setting = $"Scheduling:Queues:{queue}";
+            GeneratedValidation.AddFailures(WorkerRanges.Validate(setting, q), setting, errors);
+            ValidatePrefetch(q, setting, errors);
         }
 
         for (var i = 0; i < options.QueueGroups.Count; i++)
@@ -159,28 +199,13 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
                 if (weight is < 1 or > FairShare.MaxWeight) errors.Add($"{prefix}:Weights:{queue} must be between 1 and {FairShare.MaxWeight} (was {weight}).");
             }
 
-            ValidateWorker(group, prefix, errors);
+            ValidatePrefetch(group, prefix, errors);
         }
 
-        if (options.LeaseDuration < TimeSpan.FromSeconds(1) || options.LeaseDuration > TimeSpan.FromDays(1))
-            errors.Add($"Scheduling:LeaseDuration must be between 1 second and 1 day (was {options.LeaseDuration}).");
-        if (options.HeartbeatInterval <= TimeSpan.Zero || options.HeartbeatInterval * 3 > options.LeaseDuration)
-            errors.Add($"Scheduling:HeartbeatInterval must be positive and at most a third of LeaseDuration ({options.LeaseDuration}) so one lost heartbeat does not lose the lease (was {options.HeartbeatInterval}).");
-        if (options.RescueInterval <= TimeSpan.Zero) errors.Add($"Scheduling:RescueInterval must be positive (was {options.RescueInterval}).");
-        if (options.PollInterval < TimeSpan.FromMilliseconds(10)) errors.Add($"Scheduling:PollInterval must be at least 10 ms (was {options.PollInterval}).");
-        if (options.AckFlushInterval < TimeSpan.Zero || options.AckFlushInterval > TimeSpan.FromSeconds(1))
-            errors.Add($"Scheduling:AckFlushInterval must be between 0 and 1 second (was {options.AckFlushInterval}).");
-        if (options.AckBatchSize is < 1 or > 10_000) errors.Add($"Scheduling:AckBatchSize must be between 1 and 10000 (was {options.AckBatchSize}).");
-        if (options.FinishedJobRetention is { } retention && retention < TimeSpan.Zero) errors.Add($"Scheduling:FinishedJobRetention must not be negative (was {retention}).");
-        if (options.RetentionInterval <= TimeSpan.Zero) errors.Add($"Scheduling:RetentionInterval must be positive (was {options.RetentionInterval}).");
-        if (options.RetentionBatchSize is < 1 or > 1_000_000) errors.Add($"Scheduling:RetentionBatchSize must be between 1 and 1000000 (was {options.RetentionBatchSize}).");
-        if (options.StatsInterval < TimeSpan.FromMilliseconds(100)) errors.Add($"Scheduling:StatsInterval must be at least 100 ms (was {options.StatsInterval}).");
-        if (options.HealthMaxDueAge <= TimeSpan.Zero) errors.Add($"Scheduling:HealthMaxDueAge must be positive (was {options.HealthMaxDueAge}).");
-        if (options.ShutdownTimeout < TimeSpan.Zero) errors.Add($"Scheduling:ShutdownTimeout must not be negative (was {options.ShutdownTimeout}).");
-        if (options.Queue is null) errors.Add("Scheduling:Queue is required.");
-        else options.Queue.Validate(errors, "Scheduling:Queue:");
-        if (options.Ara is null) errors.Add("Scheduling:Ara is required.");
-        else options.Ara.Validate(errors, "Scheduling:Ara:");
+        if (options.HeartbeatInterval * 3 > options.LeaseDuration)
+            errors.Add($"Scheduling:HeartbeatInterval must be at most a third of LeaseDuration ({options.LeaseDuration}) so one lost heartbeat does not lose the lease (was {options.HeartbeatInterval}).");
+        options.Queue?.Retry?.ValidateRules(errors, "Scheduling:Queue:Retry:");
+        options.Ara?.ValidateRules(errors, "Scheduling:Ara:");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
@@ -191,10 +216,8 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
         if (!worked.TryAdd(queue, setting)) errors.Add($"{setting}: the queue '{queue}' is already worked by {worked[queue]}; a queue is worked by one set of slots.");
     }
 
-    private static void ValidateWorker(QueueWorkerOptions q, string prefix, List<string> errors)
+    private static void ValidatePrefetch(QueueWorkerOptions q, string prefix, List<string> errors)
     {
-        if (q.Concurrency is < 1 or > 10_000) errors.Add($"{prefix}:Concurrency must be between 1 and 10000 (was {q.Concurrency}).");
-        if (q.FetchBatchSize is < 1 or > 10_000) errors.Add($"{prefix}:FetchBatchSize must be between 1 and 10000 (was {q.FetchBatchSize}).");
-        if (q.Prefetch is { } prefetch && (prefetch < q.Concurrency || prefetch > 100_000)) errors.Add($"{prefix}:Prefetch must be between the concurrency ({q.Concurrency}) and 100000 (was {prefetch}).");
+        if (q.Prefetch is { } prefetch && prefetch < q.Concurrency) errors.Add($"{prefix}:Prefetch must be at least the concurrency ({q.Concurrency}) (was {prefetch}).");
     }
 }

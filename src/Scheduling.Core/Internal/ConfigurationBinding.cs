@@ -29,3 +29,40 @@ public static class ConfigurationBinding
         }
     }
 }
+
+/// <summary>
+/// Words the failures of a generated options validator (<c>[OptionsValidator]</c> over the
+/// <c>[Range]</c> attributes, where each range is stated once) by configuration key, the way the
+/// hand-written rules are: "Scheduling:Queue:MaxErrorsKept must be between 1 and 1000.".
+/// </summary>
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class GeneratedValidation
+{
+    /// <summary>Adds the failures of <paramref name="result"/> (validated with <paramref name="section"/> as its name) to <paramref name="errors"/>.</summary>
+    public static void AddFailures(ValidateOptionsResult result, string section, List<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(errors);
+        if (!result.Failed || result.Failures is null) return;
+        foreach (var failure in result.Failures) errors.Add(Reword(failure, section));
+    }
+
+    // The generator writes "Member: The field {section}.Member.Sub must ..." and "Member: The {section}.Member field is required.".
+    internal static string Reword(string failure, string section)
+    {
+        var at = failure.IndexOf(": The ", StringComparison.Ordinal);
+        if (at < 0) return failure;
+        var message = failure[(at + 2)..];
+        foreach (var (lead, tail) in new[] { ("The field ", " "), ("The ", " field ") })
+        {
+            var start = lead + section + ".";
+            if (!message.StartsWith(start, StringComparison.Ordinal)) continue;
+            var end = message.IndexOf(tail, start.Length, StringComparison.Ordinal);
+            if (end < 0) continue;
+            var member = message[start.Length..end].Replace('.', ':').Replace('[', ':').Replace("]", "", StringComparison.Ordinal);
+            return $"{section}:{member} {message[(end + tail.Length)..]}";
+        }
+
+        return failure;
+    }
+}

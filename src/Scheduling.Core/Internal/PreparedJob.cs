@@ -243,7 +243,7 @@ public static partial class JobValidation
     public static void ValidateOptions(JobQueueOptions options, string parameterName)
     {
         var errors = new List<string>();
-        options.Validate(errors, "");
+        options.Validate(errors, parameterName);
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 

@@ -1,40 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Scheduling;
 
-/// <summary>Rules every queue applies at enqueue and on failure.</summary>
+/// <summary>Rules every queue applies at enqueue and on failure. Each setting's allowed range is its <c>[Range]</c> attribute, checked at start-up.</summary>
 public sealed class JobQueueOptions
 {
     /// <summary>The largest serialised payload accepted, in UTF-8 bytes (default 256 KiB).</summary>
+    [Range(1, int.MaxValue)]
     public int MaxPayloadBytes { get; set; } = 256 * 1024;
 
     /// <summary>How many attempt errors a job keeps (the most recent ones; default 20).</summary>
+    [Range(1, 1000)]
     public int MaxErrorsKept { get; set; } = 20;
 
     /// <summary>Longer error messages are truncated to this many characters (default 4,000).</summary>
+    [Range(16, 1_000_000)]
     public int MaxErrorLength { get; set; } = 4000;
 
     /// <summary>How failed attempts are retried.</summary>
+    [Required, ValidateObjectMembers]
     public RetryBackoffOptions Retry { get; set; } = new();
 
     /// <summary>
     /// Aging: a due job gains one priority level per step it waits, so low priorities cannot starve
     /// (jobs are ordered by run-at minus effective priority x step). Null (default) orders by strict
-    /// priority. Stored with each job when enqueued; 1 ms to 1 day, whole microseconds.
+    /// priority. Stored with each job when enqueued, in whole microseconds.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan? AgingStep { get; set; }
 
     /// <summary>Serialiser options for payloads; null uses System.Text.Json's web defaults.</summary>
     public System.Text.Json.JsonSerializerOptions? JsonSerializerOptions { get; set; }
 
-    internal void Validate(List<string> errors, string prefix)
+    private static readonly JobQueueOptionsRanges Ranges = new();
+
+    /// <summary>Adds every broken range and rule, each named <paramref name="setting"/> plus the member.</summary>
+    internal void Validate(List<string> errors, string setting)
     {
-        if (MaxPayloadBytes < 1) errors.Add($"{prefix}{nameof(MaxPayloadBytes)} must be at least 1 (was {MaxPayloadBytes}).");
-        if (MaxErrorsKept is < 1 or > 1000) errors.Add($"{prefix}{nameof(MaxErrorsKept)} must be between 1 and 1000 (was {MaxErrorsKept}).");
-        if (MaxErrorLength is < 16 or > 1_000_000) errors.Add($"{prefix}{nameof(MaxErrorLength)} must be between 16 and 1,000,000 (was {MaxErrorLength}).");
-        if (AgingStep is { } step && (step < TimeSpan.FromMilliseconds(1) || step > TimeSpan.FromDays(1)))
-            errors.Add($"{prefix}{nameof(AgingStep)} must be null (strict priority) or between 1 ms and 1 day (was {step}).");
-        if (Retry is null) errors.Add($"{prefix}{nameof(Retry)} is required.");
-        else Retry.Validate(errors, prefix + nameof(Retry) + ":");
+        GeneratedValidation.AddFailures(Ranges.Validate(setting, this), setting, errors);
+        Retry?.ValidateRules(errors, setting + ":Retry:");
     }
+
 }
 
 /// <summary>Whether retry delays are randomised.</summary>
@@ -50,18 +57,24 @@ public enum RetryJitter
 public sealed class RetryBackoffOptions
 {
     /// <summary>The delay before the first retry, before jitter (default 1 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The cap on any delay (default 1 h).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Whether delays are randomised (default full jitter).</summary>
+    [EnumDataType(typeof(RetryJitter))]
     public RetryJitter Jitter { get; set; } = RetryJitter.Full;
 
-    internal void Validate(List<string> errors, string prefix)
+    /// <summary>The rules one range cannot state: the cap is at least the base delay.</summary>
+    internal void ValidateRules(List<string> errors, string prefix)
     {
-        if (BaseDelay < TimeSpan.Zero) errors.Add($"{prefix}{nameof(BaseDelay)} must not be negative (was {BaseDelay}).");
-        if (MaxDelay < BaseDelay) errors.Add($"{prefix}{nameof(MaxDelay)} must be at least {nameof(BaseDelay)} (was {MaxDelay}).");
-        if (!Enum.IsDefined(Jitter)) errors.Add($"{prefix}{nameof(Jitter)} has an unknown value ({(int)Jitter}).");
+        if (MaxDelay < BaseDelay) errors.Add($"{prefix}{nameof(MaxDelay)} must be at least {nameof(BaseDelay)} (was {MaxDelay}, base {BaseDelay}).");
     }
 }
+
+/// <summary>The ranges of <see cref="JobQueueOptions"/> and its retry settings, generated from their attributes.</summary>
+[OptionsValidator]
+internal sealed partial class JobQueueOptionsRanges : IValidateOptions<JobQueueOptions>;

@@ -1,12 +1,17 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace Scheduling;
 
-/// <summary>Adaptive resource allocation settings: the bounds, the fallback key, and the estimator's parameters.</summary>
+/// <summary>Adaptive resource allocation settings: the bounds, the fallback key, and the estimator's parameters. Each setting's allowed range is its <c>[Range]</c> attribute, checked at start-up.</summary>
 public sealed class AraOptions
 {
     /// <summary>No job gets less memory than this (default 512 MB).</summary>
+    [Range(1, int.MaxValue)]
     public int FloorMemoryMb { get; set; } = 512;
 
     /// <summary>No job gets more memory than this; per environment, e.g. 40,960 staging, 253,952 production (default 40,960 MB).</summary>
+    [Range(1, int.MaxValue)]
     public int CeilingMemoryMb { get; set; } = 40_960;
 
     /// <summary>Use the normalised command (dates, UUIDs and long numbers masked) as a cold-start fallback key (default false).</summary>
@@ -16,14 +21,13 @@ public sealed class AraOptions
     public bool UseDefinitionHistory { get; set; } = true;
 
     /// <summary>The estimator's statistic and window.</summary>
+    [Required, ValidateObjectMembers]
     public HistoryEstimatorOptions Estimator { get; set; } = new();
 
-    internal void Validate(List<string> errors, string prefix)
+    /// <summary>The rules one range cannot state: the ceiling is at least the floor.</summary>
+    internal void ValidateRules(List<string> errors, string prefix)
     {
-        if (FloorMemoryMb < 1) errors.Add($"{prefix}{nameof(FloorMemoryMb)} must be at least 1 (was {FloorMemoryMb}).");
-        if (CeilingMemoryMb < FloorMemoryMb) errors.Add($"{prefix}{nameof(CeilingMemoryMb)} must be at least {nameof(FloorMemoryMb)} (was {CeilingMemoryMb}).");
-        if (Estimator is null) errors.Add($"{prefix}{nameof(Estimator)} is required.");
-        else Estimator.Validate(errors, prefix + nameof(Estimator) + ":");
+        if (CeilingMemoryMb < FloorMemoryMb) errors.Add($"{prefix}{nameof(CeilingMemoryMb)} must be at least {nameof(FloorMemoryMb)} ({FloorMemoryMb}) (was {CeilingMemoryMb}).");
     }
 }
 
@@ -31,44 +35,41 @@ public sealed class AraOptions
 public sealed class HistoryEstimatorOptions
 {
     /// <summary>The weighted quantile of the need taken (default 0.95).</summary>
+    [Range(0.0, 1.0, MinimumIsExclusive = true)]
     public double Quantile { get; set; } = 0.95;
 
     /// <summary>The safety margin on top of the quantile (default 1.15, Kubernetes VPA's 15 %).</summary>
+    [Range(1.0, 100.0)]
     public double Margin { get; set; } = 1.15;
 
     /// <summary>A run's weight halves every this long (default 24 h, as Kubernetes VPA): recent runs count more.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan HalfLife { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Runs older than this are ignored (default 30 days).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
     public TimeSpan Window { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>At most this many recent runs per key (default 50).</summary>
+    [Range(1, 10_000)]
     public int MaxSamples { get; set; } = 50;
 
     /// <summary>
     /// An OOM-killed run needed more than it had: it counts as a sample of max(allocation x this,
     /// allocation + <see cref="OomMinimumBumpMb"/>) — a bump on what that run had, never on an earlier bump (default 1.3).
     /// </summary>
+    [Range(1.0, 100.0)]
     public double OomBump { get; set; } = 1.3;
 
     /// <summary>The smallest OOM bump (default 256 MB).</summary>
+    [Range(0, int.MaxValue)]
     public int OomMinimumBumpMb { get; set; } = 256;
 
     /// <summary>
     /// Extra margin while history is short: the margin is multiplied by 1 + this / runs, so one run
     /// gets x1.25 on top and ten runs x1.025 (default 0.25), as VPA widens its bounds for young histories.
     /// </summary>
+    [Range(0.0, 100.0)]
     public double ShortHistoryWidening { get; set; } = 0.25;
 
-    internal void Validate(List<string> errors, string prefix)
-    {
-        if (Quantile is <= 0 or > 1) errors.Add($"{prefix}{nameof(Quantile)} must be in (0, 1] (was {Quantile}).");
-        if (Margin < 1) errors.Add($"{prefix}{nameof(Margin)} must be at least 1 (was {Margin}).");
-        if (HalfLife <= TimeSpan.Zero) errors.Add($"{prefix}{nameof(HalfLife)} must be positive (was {HalfLife}).");
-        if (Window <= TimeSpan.Zero) errors.Add($"{prefix}{nameof(Window)} must be positive (was {Window}).");
-        if (MaxSamples is < 1 or > 10_000) errors.Add($"{prefix}{nameof(MaxSamples)} must be between 1 and 10000 (was {MaxSamples}).");
-        if (OomBump < 1) errors.Add($"{prefix}{nameof(OomBump)} must be at least 1 (was {OomBump}).");
-        if (ShortHistoryWidening < 0) errors.Add($"{prefix}{nameof(ShortHistoryWidening)} must not be negative (was {ShortHistoryWidening}).");
-        if (OomMinimumBumpMb < 0) errors.Add($"{prefix}{nameof(OomMinimumBumpMb)} must not be negative (was {OomMinimumBumpMb}).");
-    }
 }

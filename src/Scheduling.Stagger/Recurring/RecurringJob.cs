@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Scheduling.Stagger;
 
 /// <summary>A job enqueued on a cron schedule.</summary>
@@ -50,15 +52,17 @@ public enum MisfirePolicy
     CatchUp = 2,
 }
 
-/// <summary>The registered recurring jobs and how far back the scheduler looks for missed ticks.</summary>
+/// <summary>The registered recurring jobs and how far back the scheduler looks for missed ticks; ranges are the <c>[Range]</c> attributes, checked at start-up.</summary>
 public sealed class RecurringJobOptions
 {
     /// <summary>The jobs.</summary>
     public List<RecurringJob> Jobs { get; } = [];
 
     /// <summary>A tick later than this is missed (default 30 s); earlier ones are simply on time.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
     public TimeSpan MisfireThreshold { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How far back a starting host looks for missed ticks (default 24 h).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan CatchUpWindow { get; set; } = TimeSpan.FromHours(24);
 }

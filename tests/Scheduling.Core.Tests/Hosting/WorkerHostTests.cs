@@ -125,8 +125,35 @@ public sealed class WorkerHostTests
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains(ex.Failures, f => f.Contains("Scheduling:HeartbeatInterval", StringComparison.Ordinal));
-        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:Queues:bad queue:Concurrency must be between 1 and 10000 (was 0)", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("Scheduling:Queues:bad queue:Concurrency must be between 1 and 10000", StringComparison.Ordinal));
         Assert.Contains(ex.Failures, f => f.Contains("Scheduling:Queues:bad queue: Queue name 'bad queue' contains ' '", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Every_range_comes_from_its_attribute_and_is_named_by_its_configuration_key()
+    {
+        using var host = BuildHost(_ => { }, o =>
+        {
+            o.LeaseDuration = TimeSpan.FromDays(2);
+            o.AckBatchSize = 0;
+            o.Queue.MaxErrorsKept = 5000;
+            o.Queue.Retry.BaseDelay = TimeSpan.FromSeconds(-1);
+            o.Queue.Retry.Jitter = (RetryJitter)7;
+            o.Ara.Estimator.Quantile = 0;
+            o.Ara.CeilingMemoryMb = 256;
+            o.AddQueueGroup(0, new QueueShare("a", 1));
+        });
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Scheduling:LeaseDuration must be between 00:00:01 and 1.00:00:00.", ex.Failures);
+        Assert.Contains("Scheduling:AckBatchSize must be between 1 and 10000.", ex.Failures);
+        Assert.Contains("Scheduling:Queue:MaxErrorsKept must be between 1 and 1000.", ex.Failures);
+        Assert.Contains("Scheduling:Queue:Retry:BaseDelay must be between 00:00:00 and 1.00:00:00.", ex.Failures);
+        Assert.Contains("Scheduling:Queue:Retry:Jitter is invalid.", ex.Failures);
+        Assert.Contains("Scheduling:Ara:Estimator:Quantile must be between 0 exclusive and 1.", ex.Failures);
+        Assert.Contains("Scheduling:Ara:CeilingMemoryMb must be at least FloorMemoryMb (512) (was 256).", ex.Failures);
+        Assert.Contains("Scheduling:QueueGroups:0:Concurrency must be between 1 and 10000.", ex.Failures);
     }
 
     [Fact]

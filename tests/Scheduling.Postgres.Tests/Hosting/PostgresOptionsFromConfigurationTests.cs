@@ -45,4 +45,23 @@ public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixtur
 
         Assert.Equal("UsePostgres: no connection string named 'jobs' (is ConnectionStrings:jobs set?).", error.Message);
     }
+
+    [Fact]
+    public void A_value_out_of_its_range_is_named_by_its_configuration_key()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Scheduling:Postgres:ConnectionString"] = database.ConnectionString,
+            ["Scheduling:Postgres:RescueBatchSize"] = "0",
+            ["Scheduling:Postgres:Schema"] = "Bad Schema",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+        services.AddScheduling(s => s.UsePostgres());
+        using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<PostgresQueueOptions>>().Value);
+
+        Assert.Contains("Scheduling:Postgres:RescueBatchSize must be between 1 and 100000.", error.Failures);
+        Assert.Contains(error.Failures, f => f.StartsWith("Scheduling:Postgres:Schema: ", StringComparison.Ordinal));
+    }
 }
