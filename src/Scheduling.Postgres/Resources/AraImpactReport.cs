@@ -1,5 +1,5 @@
 using Npgsql;
-using NpgsqlTypes;
+using Scheduling.Postgres.Statements;
 
 namespace Scheduling.Postgres;
 
@@ -31,53 +31,11 @@ public sealed record AraImpactReport
     public static async Task<AraImpactReport> QueryAsync(NpgsqlDataSource dataSource, string schema, DateTimeOffset from, DateTimeOffset to, int ceilingMemoryMb, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
-        var s = new PostgresSchema(schema, nameof(schema));
-        await using var batch = dataSource.CreateBatch();
-        batch.BatchCommands.Add(Command(s.Apply("""
-            SELECT (created_at AT TIME ZONE 'UTC')::date, definition_id, count(*),
-                   count(*) FILTER (WHERE command_hash IS NULL),
-                   count(*) FILTER (WHERE memory_mb > 1.5 * baseline_memory_mb),
-                   count(*) FILTER (WHERE ara_ceiling_hit OR memory_mb >= $3),
-                   count(*) FILTER (WHERE gpus > 0)
-            FROM {schema}.jobs
-            WHERE definition_id IS NOT NULL AND created_at >= $1 AND created_at < $2
-            GROUP BY 1, 2 ORDER BY 1, 2
-            """), from, to, ceilingMemoryMb));
-        batch.BatchCommands.Add(Command(s.Apply("""
-            SELECT memory_mb, count(*) FROM {schema}.jobs
-            WHERE definition_id IS NOT NULL AND memory_mb IS NOT NULL AND created_at >= $1 AND created_at < $2 AND $3 > 0
-            GROUP BY memory_mb ORDER BY count(*) DESC, memory_mb DESC LIMIT 20
-            """), from, to, ceilingMemoryMb));
-        batch.BatchCommands.Add(Command(s.Apply("""
-            SELECT count(*) FROM {schema}.jobs
-            WHERE created_at >= $1 AND created_at < $2 AND $3 > 0
-              AND command_hash IS DISTINCT FROM (CASE WHEN command IS NULL OR command = '' THEN NULL ELSE md5(command) END)
-            """), from, to, ceilingMemoryMb));
-
-        var days = new List<AraDailyRow>();
-        var top = new List<AraMemoryBucket>();
-        long mismatches;
-        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                days.Add(new AraDailyRow(reader.GetFieldValue<DateOnly>(0), reader.GetString(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4), reader.GetInt64(5), reader.GetInt64(6)));
-            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) top.Add(new AraMemoryBucket(reader.GetInt32(0), reader.GetInt64(1)));
-            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            mismatches = reader.GetInt64(0);
-        }
-
+        var queries = new AraImpactQueries(new PostgresSchema(schema, nameof(schema)));
+        await using var batch = queries.Batch(dataSource, from, to, ceilingMemoryMb);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var (days, top, mismatches) = await AraImpactQueries.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
         return new AraImpactReport { From = from, To = to, Days = days, TopAllocations = top, HashMismatches = mismatches };
-    }
-
-    private static NpgsqlBatchCommand Command(string sql, DateTimeOffset from, DateTimeOffset to, int ceiling)
-    {
-        var command = new NpgsqlBatchCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = from.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = to.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = ceiling });
-        return command;
     }
 }
 

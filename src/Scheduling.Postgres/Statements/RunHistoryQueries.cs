@@ -1,0 +1,85 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Scheduling.Postgres.Statements;
+
+/// <summary>
+/// The estimator's statements on <c>run_history</c>: the three levels of the fallback chain read in
+/// one statement (each an index range scan limited to the most recent runs), and run outcomes
+/// recorded directly (the worker's run records go with acknowledgements, in <see cref="Retention"/>).
+/// </summary>
+internal sealed class RunHistoryQueries
+{
+    // Row ordinals of the estimate.
+    private const int Level = 0, FinishedAt = 1, AllocatedMemory = 2, PeakMemory = 3, PeakCpu = 4, OomKilled = 5;
+
+    public RunHistoryQueries(PostgresSchema schema)
+    {
+        // $1 definition, $2 command hash, $3 normalised hash, $4 oldest finish, $5 max rows, $6 use definition level.
+        // The level numbers are positions in HistoryLevels.Chain, plus one.
+        Estimate = schema.Apply("""
+            (SELECT 1 AS level, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed
+             FROM {schema}.run_history WHERE definition_id = $1 AND command_hash = $2 AND finished_at >= $4
+             ORDER BY finished_at DESC LIMIT $5)
+            UNION ALL
+            (SELECT 2, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed
+             FROM {schema}.run_history WHERE $3::text IS NOT NULL AND definition_id = $1 AND normalized_command_hash = $3 AND finished_at >= $4
+             ORDER BY finished_at DESC LIMIT $5)
+            UNION ALL
+            (SELECT 3, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed
+             FROM {schema}.run_history WHERE $6 AND definition_id = $1 AND finished_at >= $4
+             ORDER BY finished_at DESC LIMIT $5)
+            """);
+        Record = schema.Apply("""
+            INSERT INTO {schema}.run_history (definition_id, command_hash, normalized_command_hash, allocated_memory_mb, peak_memory_mb,
+                                              peak_cpu_millicores, duration_ms, exit_code, oom_killed, finished_at)
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::integer[], $7::bigint[], $8::integer[], $9::boolean[], $10::timestamptz[])
+            """);
+    }
+
+    public string Estimate { get; }
+    public string Record { get; }
+
+    public NpgsqlCommand EstimateCommand(NpgsqlDataSource dataSource, EstimationRequest request, DateTimeOffset oldestFinish, AraOptions options)
+    {
+        var command = dataSource.CreateCommand(Estimate);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.DefinitionId, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.CommandHash, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)request.NormalizedCommandHash ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = oldestFinish.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = options.Estimator.MaxSamples });
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = options.UseDefinitionHistory });
+        return command;
+    }
+
+    /// <summary>Reads the estimate's rows, grouped by the level of the fallback chain they came from.</summary>
+    public static async Task<Dictionary<AllocationSource, List<RunOutcome>>> ReadRunsByLevelAsync(NpgsqlDataReader reader, EstimationRequest request, CancellationToken cancellationToken)
+    {
+        var byLevel = new Dictionary<AllocationSource, List<RunOutcome>>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var level = HistoryLevels.Chain[reader.GetInt32(Level) - 1];
+            if (!byLevel.TryGetValue(level, out var runs)) byLevel[level] = runs = [];
+            runs.Add(new RunOutcome(request.DefinitionId, request.CommandHash, null, reader.GetInt32(AllocatedMemory), reader.GetInt32(PeakMemory),
+                reader.IsDBNull(PeakCpu) ? null : reader.GetInt32(PeakCpu), TimeSpan.Zero, null, reader.GetBoolean(OomKilled), reader.GetFieldValue<DateTimeOffset>(FinishedAt)));
+        }
+
+        return byLevel;
+    }
+
+    public NpgsqlCommand RecordCommand(NpgsqlDataSource dataSource, IReadOnlyList<RunOutcome> outcomes)
+    {
+        var command = dataSource.CreateCommand(Record);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = outcomes.Select(o => o.DefinitionId).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = outcomes.Select(o => o.CommandHash).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcomes.Select(o => o.NormalizedCommandHash).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = outcomes.Select(o => o.AllocatedMemoryMb).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = outcomes.Select(o => o.PeakMemoryMb).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcomes.Select(o => o.PeakCpuMillicores).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = outcomes.Select(o => (long)o.Duration.TotalMilliseconds).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { Value = outcomes.Select(o => o.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+        command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = outcomes.Select(o => o.OomKilled).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = outcomes.Select(o => o.FinishedAt.ToUniversalTime()).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        return command;
+    }
+}
