@@ -68,6 +68,14 @@ public static class JobTransitions
     };
 
     /// <summary>
+    /// Whether what an acknowledgement of <paramref name="kind"/> decides can depend on a cancellation
+    /// requested while the job ran: a failure or a release becomes a cancellation then, a success
+    /// or a cancellation does not. A store that cannot read the flag before it writes decides such
+    /// an acknowledgement for both values and lets the row pick.
+    /// </summary>
+    public static bool DependsOnCancelRequest(JobAckKind kind) => kind is JobAckKind.Failed or JobAckKind.Released;
+
+    /// <summary>
     /// A failed attempt: a requested cancellation wins; a permanent error or the last allowed
     /// attempt makes the job dead; otherwise it is retried after <paramref name="retryDelay"/>.
     /// The error is kept in every case.

@@ -14,7 +14,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresQueueOptions _options;
     private readonly JobQueueOptions _rules;
-    private readonly TimeProvider _time;
+    private readonly StatementClock _clock;
     private readonly Random _random;
     private readonly PostgresSchema _schema;
     private readonly AcquireJobs _acquire;
@@ -49,7 +49,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _options = options ?? new PostgresQueueOptions();
         _rules = rules ?? new JobQueueOptions();
         JobValidation.ValidateOptions(_rules, nameof(rules));
-        _time = timeProvider ?? TimeProvider.System;
+        _clock = new StatementClock(timeProvider ?? TimeProvider.System, _options.UseDatabaseClock);
         _random = random ?? Random.Shared;
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _acquire = new AcquireJobs(_schema);
@@ -57,7 +57,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _heartbeat = new Heartbeat(_schema);
         _rescue = new RescueCandidates(_schema);
         _dependencies = new Dependencies(_schema);
-        _writer = new PostgresJobWriter(dataSource, _options, _schema, new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep)), _dependencies, _time);
+        _writer = new PostgresJobWriter(dataSource, _options, _schema, new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep)), _dependencies, _clock);
         _retention = new Retention(_schema);
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
@@ -126,7 +126,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateAcquire(request);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch();
-        batch.BatchCommands.Add(_acquire.Command(request, _random, WriteClock(Clock.Now(_time))));
+        batch.BatchCommands.Add(_acquire.Command(request, _random, _clock.WriteNow()));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false);
     }
@@ -142,7 +142,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch();
         AddAckCommands(batch, acks);
-        batch.BatchCommands.Add(_acquire.Command(request, _random, WriteClock(Clock.Now(_time))));
+        batch.BatchCommands.Add(_acquire.Command(request, _random, _clock.WriteNow()));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var acknowledged = await ReadAckResultsAsync(reader, acks, cancellationToken).ConfigureAwait(false);
         return new AcknowledgeAndAcquireResult(acknowledged, await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
@@ -154,7 +154,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
         if (leases.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _heartbeat.Command(_dataSource, workerId, leases, leaseDuration, WriteClock(Clock.Now(_time)));
+        await using var command = _heartbeat.Command(_dataSource, workerId, leases, leaseDuration, _clock.WriteNow());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Heartbeat.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }
@@ -178,7 +178,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         var first = batch.BatchCommands.Count;
         // Decided above the store: the lease carries the attempt and its limit; whether cancellation
         // was requested meanwhile only the row knows, so a transition that depends on it is sent for both.
-        var decidedAt = Clock.Now(_time);
+        var decidedAt = _clock.Now();
         var rows = new List<TransitionRow>(acks.Count);
         foreach (var ack in acks)
         {
@@ -187,25 +187,24 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : TimeSpan.Zero;
             var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false);
             var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay);
-            var cancelled = JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay);
-            if (normal == cancelled) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
+            if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
             else
             {
                 rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal));
-                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, cancelled));
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay)));
             }
         }
 
         batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
 
-        if (_retention.RecordRunsCommand(acks, WriteClock(decidedAt)) is { } runs) batch.BatchCommands.Insert(first, runs); // before the transitions
+        if (_retention.RecordRunsCommand(acks, _clock.ForWrite(decidedAt)) is { } runs) batch.BatchCommands.Insert(first, runs); // before the transitions
 
         // Last, in the same transaction: children of jobs that finished are released or cancelled.
         batch.BatchCommands.Add(SettleCommand(cancelled: false, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
     }
 
     private NpgsqlBatchCommand SetStatesCommand(IReadOnlyList<TransitionRow> rows, DateTimeOffset decidedAt) =>
-        _setStates.Command(rows, decidedAt, WriteClock(decidedAt), _rules.MaxErrorsKept, _schema.NotificationChannel);
+        _setStates.Command(rows, decidedAt, _clock.ForWrite(decidedAt), _rules.MaxErrorsKept, _schema.NotificationChannel);
 
     /// <summary>
     /// Reads the result sets of <see cref="AddAckCommands"/> (the run records, a plain INSERT, have
@@ -247,7 +246,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         }
         else if (transition is { } cancel)
         {
-            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, cancel, now, WriteClock(now), _schema.NotificationChannel));
+            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, cancel, now, _clock.ForWrite(now), _schema.NotificationChannel));
             batch.BatchCommands.Add(SettleCommand(cancelled: true, [jobId])); // its waiting descendants, and its ancestors' priority
         }
 
@@ -260,12 +259,11 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private async Task<(JobFacts Facts, DateTimeOffset Now)?> ReadFactsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long jobId, CancellationToken cancellationToken)
     {
         await using var read = new NpgsqlCommand(_oneJob.ReadFacts, connection, transaction);
-        read.Parameters.AddRange(OneJobTransition.ReadFactsParameters(jobId, WriteClock(Clock.Now(_time))));
+        read.Parameters.AddRange(OneJobTransition.ReadFactsParameters(jobId, _clock.WriteNow()));
         return await OneJobTransition.ReadFactsAsync(read, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The time a statement writes: null stands for the database clock.</summary>
-    private DateTimeOffset? WriteClock(DateTimeOffset decidedAt) => _options.UseDatabaseClock ? null : decidedAt;
 
     /// <inheritdoc />
     public async ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default)
@@ -281,7 +279,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             // Read the expired leases under lock, decide each in JobTransitions, write them with the one fenced statement.
             List<TransitionRow> rows;
             DateTimeOffset decidedAt;
-            await using (var command = _rescue.Command(connection, transaction, WriteClock(Clock.Now(_time)), _options.RescueBatchSize))
+            await using (var command = _rescue.Command(connection, transaction, _clock.WriteNow(), _options.RescueBatchSize))
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                 (rows, decidedAt) = await RescueCandidates.ReadDecidedAsync(reader, cancellationToken).ConfigureAwait(false);
 
@@ -317,7 +315,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         try
         {
             await using var batch = new NpgsqlBatch(connection, transaction);
-            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, redrive, now, WriteClock(now), _schema.NotificationChannel));
+            batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, redrive, now, _clock.ForWrite(now), _schema.NotificationChannel));
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;
@@ -332,7 +330,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     public async ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _read.Command(_dataSource, jobId, WriteClock(Clock.Now(_time)));
+        await using var command = _read.Command(_dataSource, jobId, _clock.WriteNow());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await ReadJob.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }
@@ -350,7 +348,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _retention.StatsCommand(_dataSource, WriteClock(Clock.Now(_time)));
+        await using var command = _retention.StatsCommand(_dataSource, _clock.WriteNow());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Retention.ReadStatsAsync(reader, cancellationToken).ConfigureAwait(false);
     }
@@ -361,5 +359,5 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         transaction.Connection ?? throw new ArgumentException("The transaction has already completed.", nameof(transaction));
 
     private NpgsqlBatchCommand SettleCommand(bool cancelled, long[] jobIds) =>
-        _dependencies.SettleCommand(cancelled, jobIds, WriteClock(Clock.Now(_time)), _schema.NotificationChannel);
+        _dependencies.SettleCommand(cancelled, jobIds, _clock.WriteNow(), _schema.NotificationChannel);
 }

@@ -9,14 +9,14 @@ namespace Scheduling.Postgres;
 /// of prepared INSERTs for a few, binary COPY for many, and graphs with their edges, locked parents
 /// and lent priority, in the caller's transaction or its own.
 /// </summary>
-internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQueueOptions options, PostgresSchema schema, EnqueueJobs enqueue, Dependencies dependencies, TimeProvider time)
+internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQueueOptions options, PostgresSchema schema, EnqueueJobs enqueue, Dependencies dependencies, StatementClock clock)
 {
     private readonly NpgsqlDataSource _dataSource = dataSource;
     private readonly PostgresQueueOptions _options = options;
     private readonly PostgresSchema _schema = schema;
     private readonly EnqueueJobs _enqueue = enqueue;
     private readonly Dependencies _dependencies = dependencies;
-    private readonly TimeProvider _time = time;
+    private readonly StatementClock _clock = clock;
 
     /// <summary>
     /// One plain job is one statement; several, or any with dependencies, one transaction. A graph
@@ -217,8 +217,8 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
 
     private NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState initial)
     {
-        var decidedAt = Clock.Now(_time);
-        return _enqueue.InsertCommand(job, initial, decidedAt, WriteClock(decidedAt), _schema.NotificationChannel);
+        var decidedAt = _clock.Now();
+        return _enqueue.InsertCommand(job, initial, decidedAt, _clock.ForWrite(decidedAt), _schema.NotificationChannel);
     }
 
     /// <summary>The clock and a block of new ids, ascending, so ids follow request order (equal-priority jobs run in the order given).</summary>
@@ -226,7 +226,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     {
         await using var reserve = new NpgsqlCommand(_enqueue.ReserveIds, connection, transaction);
         reserve.Parameters.Add(new NpgsqlParameter<int> { TypedValue = count });
-        reserve.Parameters.Add(Now());
+        reserve.Parameters.Add(new NpgsqlParameter { Value = (object?)_clock.WriteNow() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         await using var reader = await reserve.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         var ids = reader.GetFieldValue<long[]>(1);
@@ -257,15 +257,6 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
 
         return ids.Select(id => new EnqueueResult(id, true)).ToArray();
     }
-
-    /// <summary>The time a statement writes: null stands for the database clock.</summary>
-    private DateTimeOffset? WriteClock(DateTimeOffset decidedAt) => _options.UseDatabaseClock ? null : decidedAt;
-
-    private NpgsqlParameter Now() => new()
-    {
-        Value = _options.UseDatabaseClock ? DBNull.Value : Clock.Now(_time),
-        NpgsqlDbType = NpgsqlDbType.TimestampTz,
-    };
 
     private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
 }
