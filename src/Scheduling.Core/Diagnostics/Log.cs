@@ -23,8 +23,20 @@ internal static partial class Log
     [LoggerMessage(2005, LogLevel.Warning, "Writing {Count} acknowledgement(s) failed; retrying in {Delay}")]
     public static partial void AckWriteFailed(ILogger logger, Exception exception, int count, TimeSpan delay);
 
-    [LoggerMessage(2006, LogLevel.Debug, "Acknowledgement of job {JobId} was stale (its lease had expired and it was rescued)")]
+    [LoggerMessage(2006, LogLevel.Warning, "Acknowledgement of job {JobId} was stale (its lease had expired and it was rescued): its outcome is not recorded and it runs again")]
     public static partial void StaleAck(ILogger logger, long jobId);
+
+    [LoggerMessage(2020, LogLevel.Error, "The store refused the acknowledgement of job {JobId} for what it holds; writing it again with its error text escaped")]
+    public static partial void AckRefused(ILogger logger, Exception exception, long jobId);
+
+    [LoggerMessage(2021, LogLevel.Error, "The acknowledgement of job {JobId} could not be written even with its error text escaped; the job will be retried when its lease expires")]
+    public static partial void AckUnwritable(ILogger logger, Exception exception, long jobId);
+
+    [LoggerMessage(2022, LogLevel.Critical, "The acknowledgement writer stopped; finished jobs are no longer recorded and the health check reports unhealthy")]
+    public static partial void AckWriterStopped(ILogger logger, Exception exception);
+
+    [LoggerMessage(2023, LogLevel.Error, "The acknowledgement of job {JobId} came after the writer had stopped; the job will be retried when its lease expires")]
+    public static partial void AckNotQueued(ILogger logger, long jobId);
 
     [LoggerMessage(2007, LogLevel.Warning, "{Count} acknowledgement(s) were abandoned at shutdown; their jobs will be retried when their leases expire")]
     public static partial void AcksAbandoned(ILogger logger, int count);

@@ -51,6 +51,9 @@ public sealed class SchedulingHealthCheck : IHealthCheck
             if (age > _options.HealthMaxDueAge) problems.Add(string.Create(CultureInfo.InvariantCulture, $"queue '{q.Queue}' has a job due {age.TotalSeconds:0} s ago"));
         }
 
+        if (_options.RunWorkers && _status.CompleterError is { } stopped)
+            return HealthCheckResult.Unhealthy("The acknowledgement writer has stopped: finished jobs are not recorded and will run again.", stopped, data);
+
         if (_options.RunWorkers)
         {
             data["worker_id"] = _status.WorkerId ?? "(not started)";

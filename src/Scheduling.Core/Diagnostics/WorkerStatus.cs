@@ -34,6 +34,11 @@ internal sealed class WorkerStatus
 
     public void Stopped() => Running = false;
 
+    /// <summary>Set when the acknowledgement writer stopped while the host ran: nothing this host finishes is recorded any more.</summary>
+    public Exception? CompleterError { get; private set; }
+
+    public void CompleterStopped(Exception error) => CompleterError = error;
+
     public void Fetched(string queue, DateTimeOffset at) => _lastFetch[queue] = at;
 
     public void Depths(IReadOnlyList<QueueStats> depths, DateTimeOffset at)

@@ -66,6 +66,7 @@ internal sealed class WorkerHost : BackgroundService
         using var abortAcks = new CancellationTokenSource();
         var acks = new AckWriter(store, _options, _time, _logger, () => _running.Count);
         var ackLoop = Task.Run(() => acks.RunAsync(abortAcks.Token), CancellationToken.None);
+        _ = ackLoop.ContinueWith(t => _status.CompleterStopped(t.Exception!.GetBaseException()), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         var work = _options.EffectiveWork;
         var queues = work.SelectMany(w => w.Shares).Select(s => s.Queue).ToArray();
         _status.Started(WorkerId, queues);
@@ -125,11 +126,11 @@ internal sealed class WorkerHost : BackgroundService
 
     private async Task<int> DrainAsync(IJobWorkerStore store, AckWriter acks)
     {
-        if (_running.IsEmpty) return 0;
+        if (Drained()) return 0;
         var deadline = _time.GetUtcNow() + _options.ShutdownTimeout;
-        while (!_running.IsEmpty && _time.GetUtcNow() < deadline)
+        while (!Drained() && _time.GetUtcNow() < deadline)
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);
-        if (_running.IsEmpty) return 0;
+        if (Drained()) return 0;
 
         var left = _running.Snapshot();
         Log.ShutdownCancelling(_logger, left.Length);
@@ -138,7 +139,7 @@ internal sealed class WorkerHost : BackgroundService
         // Handlers that honour cancellation release their own job; give them a moment, then
         // release whatever still runs so another worker can take it at once.
         var grace = _time.GetUtcNow() + TimeSpan.FromSeconds(2);
-        while (!_running.IsEmpty && _time.GetUtcNow() < grace)
+        while (!Drained() && _time.GetUtcNow() < grace)
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);
         var stuck = _running.Snapshot().Where(r => r.MarkReleased()).Select(r => new PendingAck(new JobAck(r.Job.Lease, JobAckKind.Released), r.Job)).ToArray();
         if (stuck.Length > 0)
@@ -153,4 +154,7 @@ internal sealed class WorkerHost : BackgroundService
 
         return left.Length;
     }
+
+    // Every job has finished and every finished job's acknowledgement is queued.
+    private bool Drained() => _running.IsEmpty && _running.SlotsInUse == 0;
 }

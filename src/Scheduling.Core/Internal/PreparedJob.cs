@@ -300,11 +300,29 @@ public static partial class JobValidation
             ack.RunDuration ?? TimeSpan.Zero, usage.ExitCode, usage.OomKilled, now);
     }
 
-    /// <summary>Trims an error to the configured length so a huge stack trace cannot bloat the row.</summary>
+    /// <summary>
+    /// Makes a handler's error text storable: trimmed to the configured length (never inside a
+    /// surrogate pair) so a huge stack trace cannot bloat the row, NULs and lone surrogates (which
+    /// no database encoding accepts; a handler may echo them from bad input) replaced by U+FFFD.
+    /// </summary>
     public static string TrimError(string? error, JobQueueOptions options)
     {
-        var text = string.IsNullOrEmpty(error) ? "(no error message)" : error.Replace('\0', ' ');
-        return text.Length <= options.MaxErrorLength ? text : string.Concat(text.AsSpan(0, options.MaxErrorLength - 1), "…");
+        ArgumentNullException.ThrowIfNull(options);
+        if (string.IsNullOrEmpty(error)) return JobTransitions.NoErrorMessage;
+        var length = error.Length <= options.MaxErrorLength ? error.Length : options.MaxErrorLength - 1;
+        if (length < error.Length && length > 0 && char.IsHighSurrogate(error[length - 1])) length--; // keep the pair whole
+        var text = new System.Text.StringBuilder(length + 1);
+        for (var i = 0; i < length; i++)
+        {
+            var c = error[i];
+            if (c == '\0') text.Append(' ');
+            else if (char.IsHighSurrogate(c) && i + 1 < length && char.IsLowSurrogate(error[i + 1])) text.Append(c).Append(error[++i]);
+            else if (char.IsSurrogate(c)) text.Append('\uFFFD');
+            else text.Append(c);
+        }
+
+        if (length < error.Length) text.Append('…');
+        return text.ToString();
     }
 
     private static string? SerializePayload(JobRequest request, JobQueueOptions options, string parameterName)

@@ -51,6 +51,43 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
         Assert.Equal(2, (await queue.GetJobAsync(ids[0].JobId))!.Attempt);
     }
 
+    [Theory]
+    [InlineData(5)] // buffered acknowledgements
+    [InlineData(0)] // written at once by each slot
+    public async Task Errors_no_database_can_encode_as_thrown_do_not_stop_the_hosts_acknowledgements(int ackFlushMs)
+    {
+        var schema = database.NewSchema();
+        // An emoji cut in half at the length limit, a handler echoing a lone surrogate, a NUL.
+        var poison = new Dictionary<int, string>
+        {
+            // The error kept is the exception's text, "{type}: {message}…", cut at 3,999 characters.
+            [1_000] = new string('x', 3_998 - $"{typeof(PermanentJobFailureException).FullName}: ".Length) + "💥 after the limit",
+            [1_001] = "bad input: \uD83D",
+            [1_002] = "nul \0 inside",
+        };
+        using var host = BuildHost(schema,
+            s => s.AddHandler<int>("work", (ctx, _) => poison.TryGetValue(ctx.Payload, out var message)
+                ? throw new PermanentJobFailureException(message)
+                : Task.CompletedTask),
+            o => o.AckFlushInterval = TimeSpan.FromMilliseconds(ackFlushMs));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+
+        var ids = await queue.EnqueueManyAsync(Enumerable.Range(0, 300).Concat(poison.Keys).Select(i => new JobRequest("work", i)).ToArray());
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "succeeded") == 300 && await CountAsync(schema, "dead") == 3,
+            "every ordinary job succeeds and every poison job is dead", TimeSpan.FromSeconds(60));
+        await host.StopAsync();
+
+        var strict = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true);
+        foreach (var id in ids.Skip(300))
+        {
+            var error = Assert.Single((await queue.GetJobAsync(id.JobId))!.Errors).Message;
+            strict.GetBytes(error); // readable: valid text
+            Assert.DoesNotContain('\0', error);
+            Assert.True(error.Length <= new JobQueueOptions().MaxErrorLength, $"{error.Length} characters kept");
+        }
+    }
+
     [Fact]
     public async Task Notify_wakes_an_idle_worker_long_before_its_poll_interval()
     {

@@ -128,12 +128,36 @@ internal sealed class FetchLoop
         }
         finally
         {
-            // Jobs fetched but never started go back at once, their attempt not counted.
-            while (buffer.TryDequeue(out var waiting))
+            await ReleaseUnstartedAsync(buffer).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Jobs fetched but never started go back at once, their attempt not counted: written straight
+    /// to the store in batches (not behind the finishing jobs' acknowledgements), and left to the
+    /// completer's retries only when that fails.
+    /// </summary>
+    private async Task ReleaseUnstartedAsync(Queue<RunningJob> buffer)
+    {
+        var unstarted = new List<PendingAck>(buffer.Count);
+        while (buffer.TryDequeue(out var waiting))
+        {
+            _running.Remove(waiting);
+            unstarted.Add(new PendingAck(new JobAck(waiting.Job.Lease, JobAckKind.Released), waiting.Job));
+            waiting.Dispose();
+        }
+
+        foreach (var chunk in unstarted.Chunk(_options.AckBatchSize))
+        {
+            try
             {
-                _running.Remove(waiting);
-                _acks.Enqueue(new PendingAck(new JobAck(waiting.Job.Lease, JobAckKind.Released), waiting.Job));
-                waiting.Dispose();
+                var results = await _store.AcknowledgeAsync(chunk.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
+                for (var i = 0; i < results.Count; i++) _acks.Applied(chunk[i], results[i]);
+            }
+            catch (Exception ex)
+            {
+                Log.AckWriteFailed(_logger, ex, chunk.Length, TimeSpan.Zero);
+                foreach (var release in chunk) _acks.Enqueue(release);
             }
         }
     }
@@ -176,21 +200,30 @@ internal sealed class FetchLoop
     /// </summary>
     private async Task RunJobsAsync(RunningJob first, SemaphoreSlim slots, LoopState loop)
     {
-        for (RunningJob? job = first; job is not null;)
+        // The slot counts as in use until its last acknowledgement is queued, so a draining host
+        // waits for it (a job leaves the running set before its acknowledgement is written).
+        _running.EnterSlot();
+        try
         {
-            var ack = await _runner.RunAsync(job, _sizing).ConfigureAwait(false);
-            if (ack is null) break;
-            var pending = new PendingAck(ack.Value, job.Job);
-            if (_options.AckFlushInterval > TimeSpan.Zero || loop.Stopping.IsCancellationRequested || !loop.NothingBuffered())
+            for (RunningJob? job = first; job is not null;)
             {
-                await _acks.AcknowledgeAsync(pending).ConfigureAwait(false);
-                break;
+                var ack = await _runner.RunAsync(job, _sizing).ConfigureAwait(false);
+                if (ack is null) break;
+                var pending = new PendingAck(ack.Value, job.Job);
+                if (_options.AckFlushInterval > TimeSpan.Zero || loop.Stopping.IsCancellationRequested || !loop.NothingBuffered())
+                {
+                    await _acks.AcknowledgeAsync(pending).ConfigureAwait(false);
+                    break;
+                }
+
+                job = await AcknowledgeAndTakeNextAsync(pending).ConfigureAwait(false);
             }
-
-            job = await AcknowledgeAndTakeNextAsync(pending).ConfigureAwait(false);
         }
-
-        slots.Release();
+        finally
+        {
+            _running.ExitSlot();
+            slots.Release();
+        }
     }
 
     private async Task<RunningJob?> AcknowledgeAndTakeNextAsync(PendingAck ack)
@@ -201,10 +234,10 @@ internal sealed class FetchLoop
         {
             result = await _store.AcknowledgeAndAcquireAsync([ack.Ack], new AcquireRequest(_shares, _workerId, 1, _options.LeaseDuration), CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is not ArgumentException)
+        catch (Exception ex)
         {
             Log.AckWriteFailed(_logger, ex, 1, TimeSpan.Zero);
-            _acks.Enqueue(ack); // the buffered writer retries it; a job leased by a reply that was lost is rescued
+            _acks.Enqueue(ack); // the buffered writer retries, splits or sanitises it; a job leased by a reply that was lost is rescued
             return null;
         }
 

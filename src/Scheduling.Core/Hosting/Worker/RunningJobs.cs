@@ -51,9 +51,16 @@ internal sealed class RunningJob : IDisposable
 internal sealed class RunningJobs
 {
     private readonly ConcurrentDictionary<(long JobId, Guid Token), RunningJob> _jobs = new();
+    private int _slotsInUse;
 
     public int Count => _jobs.Count;
     public bool IsEmpty => _jobs.IsEmpty;
+
+    /// <summary>Slots running a job or queueing its acknowledgement.</summary>
+    public int SlotsInUse => Volatile.Read(ref _slotsInUse);
+
+    public void EnterSlot() => Interlocked.Increment(ref _slotsInUse);
+    public void ExitSlot() => Interlocked.Decrement(ref _slotsInUse);
 
     public void Add(RunningJob job) => _jobs[Key(job.Job.Lease)] = job;
     public void Remove(RunningJob job) => _jobs.TryRemove(Key(job.Job.Lease), out _);
