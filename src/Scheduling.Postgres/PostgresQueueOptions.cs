@@ -61,6 +61,15 @@ public sealed class PostgresQueueOptions
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan OldTransactionWarning { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// How long a batch of acknowledgements waits for a row another transaction holds (an
+    /// application's open transaction enqueueing a child of a running job) before it gives up, so
+    /// the host's other acknowledgements are written at once and only the held one is retried
+    /// apart (default 1 s).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan AckLockTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Bulk enqueues of at least this many jobs without unique keys use binary COPY (default 16).</summary>
     [Range(1, int.MaxValue)]
     public int CopyThreshold { get; set; } = 16;

@@ -163,7 +163,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             {
                 if (!_jobs.TryGetValue(lease.JobId, out var entry) || entry.State != JobState.Running || entry.LockedBy != workerId || entry.LeaseToken != lease.Token) continue;
                 entry.LeaseExpiresAt = expires;
-                held.Add(new HeldLease(entry.Id, entry.CancelRequested));
+                held.Add(new HeldLease(entry.Id, lease.Token, entry.CancelRequested));
             }
         }
 

@@ -89,5 +89,11 @@ public sealed record QueueShare(string Queue, int Weight);
 
 /// <summary>A lease still held by a worker, as reported by a heartbeat.</summary>
 /// <param name="JobId">The job.</param>
+/// <param name="Token">The lease's token: a job leased to the same worker twice (rescued, then acquired again) is held under its newest token only.</param>
 /// <param name="CancellationRequested">True when someone asked to cancel the job; the handler should stop.</param>
-public readonly record struct HeldLease(long JobId, bool CancellationRequested);
+/// <param name="Extended">
+/// False when the lease is still the worker's but was not extended this time, because another
+/// transaction holds the job's row (an application's open transaction enqueueing a child of it):
+/// a heartbeat never waits on one row, and the worker tries that lease again soon.
+/// </param>
+public readonly record struct HeldLease(long JobId, Guid Token, bool CancellationRequested, bool Extended = true);

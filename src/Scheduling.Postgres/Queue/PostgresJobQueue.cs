@@ -198,6 +198,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
 
         if (_retention.RecordRunsCommand(acks, _clock.ForWrite(decidedAt)) is { } runs) batch.BatchCommands.Insert(first, runs); // before the transitions
+        batch.BatchCommands.Insert(first, AckLockTimeout.Command(_options.AckLockTimeout)); // first: one held row must not stall the batch
 
         // Last, in the same transaction: children of jobs that finished are released or cancelled.
         batch.BatchCommands.Add(SettleCommand(cancelled: false, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
@@ -208,10 +209,11 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
 
     /// <summary>
     /// Reads the result sets of <see cref="AddAckCommands"/> (the run records, a plain INSERT, have
-    /// none): the transitions, then the settling, leaving the reader on whatever the batch runs next.
+    /// none): the lock timeout's, the transitions, then the settling, leaving the reader on whatever the batch runs next.
     /// </summary>
     private static async Task<AckResult[]> ReadAckResultsAsync(NpgsqlDataReader reader, IReadOnlyList<JobAck> acks, CancellationToken cancellationToken)
     {
+        await AckLockTimeout.SkipAsync(reader, cancellationToken).ConfigureAwait(false);
         var outcome = await SetStatesIfRunning.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // the settling
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);

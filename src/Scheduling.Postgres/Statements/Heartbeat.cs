@@ -6,18 +6,31 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Extends the named leases a worker still holds, and reports them with their cancellation flag.</summary>
 internal sealed class Heartbeat
 {
-    private const int RowId = 0, RowCancelRequested = 1;
+    private const int RowId = 0, RowToken = 1, RowCancelRequested = 2, RowExtended = 3;
 
     public Heartbeat(PostgresSchema schema)
     {
         // By primary key and token, which only a running job has (migration 6 checks it): naming
         // state = 'running' as well would offer the planner the lease index, O(running) per batch.
+        // A row another transaction holds (an open enqueue naming the job as a parent) is skipped,
+        // never waited for: one row must not stall every lease of the host. Skipped rows that are
+        // still this worker's are reported as held but not extended, so the worker tries them again.
         // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
         Sql = schema.Apply("""
-            UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
-            FROM (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)) l
-            WHERE j.id = ANY ($4) AND j.id = l.id AND j.lease_token = l.token AND j.locked_by = $1
-            RETURNING j.id, j.cancel_requested
+            WITH named AS (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)),
+            locked AS (
+                SELECT j.id FROM {schema}.jobs j JOIN named l ON j.id = l.id AND j.lease_token = l.token
+                WHERE j.id = ANY ($4) AND j.locked_by = $1
+                FOR NO KEY UPDATE OF j SKIP LOCKED),
+            extended AS (
+                UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
+                FROM locked WHERE j.id = locked.id
+                RETURNING j.id, j.lease_token, j.cancel_requested)
+            SELECT id, lease_token, cancel_requested, true FROM extended
+            UNION ALL
+            SELECT j.id, j.lease_token, j.cancel_requested, false
+            FROM {schema}.jobs j JOIN named l ON j.id = l.id AND j.lease_token = l.token
+            WHERE j.id = ANY ($4) AND j.locked_by = $1 AND j.id NOT IN (SELECT id FROM locked)
             """);
     }
 
@@ -37,7 +50,7 @@ internal sealed class Heartbeat
     public static async Task<List<HeldLease>> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
         var held = new List<HeldLease>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(RowId), reader.GetBoolean(RowCancelRequested)));
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) held.Add(new HeldLease(reader.GetInt64(RowId), reader.GetGuid(RowToken), reader.GetBoolean(RowCancelRequested), reader.GetBoolean(RowExtended)));
         return held;
     }
 }

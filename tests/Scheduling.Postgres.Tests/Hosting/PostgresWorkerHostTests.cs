@@ -107,6 +107,57 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
     }
 
     [Fact]
+    public async Task An_application_transaction_holding_a_running_parent_stalls_none_of_the_hosts_other_leases()
+    {
+        var schema = database.NewSchema();
+        var runs = new ConcurrentDictionary<long, int>();
+        var parentStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var finishParent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var lease = TimeSpan.FromSeconds(2);
+        using var host = BuildHost(schema,
+            s => s
+                .AddHandler<int>("parent", async (ctx, _) => { runs.AddOrUpdate(ctx.Job.Id, 1, (_, n) => n + 1); parentStarted.TrySetResult(); await finishParent.Task; })
+                // Each runs longer than a lease: it survives only if its heartbeats get through.
+                .AddHandler<int>("long", async (ctx, _) => { runs.AddOrUpdate(ctx.Job.Id, 1, (_, n) => n + 1); await Task.Delay(TimeSpan.FromSeconds(3), CancellationToken.None); })
+                .AddHandler<int>("child", (_, _) => Task.CompletedTask),
+            o =>
+            {
+                o.Queues["default"].Concurrency = 16;
+                o.LeaseDuration = lease;
+                o.HeartbeatInterval = TimeSpan.FromMilliseconds(400);
+                o.RescueInterval = TimeSpan.FromMilliseconds(200);
+            });
+        await host.StartAsync();
+        var queue = (PostgresJobQueue)host.Services.GetRequiredService<IJobQueue>();
+        var parent = (await queue.EnqueueAsync(new JobRequest("parent", 0))).JobId;
+        await parentStarted.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The application enqueues a child of the running parent and keeps its transaction open
+        // for twice the lease: the parent's row is locked all that time.
+        await using var connection = await database.DataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var child = (await queue.EnqueueAsync(new JobRequest("child", 0) { DependsOn = [JobDependency.OnJob(parent)] }, transaction)).JobId;
+        var others = await queue.EnqueueManyAsync(Enumerable.Range(1, 10).Select(i => new JobRequest("long", i)).ToArray());
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        finishParent.SetResult(); // its acknowledgement meets the held row too
+        await Task.Delay(lease * 2);
+        await transaction.CommitAsync();
+
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "succeeded") == 12, "the parent, its child and the ten others succeed", TimeSpan.FromSeconds(60));
+        await host.StopAsync();
+
+        foreach (var id in others.Select(o => o.JobId))
+        {
+            var job = (await queue.GetJobAsync(id))!;
+            Assert.Equal(1, runs[id]);
+            Assert.Empty(job.Errors); // never rescued
+            Assert.Equal(1, job.Attempt);
+        }
+
+        Assert.Equal(JobState.Succeeded, (await queue.GetJobAsync(child))!.State);
+    }
+
+    [Fact]
     public async Task Job_released_at_shutdown_is_taken_by_another_host_at_once()
     {
         var schema = database.NewSchema();

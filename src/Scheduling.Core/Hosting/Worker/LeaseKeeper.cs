@@ -9,7 +9,13 @@ namespace Scheduling.Hosting;
 internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, string workerId, SchedulingOptions options, TimeProvider time, ILogger logger)
     : PeriodicService(time, logger)
 {
-    protected override TimeSpan Interval => options.HeartbeatInterval;
+    private volatile bool _retrySoon;
+
+    // A lease skipped because another transaction holds its row is tried again within a second.
+    protected override TimeSpan Interval => _retrySoon ? TimeSpan.FromTicks(Math.Min(TimeSpan.TicksPerSecond, options.HeartbeatInterval.Ticks / 4)) : options.HeartbeatInterval;
+
+    /// <summary>How long until the next heartbeat (for tests).</summary>
+    internal TimeSpan NextInterval => Interval;
 
     protected override TimeSpan DelayAfterFailure(int failures) => Backoff.Delay(failures, TimeSpan.FromMilliseconds(200), options.HeartbeatInterval);
 
@@ -18,14 +24,23 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
         // Only the leases this host knows it holds: one acquired in a statement whose reply was
         // lost is not kept alive here, so it expires and is rescued.
         var holding = running.Snapshot();
-        if (holding.Length == 0) return;
+        if (holding.Length == 0)
+        {
+            _retrySoon = false;
+            return;
+        }
+
         var held = await store.HeartbeatAsync(workerId, holding.Select(r => r.Job.Lease).ToArray(), options.LeaseDuration, cancellationToken).ConfigureAwait(false);
-        var heldById = held.ToDictionary(h => h.JobId);
+        // By lease, not by job: an older holding of a job this host leased again is not kept alive by the newer lease.
+        var heldByLease = new Dictionary<(long, Guid), HeldLease>(held.Count);
+        foreach (var lease in held) heldByLease[(lease.JobId, lease.Token)] = lease;
+        var skipped = false;
         foreach (var job in holding)
         {
-            if (heldById.TryGetValue(job.Job.Id, out var lease))
+            if (heldByLease.TryGetValue((job.Job.Id, job.Job.Lease.Token), out var lease))
             {
                 if (lease.CancellationRequested) job.Stop(StopReason.CancellationRequested);
+                skipped |= !lease.Extended;
             }
             else if (running.Holds(job.Job.Lease)) // not finished meanwhile
             {
@@ -33,6 +48,8 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
                 job.Stop(StopReason.LeaseLost);
             }
         }
+
+        _retrySoon = skipped;
     }
 
     protected override void OnFailure(Exception exception, TimeSpan retryIn) => Log.HeartbeatFailed(Logger, exception, retryIn);

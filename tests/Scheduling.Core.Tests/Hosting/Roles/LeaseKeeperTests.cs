@@ -21,7 +21,7 @@ public sealed class LeaseKeeperTests
             OnHeartbeat = leases =>
             {
                 named = leases;
-                return [new HeldLease(1, false), new HeldLease(2, true)];
+                return [new HeldLease(1, leases.Single(l => l.JobId == 1).Token, false), new HeldLease(2, leases.Single(l => l.JobId == 2).Token, true)];
             },
         };
         var keeper = new LeaseKeeper(store, running, "w", new SchedulingOptions(), TimeProvider.System, NullLogger.Instance);
@@ -31,6 +31,49 @@ public sealed class LeaseKeeperTests
         Assert.Equal(new[] { kept, cancelled, lost }.Select(j => j.Job.Lease).OrderBy(l => l.JobId), named!.OrderBy(l => l.JobId));
         Assert.Equal((StopReason.None, StopReason.CancellationRequested, StopReason.LeaseLost), (kept.StopReason, cancelled.StopReason, lost.StopReason));
         Assert.True(cancelled.Token.IsCancellationRequested && lost.Token.IsCancellationRequested && !kept.Token.IsCancellationRequested);
+    }
+
+    [Fact]
+    public async Task A_job_leased_to_this_host_again_is_kept_alive_only_under_its_new_lease()
+    {
+        var running = new RunningJobs();
+        var first = FakeStore.Job(5);
+        var older = new RunningJob(first, null); // rescued meanwhile, its handler still running here
+        var newer = new RunningJob(first with { Lease = first.Lease with { Token = Guid.NewGuid(), Attempt = 2 } }, null);
+        running.Add(older);
+        running.Add(newer);
+        var store = new FakeStore { OnHeartbeat = _ => [new HeldLease(5, newer.Job.Lease.Token, false)] };
+        var keeper = new LeaseKeeper(store, running, "w", new SchedulingOptions(), TimeProvider.System, NullLogger.Instance);
+
+        await keeper.RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal(2, running.Count);
+        Assert.Equal((StopReason.LeaseLost, StopReason.None), (older.StopReason, newer.StopReason));
+    }
+
+    [Fact]
+    public async Task A_lease_skipped_because_its_row_is_held_elsewhere_is_not_lost_and_is_tried_again_soon()
+    {
+        var running = new RunningJobs();
+        var locked = new RunningJob(FakeStore.Job(7), null);
+        var free = new RunningJob(FakeStore.Job(8), null);
+        running.Add(locked);
+        running.Add(free);
+        var skip = true;
+        var store = new FakeStore
+        {
+            OnHeartbeat = leases => leases.Select(l => new HeldLease(l.JobId, l.Token, false, Extended: !(skip && l.JobId == 7))).ToArray(),
+        };
+        var options = new SchedulingOptions { HeartbeatInterval = TimeSpan.FromSeconds(10) };
+        var keeper = new LeaseKeeper(store, running, "w", options, TimeProvider.System, NullLogger.Instance);
+
+        await keeper.RunOnceAsync(CancellationToken.None);
+        Assert.Equal((StopReason.None, StopReason.None), (locked.StopReason, free.StopReason));
+        Assert.Equal(TimeSpan.FromSeconds(1), keeper.NextInterval);
+
+        skip = false; // the other transaction has ended
+        await keeper.RunOnceAsync(CancellationToken.None);
+        Assert.Equal(options.HeartbeatInterval, keeper.NextInterval);
     }
 
     [Fact]
