@@ -158,6 +158,32 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
     }
 
     [Fact]
+    public async Task Stopping_a_host_with_a_deep_prefetch_buffer_gives_every_unstarted_job_back_at_once_uncharged()
+    {
+        var schema = database.NewSchema();
+        using var host = BuildHost(schema, s => s.AddHandler<int>("wait", async (_, ct) => await Task.Delay(Timeout.Infinite, ct)),
+            o =>
+            {
+                o.Queues["default"].Concurrency = 2;
+                o.Queues["default"].Prefetch = 3_000; // more than the completer's room (2,000)
+                o.Queues["default"].FetchBatchSize = 3_000;
+                o.ShutdownTimeout = TimeSpan.FromMilliseconds(100);
+            });
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 3_000).Select(i => new JobRequest("wait", i) { MaxAttempts = 1 }).ToArray());
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "running") == 3_000, "the host holds every job", TimeSpan.FromSeconds(60));
+
+        await host.StopAsync();
+
+        // Right after StopAsync: nothing left running, nothing charged, nothing dead.
+        Assert.Equal(0, await CountAsync(schema, "running"));
+        Assert.Equal(0, await CountAsync(schema, "dead"));
+        await using var charged = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE state <> 'available' OR attempt <> 0");
+        Assert.Equal(0L, await charged.ExecuteScalarAsync());
+    }
+
+    [Fact]
     public async Task Job_released_at_shutdown_is_taken_by_another_host_at_once()
     {
         var schema = database.NewSchema();
