@@ -32,6 +32,31 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task A_batch_refused_for_a_duplicate_key_leaves_none_of_its_jobs_in_the_callers_transaction_and_the_rest_of_it_intact()
+    {
+        var queue = await database.NewQueueAsync();
+        var taken = await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "report:1" });
+        await using var connection = await database.DataSource.OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        var own = await queue.EnqueueAsync(new JobRequest("mine"), transaction); // the caller's earlier work
+
+        var refused = await Assert.ThrowsAsync<DuplicateJobException>(async () => await queue.EnqueueManyAsync(
+            [new JobRequest("batch") { UniqueKey = "report:2" }, new JobRequest("batch"), new JobRequest("batch") { UniqueKey = "report:1", OnUniqueConflict = UniqueKeyConflict.Reject }],
+            transaction));
+        var after = await queue.EnqueueAsync(new JobRequest("mine"), transaction); // the transaction is still usable
+        await transaction.CommitAsync();
+
+        Assert.Equal(taken.JobId, refused.ExistingJobId);
+        await using var kinds = database.DataSource.CreateCommand($"SELECT kind, count(*) FROM \"{queue.Schema}\".jobs GROUP BY kind ORDER BY kind");
+        var counts = new Dictionary<string, long>();
+        await using (var reader = await kinds.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) counts[reader.GetString(0)] = reader.GetInt64(1);
+        Assert.Equal(new Dictionary<string, long> { ["k"] = 1, ["mine"] = 2 }, counts);
+        Assert.NotNull(await queue.GetJobAsync(own.JobId));
+        Assert.NotNull(await queue.GetJobAsync(after.JobId));
+    }
+
+    [Fact]
     public async Task A_graph_enqueued_in_a_transaction_exists_only_if_it_commits()
     {
         var queue = await database.NewQueueAsync();

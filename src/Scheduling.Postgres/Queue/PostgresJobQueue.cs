@@ -96,7 +96,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         var prepared = JobValidation.PrepareOne(request, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return (await _writer.InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false))[0];
+        return (await _writer.InsertInCallersTransactionAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <inheritdoc />
@@ -117,7 +117,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         if (prepared.Jobs.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return await _writer.InsertAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
+        return await _writer.InsertInCallersTransactionAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

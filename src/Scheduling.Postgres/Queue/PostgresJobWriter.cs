@@ -55,6 +55,31 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         }
     }
 
+    /// <summary>
+    /// Writes the batch in the caller's transaction, all or nothing: when a job can be refused for its
+    /// unique key after others were written (<see cref="DuplicateJobException"/>), the batch runs in a
+    /// savepoint that is rolled back on any failure, so the caller's transaction keeps its own work,
+    /// none of the batch, and stays usable (the in-memory queue likewise refuses before writing).
+    /// </summary>
+    public async Task<EnqueueResult[]> InsertInCallersTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedBatch prepared, CancellationToken cancellationToken)
+    {
+        if (!prepared.Jobs.Exists(j => j is { UniqueKey: not null, OnUniqueConflict: UniqueKeyConflict.Reject }))
+            return await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+        const string savepoint = "scheduling_enqueue";
+        await transaction.SaveAsync(savepoint, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var results = await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+            await transaction.ReleaseAsync(savepoint, cancellationToken).ConfigureAwait(false);
+            return results;
+        }
+        catch (Exception) when (connection.FullState == System.Data.ConnectionState.Open)
+        {
+            await transaction.RollbackAsync(savepoint, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
     public async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, PreparedBatch prepared, CancellationToken cancellationToken)
     {
         var jobs = prepared.Jobs;
