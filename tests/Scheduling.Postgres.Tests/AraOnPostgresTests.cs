@@ -36,6 +36,34 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
     }
 
     [Fact]
+    public async Task A_run_is_recorded_once_per_attempt_and_only_under_its_valid_lease_and_the_history_is_pruned_to_the_window()
+    {
+        var (queue, history, time, schema) = await StoreAsync();
+        await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t9", Definition = Python });
+        var job = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(1))));
+        var ack = JobAck.Success(job.Lease) with { Usage = new ResourceUsage { PeakMemoryMb = 3000 }, RunDuration = TimeSpan.FromSeconds(5) };
+
+        await queue.AcknowledgeAsync([ack]);
+        await queue.AcknowledgeAsync([ack]); // the same batch written again (its reply was lost)
+        await queue.AcknowledgeAsync([ack with { Lease = ack.Lease with { Token = Guid.NewGuid() } }]); // a stale lease
+        Assert.Equal(1L, await RunCountAsync(schema));
+
+        // Older than the estimator's window: pruned in bounded batches, the recent run kept.
+        await history.RecordAsync(Enumerable.Range(0, 5).Select(i => new RunOutcome(Python.Id, "h", null, 512, 400, null, TimeSpan.FromSeconds(1), 0, false, time.GetUtcNow() - TimeSpan.FromDays(40 + i))).ToArray());
+        Assert.Equal(6L, await RunCountAsync(schema));
+        Assert.Equal(3, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
+        Assert.Equal(2, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
+        Assert.Equal(0, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
+        Assert.Equal(1L, await RunCountAsync(schema));
+    }
+
+    private async Task<long> RunCountAsync(string schema)
+    {
+        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".run_history");
+        return (long)(await count.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
     public async Task Enqueue_stores_the_command_hash_and_the_allocation_and_acks_with_usage_feed_the_history()
     {
         var (queue, _, time, schema) = await StoreAsync();

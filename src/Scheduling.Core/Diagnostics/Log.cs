@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(2023, LogLevel.Error, "The acknowledgement of job {JobId} came after the writer had stopped; the job will be retried when its lease expires")]
     public static partial void AckNotQueued(ILogger logger, long jobId);
 
+    [LoggerMessage(2024, LogLevel.Debug, "Deleted {Count} run(s) of the history older than the estimator's window ({Window})")]
+    public static partial void RunHistoryPruned(ILogger logger, int count, TimeSpan window);
+
     [LoggerMessage(2007, LogLevel.Warning, "{Count} acknowledgement(s) were abandoned at shutdown; their jobs will be retried when their leases expire")]
     public static partial void AcksAbandoned(ILogger logger, int count);
 

@@ -96,6 +96,8 @@ internal sealed class WorkerHost : BackgroundService
         yield return new DepthSampler(_queue, _status, _options, _time, _logger);
         if (_options.FinishedJobRetention is { } retention)
             yield return new RetentionPruner(store, retention, _options, _time, _logger);
+        if (_services.GetService<IRunHistoryStore>() is { } history)
+            yield return new RunHistoryPruner(history, _options, _time, _logger);
     }
 
     private async Task InitializeStoreAsync(CancellationToken cancellationToken)

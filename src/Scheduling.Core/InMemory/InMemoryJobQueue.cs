@@ -184,13 +184,15 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             for (var i = 0; i < acks.Count; i++)
             {
                 var ack = acks[i];
-                if (_jobs.TryGetValue(ack.Lease.JobId, out var ran) && JobValidation.ToOutcome(ack, ran.Allocation, ran.CommandHash, ran.NormalizedCommandHash, now) is { } outcome)
-                    outcomes.Add(outcome);
                 if (!_jobs.TryGetValue(ack.Lease.JobId, out var entry) || entry.State != JobState.Running || entry.LeaseToken != ack.Lease.Token)
                 {
                     results[i] = new AckResult(ack.Lease.JobId, false, null);
                     continue;
                 }
+
+                // A run is recorded only with its valid lease: once per attempt, never for a stale acknowledgement.
+                if (JobValidation.ToOutcome(ack, entry.Allocation, entry.CommandHash, entry.NormalizedCommandHash, now) is { } outcome)
+                    outcomes.Add(outcome);
 
                 var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
                 var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : TimeSpan.Zero;

@@ -7,7 +7,7 @@ namespace Scheduling;
 public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
 {
     private readonly Lock _gate = new();
-    private readonly List<RunOutcome> _runs = [];
+    private readonly Dictionary<string, List<RunOutcome>> _byDefinition = new(StringComparer.Ordinal);
     private readonly AraOptions _options;
     private readonly TimeProvider _time;
 
@@ -18,18 +18,47 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
         _time = timeProvider ?? TimeProvider.System;
     }
 
-    /// <summary>Every recorded run, oldest first.</summary>
+    /// <summary>Every recorded run still kept, oldest first.</summary>
     public IReadOnlyList<RunOutcome> Runs
     {
-        get { lock (_gate) return _runs.ToArray(); }
+        get { lock (_gate) return _byDefinition.Values.SelectMany(r => r).OrderBy(r => r.FinishedAt).ToArray(); }
     }
 
     /// <inheritdoc />
     public ValueTask RecordAsync(IReadOnlyList<RunOutcome> outcomes, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(outcomes);
-        lock (_gate) _runs.AddRange(outcomes);
+        lock (_gate)
+        {
+            foreach (var outcome in outcomes)
+            {
+                if (!_byDefinition.TryGetValue(outcome.DefinitionId, out var runs)) _byDefinition[outcome.DefinitionId] = runs = [];
+                runs.Add(outcome);
+            }
+        }
+
         return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> PruneAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        var deleted = 0;
+        lock (_gate)
+        {
+            foreach (var (definition, runs) in _byDefinition.ToArray())
+            {
+                var room = batchSize - deleted;
+                if (room <= 0) break;
+                var removed = 0;
+                runs.RemoveAll(r => r.FinishedAt < finishedBefore && removed++ < room);
+                deleted += Math.Min(removed, room);
+                if (runs.Count == 0) _byDefinition.Remove(definition);
+            }
+        }
+
+        return ValueTask.FromResult(deleted);
     }
 
     /// <inheritdoc />
@@ -37,7 +66,7 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
     {
         ArgumentNullException.ThrowIfNull(request);
         List<RunOutcome> runs;
-        lock (_gate) runs = _runs.Where(r => r.DefinitionId == request.DefinitionId).ToList();
+        lock (_gate) runs = _byDefinition.TryGetValue(request.DefinitionId, out var kept) ? [.. kept] : [];
         return ValueTask.FromResult(HistoryLevels.Estimate(request, _options, _time.GetUtcNow(), level => level switch
         {
             AllocationSource.CommandHistory => runs.Where(r => r.CommandHash == request.CommandHash),

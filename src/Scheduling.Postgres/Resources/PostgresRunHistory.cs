@@ -52,4 +52,13 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
         await using var command = _queries.RecordCommand(_dataSource, outcomes);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <inheritdoc />
+    public async ValueTask<int> PruneAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        await _migrations.EnsureAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _queries.PruneCommand(_dataSource, finishedBefore, batchSize);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -10,15 +10,17 @@ internal sealed class Retention
 
     public Retention(PostgresSchema schema)
     {
-        // $1 ids, $2 peak memory, $3 peak cpu, $4 duration ms, $5 exit code, $6 oom, $7 now: runs of sized jobs with a command.
+        // $1 ids, $2 peak memory, $3 peak cpu, $4 duration ms, $5 exit code, $6 oom, $7 now, $8 lease tokens: runs of sized
+        // jobs with a command, recorded only under the acknowledgement's valid lease. It runs before the fenced transition in
+        // the same transaction, so a stale acknowledgement, or a batch written again after it committed, records nothing.
         RecordRuns = schema.Apply("""
             INSERT INTO {schema}.run_history (job_id, definition_id, command_hash, normalized_command_hash, allocated_memory_mb,
                                               peak_memory_mb, peak_cpu_millicores, duration_ms, exit_code, oom_killed, finished_at)
             SELECT j.id, j.definition_id, j.command_hash, j.normalized_command_hash, j.memory_mb,
                    CASE WHEN u.oom THEN least(coalesce(u.peak, j.memory_mb), j.memory_mb) ELSE u.peak END,
                    u.cpu, u.duration_ms, u.exit_code, u.oom, coalesce($7, now())
-            FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::integer[], $6::boolean[]) AS u(id, peak, cpu, duration_ms, exit_code, oom)
-            JOIN {schema}.jobs j ON j.id = u.id
+            FROM unnest($1::bigint[], $2::integer[], $3::integer[], $4::bigint[], $5::integer[], $6::boolean[], $8::uuid[]) AS u(id, peak, cpu, duration_ms, exit_code, oom, token)
+            JOIN {schema}.jobs j ON j.id = u.id AND j.lease_token = u.token AND j.state = 'running'
             WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
             """);
 
@@ -66,6 +68,7 @@ internal sealed class Retention
         command.Parameters.Add(new NpgsqlParameter { Value = measured.Select(a => a.Usage!.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
         command.Parameters.Add(new NpgsqlParameter<bool[]> { TypedValue = measured.Select(a => a.Usage!.OomKilled).ToArray() });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = measured.Select(a => a.Lease.Token).ToArray() });
         return command;
     }
 

@@ -35,10 +35,24 @@ internal sealed class RunHistoryQueries
                                               peak_cpu_millicores, duration_ms, exit_code, oom_killed, finished_at)
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::integer[], $6::integer[], $7::bigint[], $8::integer[], $9::boolean[], $10::timestamptz[])
             """);
+        // $1 finished before, $2 batch size: the oldest first, by the finish-time index (migration 4).
+        Prune = schema.Apply("""
+            DELETE FROM {schema}.run_history WHERE id IN (
+                SELECT id FROM {schema}.run_history WHERE finished_at < $1 ORDER BY finished_at LIMIT $2)
+            """);
     }
 
     public string Estimate { get; }
     public string Record { get; }
+    public string Prune { get; }
+
+    public NpgsqlCommand PruneCommand(NpgsqlDataSource dataSource, DateTimeOffset finishedBefore, int batchSize)
+    {
+        var command = dataSource.CreateCommand(Prune);
+        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        return command;
+    }
 
     public NpgsqlCommand EstimateCommand(NpgsqlDataSource dataSource, EstimationRequest request, DateTimeOffset oldestFinish, AraOptions options)
     {
