@@ -203,6 +203,7 @@ public abstract partial class JobQueueContractTests
         var queue = await CreateQueueAsync();
         var id = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
         var stale = Assert.Single(await queue.AcquireAsync(Take(worker: "crashed")));
+        Assert.Single(await queue.HeartbeatAsync("crashed", [stale.Lease], Lease)); // it started: its attempt is used
 
         Time.Advance(Lease - TimeSpan.FromSeconds(1));
         Assert.Equal(0, await queue.RescueExpiredLeasesAsync()); // not yet expired
@@ -226,12 +227,39 @@ public abstract partial class JobQueueContractTests
     {
         var queue = await CreateQueueAsync();
         var id = (await queue.EnqueueAsync(new JobRequest("k") { MaxAttempts = 1 })).JobId;
-        Assert.Single(await queue.AcquireAsync(Take()));
+        var job = Assert.Single(await queue.AcquireAsync(Take()));
+        Assert.Single(await queue.HeartbeatAsync("w1", [job.Lease], Lease));
 
         Time.Advance(Lease + TimeSpan.FromSeconds(1));
         Assert.Equal(1, await queue.RescueExpiredLeasesAsync());
 
         Assert.Equal(JobState.Dead, (await queue.GetJobAsync(id))!.State);
+    }
+
+    [Fact]
+    public async Task A_job_leased_but_never_reported_started_is_rescued_uncharged_a_bounded_number_of_times()
+    {
+        var queue = await CreateQueueAsync();
+        var id = (await queue.EnqueueAsync(new JobRequest("k") { MaxAttempts = 1 })).JobId;
+
+        // Leased and never heartbeated (fetched ahead when its host died): given back as it was, no error.
+        for (var i = 0; i < JobTransitions.MaxUnstartedRescues; i++)
+        {
+            Assert.Single(await queue.AcquireAsync(Take()));
+            Time.Advance(Lease + TimeSpan.FromSeconds(1));
+            Assert.Equal(1, await queue.RescueExpiredLeasesAsync());
+            var back = (await queue.GetJobAsync(id))!;
+            Assert.Equal((JobState.Available, 0), (back.State, back.Attempt));
+            Assert.Empty(back.Errors);
+        }
+
+        // A job that keeps killing its host before its first heartbeat is charged from then on.
+        Assert.Single(await queue.AcquireAsync(Take()));
+        Time.Advance(Lease + TimeSpan.FromSeconds(1));
+        Assert.Equal(1, await queue.RescueExpiredLeasesAsync());
+        var charged = (await queue.GetJobAsync(id))!;
+        Assert.Equal((JobState.Dead, 1), (charged.State, charged.Attempt));
+        Assert.Single(charged.Errors);
     }
 
     [Fact]

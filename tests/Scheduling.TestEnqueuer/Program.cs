@@ -1,6 +1,6 @@
 // A separate process for cross-process tests.
 //   enqueue CONNSTRING SCHEMA QUEUE KIND COUNT   enqueue COUNT jobs inside a traced "request"; print "jobId traceId spanId" per job
-//   work    CONNSTRING SCHEMA QUEUE KIND CONCURRENCY   run a worker host whose KIND handler prints "started jobId" and never finishes
+//   work    CONNSTRING SCHEMA QUEUE KIND CONCURRENCY [PREFETCH]   run a worker host whose KIND handler prints "started jobId" and never finishes
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,6 +18,7 @@ if (mode == "work")
         .Configure(o =>
         {
             o.AddQueue(queueName, count);
+            if (args.Length > 6) o.Queues[queueName].Prefetch = o.Queues[queueName].FetchBatchSize = int.Parse(args[6], System.Globalization.CultureInfo.InvariantCulture);
             o.LeaseDuration = TimeSpan.FromSeconds(3);
             o.HeartbeatInterval = TimeSpan.FromSeconds(1);
         })

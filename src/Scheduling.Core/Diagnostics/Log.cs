@@ -41,6 +41,9 @@ internal static partial class Log
     [LoggerMessage(2024, LogLevel.Debug, "Deleted {Count} run(s) of the history older than the estimator's window ({Window})")]
     public static partial void RunHistoryPruned(ILogger logger, int count, TimeSpan window);
 
+    [LoggerMessage(2025, LogLevel.Information, "Gave back {Count} fetched job(s) of {Queue} that waited half their lease for a slot; another host can take them")]
+    public static partial void BufferedJobsGivenBack(ILogger logger, int count, string queue);
+
     [LoggerMessage(2007, LogLevel.Warning, "{Count} acknowledgement(s) were abandoned at shutdown; their jobs will be retried when their leases expire")]
     public static partial void AcksAbandoned(ILogger logger, int count);
 

@@ -137,6 +137,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 entry.LeaseToken = Guid.NewGuid();
                 entry.LeaseExpiresAt = now + request.LeaseDuration;
                 entry.AttemptedAt = now;
+                entry.Started = false; // until its host's heartbeat reports it running
                 acquired.Add(new AcquiredJob
                 {
                     Id = entry.Id, Queue = entry.Queue, Kind = entry.Kind, PayloadJson = entry.PayloadJson, Priority = entry.Priority,
@@ -163,6 +164,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             {
                 if (!_jobs.TryGetValue(lease.JobId, out var entry) || entry.State != JobState.Running || entry.LockedBy != workerId || entry.LeaseToken != lease.Token) continue;
                 entry.LeaseExpiresAt = expires;
+                entry.Started = true; // a heartbeat names the jobs its host runs: the attempt is now used
                 held.Add(new HeldLease(entry.Id, lease.Token, entry.CancelRequested));
             }
         }
@@ -496,13 +498,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         ReadySet(entry.Queue).Add(entry);
     }
 
-    private static JobFacts Facts(Entry entry) => new(entry.State, entry.Attempt, entry.MaxAttempts, entry.CancelRequested, entry.LockedBy);
+    private static JobFacts Facts(Entry entry) => new(entry.State, entry.Attempt, entry.MaxAttempts, entry.CancelRequested, entry.LockedBy, entry.Started, entry.UnstartedRescues);
 
     /// <summary>Writes a decided transition; a job that finished settles its waiting children.</summary>
     private void Apply(Entry entry, JobTransition transition, DateTimeOffset now, HashSet<string>? notify)
     {
         if (transition.Error is { } error) AddError(entry, error);
         entry.Attempt = transition.ResetsAttempts ? 0 : entry.Attempt + transition.AttemptChange;
+        if (transition.CountsUnstartedRescue) entry.UnstartedRescues++;
         if (transition.State == JobState.Available)
         {
             entry.FinalizedAt = null;
@@ -570,6 +573,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public int Attempt;
         public string? LockedBy;
         public Guid? LeaseToken;
+        public bool Started = true;
+        public int UnstartedRescues;
         public DateTimeOffset? LeaseExpiresAt;
         public DateTimeOffset? AttemptedAt;
         public DateTimeOffset? FinalizedAt;

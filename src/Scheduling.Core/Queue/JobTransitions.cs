@@ -10,7 +10,12 @@ namespace Scheduling;
 /// <param name="MaxAttempts">How many attempts it may have.</param>
 /// <param name="CancelRequested">Someone asked to cancel it while it ran.</param>
 /// <param name="LockedBy">The worker holding its lease, if it runs.</param>
-public readonly record struct JobFacts(JobState State, int Attempt, int MaxAttempts, bool CancelRequested, string? LockedBy = null);
+/// <param name="Started">
+/// For a running job: whether its host has reported it started (its first heartbeat). A job leased
+/// but never started (fetched ahead, waiting for a slot) has not used its attempt.
+/// </param>
+/// <param name="UnstartedRescues">How many times it was rescued without having been reported started.</param>
+public readonly record struct JobFacts(JobState State, int Attempt, int MaxAttempts, bool CancelRequested, string? LockedBy = null, bool Started = true, int UnstartedRescues = 0);
 
 /// <summary>
 /// A decided change of one job: its new state and what moves with it. Stores write exactly this;
@@ -25,6 +30,9 @@ public readonly record struct JobTransition(JobState State, DateTimeOffset? RunA
 {
     /// <summary>True when the attempt count starts again from zero (a redrive) instead of changing by <see cref="AttemptChange"/>.</summary>
     public bool ResetsAttempts { get; init; }
+
+    /// <summary>True for a rescue of a job that was never reported started: it counts towards <see cref="JobTransitions.MaxUnstartedRescues"/>.</summary>
+    public bool CountsUnstartedRescue { get; init; }
 
     /// <summary>True when the job ends here.</summary>
     public bool IsTerminal => State.IsTerminal();
@@ -96,11 +104,22 @@ public static class JobTransitions
         job.CancelRequested ? Finished(JobState.Cancelled, now, null) : new JobTransition(JobState.Available, null, null, -1, null);
 
     /// <summary>
-    /// The job's lease expired (its worker died or lost its connection): the attempt counts, as a
-    /// failure with <see cref="LeaseExpiredMessage"/>, retried at once or dead when it was the last.
+    /// How many times a job may be rescued without having been reported started before its attempt
+    /// is charged anyway: so a job that kills its host before the first heartbeat cannot run forever.
+    /// </summary>
+    public const int MaxUnstartedRescues = 2;
+
+    /// <summary>
+    /// The job's lease expired (its worker died or lost its connection). A job its host never reported
+    /// started (fetched ahead and waiting for a slot, or leased by a reply that was lost) is given
+    /// back as it was, its attempt returned and no error kept, up to <see cref="MaxUnstartedRescues"/>
+    /// times. Otherwise the attempt counts, as a failure with <see cref="LeaseExpiredMessage"/>,
+    /// retried at once or dead when it was the last.
     /// </summary>
     public static JobTransition Rescue(JobFacts job, DateTimeOffset now)
     {
+        if (!job.Started && job.UnstartedRescues < MaxUnstartedRescues && !job.CancelRequested)
+            return new JobTransition(JobState.Available, now, null, -1, null) { CountsUnstartedRescue = true };
         var entry = new JobAttemptError(job.Attempt, now, LeaseExpiredMessage(job.LockedBy));
         if (job.CancelRequested) return Finished(JobState.Cancelled, now, entry);
         if (job.Attempt >= job.MaxAttempts) return Finished(JobState.Dead, now, entry);

@@ -28,7 +28,7 @@ internal sealed class AcquireJobs
         var leasePicked = $"""
             leased AS (
                 UPDATE {"{schema}"}.jobs j
-                SET state = 'running', attempt = j.attempt + 1, locked_by = $3, lease_token = gen_random_uuid(),
+                SET state = 'running', attempt = j.attempt + 1, started = false, locked_by = $3, lease_token = gen_random_uuid(),
                     lease_expires_at = coalesce($4, now()) + $5, attempted_at = coalesce($4, now())
                 WHERE j.id = ANY (ARRAY(SELECT id FROM picked))
                 RETURNING {Returned})

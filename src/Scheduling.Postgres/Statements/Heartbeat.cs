@@ -15,6 +15,8 @@ internal sealed class Heartbeat
         // A row another transaction holds (an open enqueue naming the job as a parent) is skipped,
         // never waited for: one row must not stall every lease of the host. Skipped rows that are
         // still this worker's are reported as held but not extended, so the worker tries them again.
+        // A heartbeat names the jobs the host runs, so it also marks them started: from then on a
+        // rescue charges their attempt (JobTransitions.Rescue).
         // $1 worker, $2 lease duration, $3 now, $4 job ids, $5 their lease tokens
         Sql = schema.Apply("""
             WITH named AS (SELECT DISTINCT id, token FROM unnest($4::bigint[], $5::uuid[]) AS l(id, token)),
@@ -23,7 +25,7 @@ internal sealed class Heartbeat
                 WHERE j.id = ANY ($4) AND j.locked_by = $1
                 FOR NO KEY UPDATE OF j SKIP LOCKED),
             extended AS (
-                UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2
+                UPDATE {schema}.jobs j SET lease_expires_at = coalesce($3, now()) + $2, started = true
                 FROM locked WHERE j.id = locked.id
                 RETURNING j.id, j.lease_token, j.cancel_requested)
             SELECT id, lease_token, cancel_requested, true FROM extended

@@ -9,11 +9,11 @@ namespace Scheduling.Postgres.Statements;
 /// </summary>
 internal sealed class RescueCandidates
 {
-    private const int RowId = 0, RowToken = 1, RowAttempt = 2, RowMaxAttempts = 3, RowCancelRequested = 4, RowLockedBy = 5, RowNow = 6;
+    private const int RowId = 0, RowToken = 1, RowAttempt = 2, RowMaxAttempts = 3, RowCancelRequested = 4, RowLockedBy = 5, RowNow = 6, RowStarted = 7, RowUnstartedRescues = 8;
 
     // $1 now, $2 batch size
     public RescueCandidates(PostgresSchema schema) => Sql = schema.Apply("""
-        SELECT id, lease_token, attempt, max_attempts, cancel_requested, locked_by, coalesce($1, now())
+        SELECT id, lease_token, attempt, max_attempts, cancel_requested, locked_by, coalesce($1, now()), started, unstarted_rescues
         FROM {schema}.jobs
         WHERE state = 'running' AND lease_expires_at < coalesce($1, now())
         ORDER BY lease_expires_at
@@ -40,7 +40,7 @@ internal sealed class RescueCandidates
         {
             now = reader.GetFieldValue<DateTimeOffset>(RowNow);
             var facts = new JobFacts(JobState.Running, reader.GetInt32(RowAttempt), reader.GetInt32(RowMaxAttempts), reader.GetBoolean(RowCancelRequested),
-                reader.IsDBNull(RowLockedBy) ? null : reader.GetString(RowLockedBy));
+                reader.IsDBNull(RowLockedBy) ? null : reader.GetString(RowLockedBy), reader.GetBoolean(RowStarted), reader.GetInt16(RowUnstartedRescues));
             rows.Add(new TransitionRow(reader.GetInt64(RowId), reader.GetGuid(RowToken), null, JobTransitions.Rescue(facts, now)));
         }
 

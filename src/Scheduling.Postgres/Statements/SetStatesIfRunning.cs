@@ -20,15 +20,15 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 /// </summary>
 internal sealed class SetStatesIfRunning
 {
-    // Parameters, as $1..$13 in the SQL.
+    // Parameters, as $1..$14 in the SQL.
     private const int Ids = 0, Tokens = 1, WhenCancel = 2, States = 3, RunAfter = 4, Finalized = 5, AttemptChange = 6,
-        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12;
+        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13;
 
     // Row ordinals.
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[32];
+    private readonly string?[] _variants = new string?[64];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -50,6 +50,7 @@ internal sealed class SetStatesIfRunning
         AddsErrors = 4,
         Wakes = 8, // some job becomes due at once: notify its queue (a data-modifying CTE, dearer)
         DependsOnCancel = 16, // some row is for one value of the job's cancellation flag
+        CountsUnstarted = 32, // some row is a rescue of a job never reported started
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -60,6 +61,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.MovesRunAt)) set.Add("run_at = coalesce(coalesce($11, now()) + t.run_after, j.run_at)");
         set.Add("finalized_at = CASE WHEN t.finalized THEN coalesce($11, now()) END");
         if (shape.HasFlag(Shape.ChangesAttempt)) set.Add("attempt = j.attempt + t.attempt_change");
+        if (shape.HasFlag(Shape.CountsUnstarted)) set.Add("unstarted_rescues = j.unstarted_rescues + CASE WHEN t.counts_unstarted THEN 1 ELSE 0 END");
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
@@ -70,6 +72,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.ChangesAttempt)) columns.Add(("$7::integer[]", "attempt_change"));
         if (shape.HasFlag(Shape.AddsErrors)) columns.AddRange([("$8::integer[]", "error_attempt"), ("$9::text[]", "error_message")]);
         if (shape.HasFlag(Shape.Wakes)) columns.Add(("$10::boolean[]", "wake"));
+        if (shape.HasFlag(Shape.CountsUnstarted)) columns.Add(("$14::boolean[]", "counts_unstarted"));
         var cancelMatch = shape.HasFlag(Shape.DependsOnCancel) ? "\n  AND (t.when_cancel IS NULL OR t.when_cancel = j.cancel_requested)" : "";
         var update = $"""
             UPDATE {"{schema}"}.jobs j
@@ -107,6 +110,7 @@ internal sealed class SetStatesIfRunning
         var errorAttempt = new int?[n];
         var errorMessage = new string?[n];
         var wake = new bool[n];
+        var countsUnstarted = new bool[n];
         var shape = Shape.None;
         for (var i = 0; i < n; i++)
         {
@@ -122,6 +126,8 @@ internal sealed class SetStatesIfRunning
             errorAttempt[i] = t.Error?.Attempt;
             errorMessage[i] = t.Error?.Message;
             wake[i] = t.IsDueAt(decidedAt);
+            countsUnstarted[i] = t.CountsUnstartedRescue;
+            if (t.CountsUnstartedRescue) shape |= Shape.CountsUnstarted;
             if (t.RunAt is not null) shape |= Shape.MovesRunAt;
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
@@ -133,7 +139,7 @@ internal sealed class SetStatesIfRunning
         // missing array with NULLs, so a batch of successes sends four arrays, not ten.
         object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
-        var p = new NpgsqlParameter[Channel + 1];
+        var p = new NpgsqlParameter[CountsUnstarted + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
         p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
@@ -147,6 +153,7 @@ internal sealed class SetStatesIfRunning
         p[Now] = new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
         p[MaxErrorsKept] = new NpgsqlParameter<int> { TypedValue = maxErrorsKept };
         p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
+        p[CountsUnstarted] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsUnstarted), countsUnstarted), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         var command = new NpgsqlBatchCommand(Variant(shape));
         command.Parameters.AddRange(p);
         return command;

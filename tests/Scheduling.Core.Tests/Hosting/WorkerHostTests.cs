@@ -114,6 +114,36 @@ public sealed class WorkerHostTests
     }
 
     [Fact]
+    public async Task Jobs_fetched_ahead_while_every_slot_hangs_are_given_back_uncharged_within_half_a_lease()
+    {
+        var hung = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var host = BuildHost(
+            s => s.AddHandler<int>("hang", async (_, ct) => { hung.TrySetResult(); await Task.Delay(Timeout.Infinite, ct); }),
+            o =>
+            {
+                o.AddQueue("default", concurrency: 1);
+                o.Queues["default"].Prefetch = 10;
+                o.Queues["default"].FetchBatchSize = 10;
+                o.LeaseDuration = TimeSpan.FromSeconds(2);
+                o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+                o.PollInterval = TimeSpan.FromMinutes(1); // nothing fetches again soon: what goes back stays available
+                o.ShutdownTimeout = TimeSpan.FromMilliseconds(100);
+            });
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var ids = await queue.EnqueueManyAsync(Enumerable.Range(0, 10).Select(i => new JobRequest("hang", i)).ToArray());
+        await hung.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // The nine waiting behind the hung job go back (the store would otherwise see them expire and charge them).
+        await Eventually.HoldsAsync(async () =>
+        {
+            var states = await Task.WhenAll(ids.Select(async id => (await queue.GetJobAsync(id.JobId))!));
+            return states.Count(j => j.State == JobState.Available && j.Attempt == 0) == 9;
+        }, "the buffered jobs are back, uncharged");
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Invalid_options_fail_start_up_naming_the_setting()
     {
         using var host = BuildHost(_ => { }, o =>

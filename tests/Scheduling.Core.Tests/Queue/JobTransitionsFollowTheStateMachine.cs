@@ -99,6 +99,29 @@ public sealed class JobTransitionsFollowTheStateMachine
     }
 
     [Fact]
+    public void A_rescue_of_a_job_never_reported_started_gives_its_attempt_back_a_bounded_number_of_times()
+    {
+        var inputs =
+            from job in RunningJobs
+            from rescues in Gen.Choose(0, 4)
+            from now in Times
+            select (job: job with { Started = false, UnstartedRescues = rescues }, now);
+
+        Prop.ForAll(Arb.From(inputs), x =>
+        {
+            var t = JobTransitions.Rescue(x.job, x.now);
+            if (x.job.CancelRequested || x.job.UnstartedRescues >= JobTransitions.MaxUnstartedRescues)
+            {
+                Assert.Equal(JobTransitions.Rescue(x.job with { Started = true }, x.now), t); // charged as any rescue
+                return;
+            }
+
+            Assert.Equal(new JobTransition(JobState.Available, x.now, null, -1, null) { CountsUnstartedRescue = true }, t);
+            Assert.True(x.job.Attempt + t.AttemptChange >= 0);
+        }).Check(Many);
+    }
+
+    [Fact]
     public void A_rescue_counts_the_attempt_and_retries_at_once_until_the_last()
     {
         var inputs = from job in RunningJobs from now in Times select (job, now);
@@ -106,6 +129,7 @@ public sealed class JobTransitionsFollowTheStateMachine
         Prop.ForAll(Arb.From(inputs), x =>
         {
             var t = JobTransitions.Rescue(x.job, x.now);
+            Assert.False(t.CountsUnstartedRescue);
             var expected = x.job.CancelRequested ? JobState.Cancelled : x.job.Attempt >= x.job.MaxAttempts ? JobState.Dead : JobState.Available;
             Assert.Equal(expected, t.State);
             Assert.Equal(0, t.AttemptChange);

@@ -29,6 +29,8 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         }
 
         Assert.Equal(ids, started);
+        // Its heartbeat has reported them running: from then on a rescue charges the attempt.
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state = 'running' AND started") == jobs, "the worker's heartbeat reports every job started");
         var deadLeases = new List<JobLease>();
         await using (var read = database.DataSource.CreateCommand($"SELECT id, lease_token, attempt, max_attempts FROM \"{schema}\".jobs WHERE state = 'running'"))
         await using (var reader = await read.ExecuteReaderAsync())
@@ -60,5 +62,50 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         var late = await queue.AcknowledgeAsync(deadLeases.Select(JobAck.Success).ToArray());
         Assert.All(late, r => Assert.False(r.Applied)); // the dead worker's leases finish nothing
         Assert.True(rescuedWithin < TimeSpan.FromSeconds(30), $"rescue took {rescuedWithin}");
+    }
+
+    [Fact]
+    public async Task A_killed_worker_with_a_deep_buffer_charges_no_attempt_to_the_jobs_it_never_started()
+    {
+        const int jobs = 40;
+        var schema = database.NewSchema();
+        var queue = await database.NewQueueAsync(configure: o => o.Schema = schema);
+        var ids = (await queue.EnqueueManyAsync(Enumerable.Range(0, jobs).Select(i => new JobRequest("slow", i) { Queue = "deep", MaxAttempts = 1 }).ToArray())).Select(r => r.JobId).ToArray();
+
+        // One slot, hung in its first job, and every other job fetched ahead into its buffer.
+        using var child = ToolProcess.Start("Scheduling.TestEnqueuer.dll", ["work", database.ConnectionString, schema, "deep", "slow", "1", jobs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        var line = await child.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.StartsWith("started ", line, StringComparison.Ordinal);
+        var startedId = long.Parse(line![8..], System.Globalization.CultureInfo.InvariantCulture);
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state = 'running' AND started") == 1, "the started job is reported by a heartbeat");
+        Assert.True(await CountAsync(schema, "state = 'running' AND NOT started") > 0, "the worker holds jobs it has not started");
+
+        child.Kill(entireProcessTree: true);
+        await child.WaitForExitAsync();
+
+        var services = new ServiceCollection().AddLogging();
+        services.AddScheduling(s => s
+            .UsePostgres(database.ConnectionString, o => o.Schema = schema)
+            .Configure(o => { o.AddQueue("deep", 8); o.LeaseDuration = TimeSpan.FromSeconds(3); o.HeartbeatInterval = TimeSpan.FromSeconds(1); o.RescueInterval = TimeSpan.FromMilliseconds(500); })
+            .AddHandler<int>("slow", (_, _) => Task.CompletedTask));
+        await using var provider = services.BuildServiceProvider();
+        var hosts = provider.GetServices<IHostedService>().ToArray();
+        foreach (var host in hosts) await host.StartAsync(CancellationToken.None);
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state IN ('succeeded', 'dead')") == jobs, "every job is finished", TimeSpan.FromSeconds(60));
+        foreach (var host in hosts.Reverse()) await host.StopAsync(CancellationToken.None);
+
+        // Only the job that ran used its one attempt; every job that waited in the buffer ran once, uncharged.
+        foreach (var id in ids)
+        {
+            var job = (await queue.GetJobAsync(id))!;
+            if (id == startedId) Assert.Equal(JobState.Dead, job.State);
+            else Assert.Equal((JobState.Succeeded, 1), (job.State, job.Attempt));
+        }
+    }
+
+    private async Task<long> CountAsync(string schema, string where)
+    {
+        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE {where}");
+        return (long)(await count.ExecuteScalarAsync())!;
     }
 }

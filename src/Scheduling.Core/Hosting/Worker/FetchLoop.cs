@@ -67,13 +67,18 @@ internal sealed class FetchLoop
         var loop = new LoopState(() => buffer.Count == 0, finished, stoppingToken);
         var drained = false; // the last fetch came back short: wait for the buffer to empty or a wake-up
         var failures = 0;
+        var gaveBack = false; // buffered jobs went back because every slot stayed busy
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                if (await GiveBackStaleAsync(buffer).ConfigureAwait(false)) gaveBack = true;
                 while (buffer.Count > 0 && slots.Wait(0, CancellationToken.None)) Start(buffer.Dequeue(), slots, held, loop);
+                if (slots.CurrentCount > 0) gaveBack = false;
                 var room = _sizing.PerLoop - buffer.Count - Volatile.Read(ref held.Value);
-                if (room > 0 && (buffer.Count == 0 || (!drained && buffer.Count < _concurrency)))
+                // After giving jobs back for want of a slot, fetch again only once a slot frees: taking the
+                // same jobs back at once would only churn them while another host could run them.
+                if (room > 0 && !gaveBack && (buffer.Count == 0 || (!drained && buffer.Count < _concurrency)))
                 {
                     var wanted = Math.Min(room, _sizing.MaxFetch);
                     IReadOnlyList<AcquiredJob> jobs;
@@ -118,7 +123,9 @@ internal sealed class FetchLoop
                     continue;
                 }
 
-                await slots.WaitAsync(stoppingToken).ConfigureAwait(false);
+                // Every slot is busy: wait for one, but not past the moment the oldest buffered job must go back.
+                if (!await slots.WaitAsync(UntilStale(buffer.Peek()), stoppingToken).ConfigureAwait(false)) continue;
+                if (await GiveBackStaleAsync(buffer).ConfigureAwait(false)) gaveBack = true;
                 if (buffer.Count > 0) Start(buffer.Dequeue(), slots, held, loop);
                 else slots.Release();
             }
@@ -130,6 +137,30 @@ internal sealed class FetchLoop
         {
             await ReleaseUnstartedAsync(buffer).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A fetched job is started only while at least half its lease is left, so its first heartbeat
+    /// (at most a third of the lease later) comes in time. Buffered jobs are not heartbeated: one that
+    /// waited that long (every slot busy with long or hung handlers) goes back, uncharged, for
+    /// another host to take.
+    /// </summary>
+    private TimeSpan StaleAfter => _options.LeaseDuration / 2;
+
+    private TimeSpan UntilStale(RunningJob job)
+    {
+        var left = job.FetchedAt + StaleAfter - _time.GetUtcNow();
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private async Task<bool> GiveBackStaleAsync(Queue<RunningJob> buffer)
+    {
+        if (buffer.Count == 0 || UntilStale(buffer.Peek()) > TimeSpan.Zero) return false;
+        var stale = new Queue<RunningJob>();
+        while (buffer.Count > 0 && UntilStale(buffer.Peek()) == TimeSpan.Zero) stale.Enqueue(buffer.Dequeue()); // oldest first
+        Log.BufferedJobsGivenBack(_logger, stale.Count, _name);
+        await ReleaseUnstartedAsync(stale).ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>
@@ -264,7 +295,7 @@ internal sealed class FetchLoop
         var taken = new RunningJob[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
         {
-            taken[i] = new RunningJob(jobs[i], received);
+            taken[i] = new RunningJob(jobs[i], received, startedAt); // the lease began no later than the fetch did
             _running.Add(taken[i]);
         }
 

@@ -14,6 +14,7 @@ internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider se
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
     {
         var job = holding.Job;
+        holding.MarkStarted();
         var usage = new ResourceUsage();
         var started = time.GetTimestamp();
         using var activity = JobTelemetry.StartProcess(job, holding.Received);

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 namespace Scheduling.Hosting;
 
 /// <summary>
-/// Extends the leases of every job this host holds in one call per heartbeat, stops handlers whose
+/// Extends the leases of every job this host runs in one call per heartbeat (which marks them started), stops handlers whose
 /// job was cancelled, and those whose lease was lost (rescued meanwhile: the job is someone else's).
 /// </summary>
 internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, string workerId, SchedulingOptions options, TimeProvider time, ILogger logger)
@@ -21,9 +21,11 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
 
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        // Only the leases this host knows it holds: one acquired in a statement whose reply was
-        // lost is not kept alive here, so it expires and is rescued.
-        var holding = running.Snapshot();
+        // Only the jobs this host runs: one acquired in a statement whose reply was lost, or fetched
+        // ahead and still waiting for a slot, is not kept alive (the fetch loop gives it back or
+        // starts it well within its lease). A heartbeat is what tells the store a job started, so
+        // a rescue charges the attempt of these only.
+        var holding = running.Snapshot().Where(r => r.Started).ToArray();
         if (holding.Length == 0)
         {
             _retrySoon = false;

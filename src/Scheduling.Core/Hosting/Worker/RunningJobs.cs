@@ -18,12 +18,23 @@ internal sealed class RunningJob : IDisposable
     private int _stopReason;
     private int _released;
 
-    public RunningJob(AcquiredJob job, System.Diagnostics.Activity? received)
+    private int _started;
+
+    public RunningJob(AcquiredJob job, System.Diagnostics.Activity? received, DateTimeOffset fetchedAt = default)
     {
         Job = job;
         Received = received;
+        FetchedAt = fetchedAt;
         Token = _cts.Token;
     }
+
+    /// <summary>When this host fetched it (its lease began about then).</summary>
+    public DateTimeOffset FetchedAt { get; }
+
+    /// <summary>True once its handler started: only started jobs are heartbeated, which is what charges their attempt.</summary>
+    public bool Started => Volatile.Read(ref _started) == 1;
+
+    public void MarkStarted() => Volatile.Write(ref _started, 1);
 
     public AcquiredJob Job { get; }
     public System.Diagnostics.Activity? Received { get; }

@@ -14,7 +14,9 @@ public sealed class LeaseKeeperTests
         var kept = new RunningJob(FakeStore.Job(1), null);
         var cancelled = new RunningJob(FakeStore.Job(2), null);
         var lost = new RunningJob(FakeStore.Job(3), null);
-        foreach (var job in new[] { kept, cancelled, lost }) running.Add(job);
+        var buffered = new RunningJob(FakeStore.Job(4), null); // fetched ahead, not started: not heartbeated
+        foreach (var job in new[] { kept, cancelled, lost }) { job.MarkStarted(); running.Add(job); }
+        running.Add(buffered);
         IReadOnlyList<JobLease>? named = null;
         var store = new FakeStore
         {
@@ -40,6 +42,8 @@ public sealed class LeaseKeeperTests
         var first = FakeStore.Job(5);
         var older = new RunningJob(first, null); // rescued meanwhile, its handler still running here
         var newer = new RunningJob(first with { Lease = first.Lease with { Token = Guid.NewGuid(), Attempt = 2 } }, null);
+        older.MarkStarted();
+        newer.MarkStarted();
         running.Add(older);
         running.Add(newer);
         var store = new FakeStore { OnHeartbeat = _ => [new HeldLease(5, newer.Job.Lease.Token, false)] };
@@ -57,6 +61,8 @@ public sealed class LeaseKeeperTests
         var running = new RunningJobs();
         var locked = new RunningJob(FakeStore.Job(7), null);
         var free = new RunningJob(FakeStore.Job(8), null);
+        locked.MarkStarted();
+        free.MarkStarted();
         running.Add(locked);
         running.Add(free);
         var skip = true;
