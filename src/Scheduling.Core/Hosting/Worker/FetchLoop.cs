@@ -85,7 +85,9 @@ internal sealed class FetchLoop
                     try
                     {
                         var startedAt = _time.GetUtcNow();
-                        jobs = await _store.AcquireAsync(new AcquireRequest(_shares, _workerId, wanted, _options.LeaseDuration), stoppingToken).ConfigureAwait(false);
+                        // Not cancelled by shutdown: an acquisition cancelled in flight may still commit, leasing jobs
+                        // this host would never hear of. Let it answer; what it took is then given back at once.
+                        jobs = await _store.AcquireAsync(new AcquireRequest(_shares, _workerId, wanted, _options.LeaseDuration), CancellationToken.None).ConfigureAwait(false);
                         failures = 0;
                         foreach (var job in Take(jobs, startedAt)) buffer.Enqueue(job);
                     }

@@ -9,6 +9,7 @@ internal sealed class FakeStore : IJobWorkerStore
     public Func<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>? OnAcknowledge { get; set; }
     public Func<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>? OnHeartbeat { get; set; }
     public Func<int>? OnRescue { get; set; }
+    public Func<AcquireRequest, CancellationToken, Task<IReadOnlyList<AcquiredJob>>>? OnAcquire { get; set; }
 
     public List<IReadOnlyList<JobAck>> Acknowledged { get; } = [];
 
@@ -23,7 +24,8 @@ internal sealed class FakeStore : IJobWorkerStore
 
     public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult((OnRescue ?? (() => throw new InvalidOperationException("unexpected rescue")))());
 
-    public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) =>
+        OnAcquire is { } acquire ? new(acquire(request, cancellationToken)) : throw new NotSupportedException();
     public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
     /// <summary>A job as the store would hand it out.</summary>
