@@ -141,6 +141,44 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task A_library_refuses_a_schema_it_cannot_serve_and_serves_a_newer_one_that_says_it_can()
+    {
+        var schema = database.NewSchema();
+        await new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema }).MigrateAsync();
+        async Task ExecAsync(string sql)
+        {
+            await using var command = database.DataSource.CreateCommand(sql.Replace("{schema}", $"\"{schema}\"", StringComparison.Ordinal));
+            await command.ExecuteNonQueryAsync();
+        }
+
+        // A newer library migrated it and says older ones may still serve it (a rolling deploy).
+        var newer = PostgresMigrator.LatestVersion + 1;
+        await ExecAsync($"INSERT INTO {{schema}}.schema_migrations (version, name) VALUES ({newer}, 'from_the_future')");
+        await ExecAsync("UPDATE {schema}.schema_functions SET checksum = 'the newer body'");
+        var serving = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema });
+        Assert.True((await serving.EnqueueAsync(new JobRequest("k"))).JobId > 0);
+        await using (var functions = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".schema_functions WHERE checksum <> 'the newer body'"))
+            Assert.Equal(0L, await functions.ExecuteScalarAsync()); // its older function bodies were not put back
+
+        // A newer library that older ones cannot serve: every host refuses, migrating or not, naming both versions.
+        await ExecAsync($"UPDATE {{schema}}.schema_compatibility SET oldest_library_migration = {newer}");
+        foreach (var migrates in new[] { true, false })
+        {
+            var refused = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema, ApplyMigrations = migrates });
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await refused.EnqueueAsync(new JobRequest("k")));
+            Assert.Contains($"needs a library that knows migration {newer} or later; this version of Scheduling.Postgres knows {PostgresMigrator.LatestVersion}", error.Message, StringComparison.Ordinal);
+        }
+
+        // A host that does not migrate refuses a schema with its migrations pending.
+        var fresh = database.NewSchema();
+        await using (var create = database.DataSource.CreateCommand($"CREATE SCHEMA \"{fresh}\""))
+            await create.ExecuteNonQueryAsync();
+        var early = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = fresh, ApplyMigrations = false });
+        var pending = await Assert.ThrowsAsync<InvalidOperationException>(async () => await early.EnqueueAsync(new JobRequest("k")));
+        Assert.Contains($"is at migration 0; this version of Scheduling.Postgres needs {PostgresMigrator.LatestVersion}", pending.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Queue_migrates_itself_on_first_use()
     {
         var queue = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = database.NewSchema() });

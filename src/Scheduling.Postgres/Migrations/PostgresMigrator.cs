@@ -23,6 +23,62 @@ internal sealed class PostgresMigrator
 
     public static int LatestVersion => All[^1].Version;
 
+    /// <summary>
+    /// The oldest library, named by the newest migration it knows, that can still serve a schema this
+    /// library migrated: stored with the schema (<c>schema_compatibility</c>), and checked by every
+    /// library before it uses the schema, so an older one refuses instead of stranding jobs. Raise it
+    /// with a migration older code cannot live with. 5: before dependencies, code never releases
+    /// children (migrations 6 and 7 are safe for it: 7's columns have defaults older code ignores).
+    /// </summary>
+    public const int OldestCompatibleLibrary = 5;
+
+    /// <summary>
+    /// For hosts that do not migrate: refuses a schema with migrations this library needs still
+    /// pending, or one newer than this library can serve, with both versions in the message.
+    /// </summary>
+    public async Task VerifyAsync(CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            var (newest, oldestLibrary) = await ReadVersionsAsync(connection, null, cancellationToken).ConfigureAwait(false);
+            if (newest < LatestVersion)
+                throw new InvalidOperationException(
+                    $"Schema '{_schema.Name}' is at migration {newest}; this version of Scheduling.Postgres needs {LatestVersion}. Run `scheduling migrate` (or let one host apply migrations) first.");
+            RefuseIfTooNew(newest, oldestLibrary);
+        }
+    }
+
+    private void RefuseIfTooNew(int newest, int oldestLibrary)
+    {
+        if (newest > LatestVersion && oldestLibrary > LatestVersion)
+            throw new InvalidOperationException(
+                $"Schema '{_schema.Name}' is at migration {newest} and needs a library that knows migration {oldestLibrary} or later; this version of Scheduling.Postgres knows {LatestVersion}. Upgrade the library before running it against this database.");
+    }
+
+    private async Task<(int Newest, int OldestLibrary)> ReadVersionsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellationToken)
+    {
+        // Either table may be missing (a fresh database, or one migrated before compatibility was recorded).
+        bool hasMigrations, hasCompatibility;
+        await using (var exists = new NpgsqlCommand(_schema.Apply(
+            "SELECT to_regclass('{schema}.schema_migrations') IS NOT NULL, to_regclass('{schema}.schema_compatibility') IS NOT NULL"), connection, transaction))
+        await using (var reader = await exists.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            (hasMigrations, hasCompatibility) = (reader.GetBoolean(0), reader.GetBoolean(1));
+        }
+
+        async Task<int> MaxAsync(string sql)
+        {
+            await using var read = new NpgsqlCommand(_schema.Apply(sql), connection, transaction);
+            return (int)(await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        var newest = hasMigrations ? await MaxAsync("SELECT coalesce(max(version), 0) FROM {schema}.schema_migrations").ConfigureAwait(false) : 0;
+        var oldest = hasCompatibility ? await MaxAsync("SELECT coalesce(max(oldest_library_migration), 0) FROM {schema}.schema_compatibility").ConfigureAwait(false) : 0;
+        return (newest, oldest);
+    }
+
     /// <returns>The versions applied by this call.</returns>
     public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken)
     {
@@ -50,6 +106,10 @@ internal sealed class PostgresMigrator
                         checksum   text NOT NULL,
                         applied_at timestamptz NOT NULL DEFAULT now()
                     );
+                    CREATE TABLE IF NOT EXISTS {schema}.schema_compatibility (
+                        one                      boolean PRIMARY KEY DEFAULT true CHECK (one),
+                        oldest_library_migration integer NOT NULL
+                    );
                     """), cancellationToken).ConfigureAwait(false);
 
                 var applied = new HashSet<int>();
@@ -60,9 +120,15 @@ internal sealed class PostgresMigrator
                 }
 
                 var newest = applied.Count == 0 ? 0 : applied.Max();
+                var (_, oldestLibrary) = await ReadVersionsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                RefuseIfTooNew(newest, oldestLibrary);
                 if (newest > LatestVersion)
-                    throw new InvalidOperationException(
-                        $"Schema '{_schema.Name}' is at migration {newest}, newer than this version of Scheduling.Postgres knows ({LatestVersion}). Upgrade the library before running it against this database.");
+                {
+                    // A newer library migrated this schema and says this one can still serve it (a rolling
+                    // deploy or a rollback): apply nothing, not even this library's older function bodies.
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return [];
+                }
 
                 var done = new List<int>();
                 foreach (var migration in All.Where(m => !applied.Contains(m.Version)))
@@ -76,6 +142,15 @@ internal sealed class PostgresMigrator
                 }
 
                 await ApplyChangedFunctionsAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+                await using (var compatibility = new NpgsqlCommand(_schema.Apply("""
+                    INSERT INTO {schema}.schema_compatibility AS c (one, oldest_library_migration) VALUES (true, $1)
+                    ON CONFLICT (one) DO UPDATE SET oldest_library_migration = greatest(c.oldest_library_migration, excluded.oldest_library_migration)
+                    """), connection, transaction))
+                {
+                    compatibility.Parameters.Add(new NpgsqlParameter<int> { TypedValue = OldestCompatibleLibrary });
+                    await compatibility.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return done;
             }
@@ -149,12 +224,15 @@ internal sealed class PostgresMigrator
     internal sealed record Migration(int Version, string Name, string Sql);
 }
 
-/// <summary>Runs the migrations once per process and schema before first use; a failed run is retried by the next caller.</summary>
+/// <summary>
+/// Runs the migrations (or, when the host does not migrate, checks the schema can be served) once per
+/// process and schema before first use; a failed run is retried by the next caller.
+/// </summary>
 internal sealed class MigrationGate(PostgresMigrator migrator, bool enabled)
 {
     private readonly Lock _lock = new();
     private Task? _migration;
-    private volatile bool _done = !enabled;
+    private volatile bool _done; // a host that does not migrate still checks once that it can serve the schema
 
     public void MarkDone() => _done = true;
 
@@ -173,7 +251,8 @@ internal sealed class MigrationGate(PostgresMigrator migrator, bool enabled)
 
     private async Task RunAsync()
     {
-        await migrator.MigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        if (enabled) await migrator.MigrateAsync(CancellationToken.None).ConfigureAwait(false);
+        else await migrator.VerifyAsync(CancellationToken.None).ConfigureAwait(false);
         _done = true;
     }
 }
