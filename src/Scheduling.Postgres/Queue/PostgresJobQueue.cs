@@ -141,10 +141,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateAcquire(request);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch();
-        AddAckCommands(batch, acks);
+        // A slot acknowledging its own job and taking the next: if another transaction holds the row,
+        // only this slot waits (and its write then wins the row before any rescuer), so no lock timeout.
+        AddAckCommands(batch, acks, lockTimeout: false);
         batch.BatchCommands.Add(_acquire.Command(request, _random, _clock.WriteNow()));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var acknowledged = await ReadAckResultsAsync(reader, acks, cancellationToken).ConfigureAwait(false);
+        var acknowledged = await ReadAckResultsAsync(reader, acks, lockTimeout: false, cancellationToken).ConfigureAwait(false);
         return new AcknowledgeAndAcquireResult(acknowledged, await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
     }
 
@@ -166,13 +168,13 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         if (acks.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = _dataSource.CreateBatch(); // one round trip for the whole batch
-        AddAckCommands(batch, acks);
+        AddAckCommands(batch, acks, lockTimeout: true);
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await ReadAckResultsAsync(reader, acks, cancellationToken).ConfigureAwait(false);
+        return await ReadAckResultsAsync(reader, acks, lockTimeout: true, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Adds the statements that apply <paramref name="acks"/> (none for none).</summary>
-    private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks)
+    private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks, bool lockTimeout)
     {
         if (acks.Count == 0) return;
         var first = batch.BatchCommands.Count;
@@ -198,7 +200,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
 
         if (_retention.RecordRunsCommand(acks, _clock.ForWrite(decidedAt)) is { } runs) batch.BatchCommands.Insert(first, runs); // before the transitions
-        batch.BatchCommands.Insert(first, AckLockTimeout.Command(_options.AckLockTimeout)); // first: one held row must not stall the batch
+        if (lockTimeout) batch.BatchCommands.Insert(first, AckLockTimeout.Command(_options.AckLockTimeout)); // first: one held row must not stall the batch
 
         // Last, in the same transaction: children of jobs that finished are released or cancelled.
         batch.BatchCommands.Add(SettleCommand(cancelled: false, acks.Select(a => a.Lease.JobId).Distinct().ToArray()));
@@ -211,9 +213,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     /// Reads the result sets of <see cref="AddAckCommands"/> (the run records, a plain INSERT, have
     /// none): the lock timeout's, the transitions, then the settling, leaving the reader on whatever the batch runs next.
     /// </summary>
-    private static async Task<AckResult[]> ReadAckResultsAsync(NpgsqlDataReader reader, IReadOnlyList<JobAck> acks, CancellationToken cancellationToken)
+    private static async Task<AckResult[]> ReadAckResultsAsync(NpgsqlDataReader reader, IReadOnlyList<JobAck> acks, bool lockTimeout, CancellationToken cancellationToken)
     {
-        await AckLockTimeout.SkipAsync(reader, cancellationToken).ConfigureAwait(false);
+        if (lockTimeout) await AckLockTimeout.SkipAsync(reader, cancellationToken).ConfigureAwait(false);
         var outcome = await SetStatesIfRunning.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // the settling
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
