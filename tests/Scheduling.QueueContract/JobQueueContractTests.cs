@@ -431,6 +431,19 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task One_call_takes_at_most_the_per_call_limit_of_jobs_and_says_so()
+    {
+        var queue = await CreateQueueAsync();
+        var requests = Enumerable.Range(0, JobValidation.MaxJobsPerCall + 1).Select(_ => new JobRequest("k")).ToArray();
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await queue.EnqueueManyAsync(requests));
+
+        Assert.Equal("requests", error.ParamName);
+        Assert.Contains("the limit is 100,000", error.Message, StringComparison.Ordinal);
+        Assert.Empty(await queue.AcquireAsync(Take(1)));
+    }
+
+    [Fact]
     public async Task Enqueue_many_is_all_or_nothing()
     {
         var queue = await CreateQueueAsync();

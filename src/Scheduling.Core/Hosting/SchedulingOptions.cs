@@ -204,7 +204,7 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
 
         if (options.HeartbeatInterval * 3 > options.LeaseDuration)
             errors.Add($"Scheduling:HeartbeatInterval must be at most a third of LeaseDuration ({options.LeaseDuration}) so one lost heartbeat does not lose the lease (was {options.HeartbeatInterval}).");
-        options.Queue?.Retry?.ValidateRules(errors, "Scheduling:Queue:Retry:");
+        options.Queue?.ValidateRules(errors, "Scheduling:Queue:");
         options.Ara?.ValidateRules(errors, "Scheduling:Ara:");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

@@ -32,7 +32,7 @@ public static class JobTelemetry
         var context = activity ?? Activity.Current;
         if (context is { IdFormat: ActivityIdFormat.W3C })
         {
-            for (var i = 0; i < jobs.Count; i++) jobs[i] = jobs[i] with { TraceParent = context.Id, TraceState = context.TraceStateString };
+            for (var i = 0; i < jobs.Count; i++) jobs[i] = jobs[i] with { TraceParent = context.Id, TraceState = JobValidation.CapTraceState(context.TraceStateString) };
         }
 
         return activity;

@@ -71,6 +71,27 @@ public static partial class JobValidation
     public const int MaxWorkerIdLength = 200;
     /// <summary>Most jobs one acquisition may take.</summary>
     public const int MaxAcquireBatch = 10_000;
+
+    /// <summary>The most jobs one enqueue call takes (each call is one transaction, held in memory whole).</summary>
+    public const int MaxJobsPerCall = 100_000;
+
+    /// <summary>The longest W3C tracestate kept with a job: the length its specification asks propagators to support; list members past it are dropped.</summary>
+    public const int MaxTraceStateLength = 512;
+
+    /// <summary>A tracestate cut to <see cref="MaxTraceStateLength"/> at a list-member boundary (null when nothing fits).</summary>
+    public static string? CapTraceState(string? traceState)
+    {
+        if (traceState is null || traceState.Length <= MaxTraceStateLength) return traceState;
+        var kept = new System.Text.StringBuilder(MaxTraceStateLength);
+        foreach (var member in traceState.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (kept.Length + (kept.Length > 0 ? 1 : 0) + member.Length > MaxTraceStateLength) break;
+            if (kept.Length > 0) kept.Append(',');
+            kept.Append(member);
+        }
+
+        return kept.Length == 0 ? null : kept.ToString();
+    }
     /// <summary>Largest MaxAttempts.</summary>
     public const int MaxMaxAttempts = 10_000;
     /// <summary>Longest command.</summary>
@@ -173,6 +194,8 @@ public static partial class JobValidation
     public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
     {
         ArgumentNullException.ThrowIfNull(requests);
+        if (requests.Count > MaxJobsPerCall)
+            throw new ArgumentException($"{requests.Count:N0} jobs were given in one call; the limit is {MaxJobsPerCall:N0} (split them into several calls, each all or nothing).", nameof(requests));
         var prepared = new List<PreparedJob>(requests.Count);
         var firstWithKey = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < requests.Count; i++)

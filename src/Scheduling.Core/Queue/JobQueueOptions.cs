@@ -35,11 +35,26 @@ public sealed class JobQueueOptions
 
     private static readonly JobQueueOptionsRanges Ranges = new();
 
+    /// <summary>
+    /// The most error text a job may keep, in characters (<see cref="MaxErrorsKept"/> x
+    /// <see cref="MaxErrorLength"/>): escaped as JSON that is up to 60 MB, well inside what one
+    /// PostgreSQL jsonb value holds (255 MB), so no setting can make a failure unstorable.
+    /// </summary>
+    public const long MaxErrorTextKept = 10_000_000;
+
     /// <summary>Adds every broken range and rule, each named <paramref name="setting"/> plus the member.</summary>
     internal void Validate(List<string> errors, string setting)
     {
         GeneratedValidation.AddFailures(Ranges.Validate(setting, this), setting, errors);
-        Retry?.ValidateRules(errors, setting + ":Retry:");
+        ValidateRules(errors, setting + ":");
+    }
+
+    /// <summary>The rules between settings that one range cannot state.</summary>
+    internal void ValidateRules(List<string> errors, string prefix)
+    {
+        if ((long)MaxErrorsKept * MaxErrorLength > MaxErrorTextKept)
+            errors.Add($"{prefix}{nameof(MaxErrorsKept)} x {nameof(MaxErrorLength)} must be at most {MaxErrorTextKept:N0} characters, so a job's errors fit in one stored value (was {MaxErrorsKept} x {MaxErrorLength}).");
+        Retry?.ValidateRules(errors, prefix + "Retry:");
     }
 
 }

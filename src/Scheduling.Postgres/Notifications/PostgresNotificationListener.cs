@@ -28,6 +28,20 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    private static async Task StopListeningAsync(NpgsqlConnection connection)
+    {
+        if (connection.FullState != System.Data.ConnectionState.Open) return; // a broken one is not pooled again
+        try
+        {
+            await using var unlisten = new NpgsqlCommand("UNLISTEN *", connection);
+            await unlisten.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (NpgsqlException)
+        {
+            // The connection broke meanwhile: the pool drops it.
+        }
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
@@ -44,14 +58,23 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
                     if (failures > 0) ListenerRecovered(_logger);
                     failures = 0;
                     _signals.NotifyAll();
-                    while (!stoppingToken.IsCancellationRequested)
+                    try
                     {
-                        // Time out now and then to prove the connection still works.
-                        if (!await connection.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false))
+                        while (!stoppingToken.IsCancellationRequested)
                         {
-                            await using var ping = new NpgsqlCommand("SELECT 1", connection);
-                            await ping.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                            // Time out now and then to prove the connection still works.
+                            if (!await connection.WaitAsync(TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false))
+                            {
+                                await using var ping = new NpgsqlCommand("SELECT 1", connection);
+                                await ping.ExecuteScalarAsync(stoppingToken).ConfigureAwait(false);
+                            }
                         }
+                    }
+                    finally
+                    {
+                        // Never back to the pool still listening (the queue's data source skips the reset
+                        // on return): a later borrower would carry this host's notifications.
+                        await StopListeningAsync(connection).ConfigureAwait(false);
                     }
                 }
             }

@@ -55,3 +55,29 @@ public sealed class ErrorTextIsAlwaysStorable
         catch (EncoderFallbackException) { return false; }
     }
 }
+
+/// <summary>What a job stores with it is bounded whatever the caller sends or configures.</summary>
+public sealed class StoredValuesAreBounded
+{
+    [Fact]
+    public void A_long_tracestate_is_cut_at_a_list_member_within_the_w3c_length()
+    {
+        var members = Enumerable.Range(0, 60).Select(i => $"vendor{i}=value{i:D4}").ToArray();
+        var kept = JobValidation.CapTraceState(string.Join(",", members))!;
+
+        Assert.True(kept.Length <= JobValidation.MaxTraceStateLength, $"{kept.Length} characters");
+        Assert.StartsWith("vendor0=value0000,vendor1=", kept, StringComparison.Ordinal);
+        Assert.All(kept.Split(','), m => Assert.Contains(m, members));
+        Assert.Equal("a=1,b=2", JobValidation.CapTraceState("a=1,b=2"));
+        Assert.Null(JobValidation.CapTraceState(new string('x', 600)));
+    }
+
+    [Fact]
+    public void Error_settings_that_could_not_be_stored_together_are_refused_by_name()
+    {
+        var error = Assert.Throws<ArgumentException>(() => JobValidation.ValidateOptions(new JobQueueOptions { MaxErrorsKept = 1000, MaxErrorLength = 1_000_000 }, "rules"));
+
+        Assert.Equal("rules", error.ParamName);
+        Assert.Contains("MaxErrorsKept x MaxErrorLength must be at most 10,000,000 characters", error.Message, StringComparison.Ordinal);
+    }
+}
