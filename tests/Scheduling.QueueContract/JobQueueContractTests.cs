@@ -431,6 +431,22 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task A_job_acknowledged_twice_in_one_batch_takes_the_first_and_reports_the_second_as_not_applied()
+    {
+        var queue = await CreateQueueAsync();
+        await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k")]);
+        var jobs = await queue.AcquireAsync(Take(2));
+
+        var results = await queue.AcknowledgeAsync(
+            [JobAck.Failure(jobs[0].Lease, "first: fails", retryable: false), JobAck.Success(jobs[1].Lease), JobAck.Success(jobs[0].Lease)]);
+
+        Assert.Equal((jobs[0].Id, true, (JobState?)JobState.Dead), (results[0].JobId, results[0].Applied, results[0].State));
+        Assert.Equal((jobs[1].Id, true, (JobState?)JobState.Succeeded), (results[1].JobId, results[1].Applied, results[1].State));
+        Assert.Equal((jobs[0].Id, false, (JobState?)null), (results[2].JobId, results[2].Applied, results[2].State));
+        Assert.Equal(JobState.Dead, (await queue.GetJobAsync(jobs[0].Id))!.State);
+    }
+
+    [Fact]
     public async Task One_call_takes_at_most_the_per_call_limit_of_jobs_and_says_so()
     {
         var queue = await CreateQueueAsync();

@@ -177,6 +177,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks, bool lockTimeout)
     {
         if (acks.Count == 0) return;
+        // A job acknowledged twice in one batch: the first acknowledgement is the one written, as in
+        // memory (an UPDATE joined to two rows of one job would apply either, and record two runs).
+        if (acks.Count > 1 && acks.DistinctBy(a => a.Lease.JobId).ToArray() is { } once && once.Length < acks.Count) acks = once;
         var first = batch.BatchCommands.Count;
         // Decided above the store: the lease carries the attempt and its limit; whether cancellation
         // was requested meanwhile only the row knows, so a transition that depends on it is sent for both.
