@@ -46,7 +46,8 @@ public sealed class SchedulingHealthCheck : IHealthCheck
         foreach (var q in stats)
         {
             if (q.OldestDue is not { } due) continue;
-            var age = now - due;
+            var age = q.OldestDueAge ?? now - due; // on the store's clock when it says: a host's skewed clock cannot make a queue look stuck
+
             data[$"oldest_due_seconds:{q.Queue}"] = Math.Round(age.TotalSeconds, 1);
             if (age > _options.HealthMaxDueAge) problems.Add(string.Create(CultureInfo.InvariantCulture, $"queue '{q.Queue}' has a job due {age.TotalSeconds:0} s ago"));
         }

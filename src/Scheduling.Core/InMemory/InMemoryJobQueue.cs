@@ -471,6 +471,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min())
                 {
                     Waiting = g.LongCount(e => e.State == JobState.Waiting),
+                    ReadAt = now,
                 })
                 .ToArray());
         }

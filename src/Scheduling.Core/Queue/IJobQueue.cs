@@ -102,6 +102,16 @@ public sealed record QueueStats(string Queue, long Available, long Scheduled, lo
 {
     /// <summary>Waiting for parent jobs to finish.</summary>
     public long Waiting { get; init; }
+
+    /// <summary>
+    /// The store's clock when these were read (the database's, for a store that keeps due times by
+    /// it), so <see cref="OldestDueAge"/> is measured on the clock <see cref="OldestDue"/> came
+    /// from, whatever the reading host's clock says.
+    /// </summary>
+    public DateTimeOffset? ReadAt { get; init; }
+
+    /// <summary>How long the longest-waiting due job has waited, on the store's clock; null when none is due.</summary>
+    public TimeSpan? OldestDueAge => OldestDue is { } due && ReadAt is { } at ? at - due : null;
 }
 
 /// <summary>Convenience calls over <see cref="IJobWorkerStore"/>.</summary>

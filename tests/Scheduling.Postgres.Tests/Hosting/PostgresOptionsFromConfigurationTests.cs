@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests.Hosting;
@@ -63,5 +65,21 @@ public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixtur
 
         Assert.Contains("Scheduling:Postgres:RescueBatchSize must be between 1 and 100000.", error.Failures);
         Assert.Contains(error.Failures, f => f.StartsWith("Scheduling:Postgres:Schema: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_health_check_measures_a_due_jobs_wait_on_the_database_clock_not_a_skewed_host_clock()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddSingleton<TimeProvider>(new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromDays(1))); // this host's clock is a day ahead
+        services.AddScheduling(s => s.UsePostgres(database.ConnectionString, o => o.Schema = database.NewSchema()).Configure(o => o.RunWorkers = false));
+        await using var provider = services.BuildServiceProvider();
+        var queue = provider.GetRequiredService<IJobQueue>();
+        await queue.EnqueueAsync(new JobRequest("due-now"));
+
+        var result = await provider.GetRequiredService<SchedulingHealthCheck>().CheckHealthAsync(new HealthCheckContext());
+
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+        Assert.True((double)result.Data["oldest_due_seconds:default"] < 600, $"waited {result.Data["oldest_due_seconds:default"]} s by the host's clock");
     }
 }
