@@ -29,6 +29,17 @@ public sealed class PostgresDatabaseFixture : IAsyncLifetime
     /// <summary>A schema name no other test in this class uses.</summary>
     public string NewSchema() => $"s{Interlocked.Increment(ref _schemas)}";
 
+    /// <summary>
+    /// How many jobs of <paramref name="schema"/> match <paramref name="condition"/>, a fixed SQL
+    /// condition written by the test (never input); 0 while the schema has no jobs table yet.
+    /// </summary>
+    public async Task<long> CountJobsAsync(string schema, string condition)
+    {
+        await using var command = DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE {condition}");
+        try { return (long)(await command.ExecuteScalarAsync())!; }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable) { return 0; }
+    }
+
     /// <summary>A migrated queue in a fresh schema.</summary>
     public async Task<PostgresJobQueue> NewQueueAsync(JobQueueOptions? rules = null, TimeProvider? time = null, Action<PostgresQueueOptions>? configure = null)
     {

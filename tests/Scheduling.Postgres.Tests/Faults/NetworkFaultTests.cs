@@ -55,23 +55,17 @@ public sealed class NetworkFaultTests(PostgresDatabaseFixture database) : IClass
         await Task.Delay(TimeSpan.FromSeconds(2));
         proxy.Resume();
         proxy.ResetAll();
-        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state = 'succeeded'") == total, "every job succeeds", TimeSpan.FromSeconds(90));
+        await Eventually.HoldsAsync(async () => await database.CountJobsAsync(schema, "state = 'succeeded'") == total, "every job succeeds", TimeSpan.FromSeconds(90));
         foreach (var host in hosts.Reverse()) await host.StopAsync(CancellationToken.None);
 
         Assert.True(proxy.Resets > 0, "connections were reset");
         Assert.True(executionsAtPartition < total, $"the partition came while jobs were still running ({executionsAtPartition} done)");
         Assert.Equal(total, executions.Count);
-        Assert.Equal(0L, await CountAsync(schema, "state <> 'succeeded'"));
+        Assert.Equal(0L, await database.CountJobsAsync(schema, "state <> 'succeeded'"));
         // No attempt was charged beyond the runs that happened: a reset can cost a rerun, never a job.
         await using var attempts = database.DataSource.CreateCommand($"SELECT id, (payload::text)::int, attempt FROM \"{schema}\".jobs");
         await using var reader = await attempts.ExecuteReaderAsync();
         while (await reader.ReadAsync())
             Assert.True(reader.GetInt32(2) <= executions[reader.GetInt32(1)], $"job {reader.GetInt64(0)} was charged {reader.GetInt32(2)} attempts for {executions[reader.GetInt32(1)]} runs");
-    }
-
-    private async Task<long> CountAsync(string schema, string where)
-    {
-        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE {where}");
-        return (long)(await count.ExecuteScalarAsync())!;
     }
 }

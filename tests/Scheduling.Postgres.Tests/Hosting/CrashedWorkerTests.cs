@@ -30,7 +30,7 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
 
         Assert.Equal(ids, started);
         // Its heartbeat has reported them running: from then on a rescue charges the attempt.
-        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state = 'running' AND started") == jobs, "the worker's heartbeat reports every job started");
+        await Eventually.HoldsAsync(async () => await database.CountJobsAsync(schema, "state = 'running' AND started") == jobs, "the worker's heartbeat reports every job started");
         var deadLeases = new List<JobLease>();
         await using (var read = database.DataSource.CreateCommand($"SELECT id, lease_token, attempt, max_attempts FROM \"{schema}\".jobs WHERE state = 'running'"))
         await using (var reader = await read.ExecuteReaderAsync())
@@ -77,8 +77,8 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         var line = await child.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.StartsWith("started ", line, StringComparison.Ordinal);
         var startedId = long.Parse(line![8..], System.Globalization.CultureInfo.InvariantCulture);
-        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state = 'running' AND started") == 1, "the started job is reported by a heartbeat");
-        Assert.True(await CountAsync(schema, "state = 'running' AND NOT started") > 0, "the worker holds jobs it has not started");
+        await Eventually.HoldsAsync(async () => await database.CountJobsAsync(schema, "state = 'running' AND started") == 1, "the started job is reported by a heartbeat");
+        Assert.True(await database.CountJobsAsync(schema, "state = 'running' AND NOT started") > 0, "the worker holds jobs it has not started");
 
         child.Kill(entireProcessTree: true);
         await child.WaitForExitAsync();
@@ -91,7 +91,7 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
         await using var provider = services.BuildServiceProvider();
         var hosts = provider.GetServices<IHostedService>().ToArray();
         foreach (var host in hosts) await host.StartAsync(CancellationToken.None);
-        await Eventually.HoldsAsync(async () => await CountAsync(schema, "state IN ('succeeded', 'dead')") == jobs, "every job is finished", TimeSpan.FromSeconds(60));
+        await Eventually.HoldsAsync(async () => await database.CountJobsAsync(schema, "state IN ('succeeded', 'dead')") == jobs, "every job is finished", TimeSpan.FromSeconds(60));
         foreach (var host in hosts.Reverse()) await host.StopAsync(CancellationToken.None);
 
         // Only the job that ran used its one attempt; every job that waited in the buffer ran once, uncharged.
@@ -101,11 +101,5 @@ public sealed class CrashedWorkerTests(PostgresDatabaseFixture database) : IClas
             if (id == startedId) Assert.Equal(JobState.Dead, job.State);
             else Assert.Equal((JobState.Succeeded, 1), (job.State, job.Attempt));
         }
-    }
-
-    private async Task<long> CountAsync(string schema, string where)
-    {
-        await using var count = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE {where}");
-        return (long)(await count.ExecuteScalarAsync())!;
     }
 }

@@ -217,13 +217,7 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
         Assert.Equal(maxAutoPrepare, settings.MaxAutoPrepare);
     }
 
-    private async Task<long> CountAsync(string schema, string state)
-    {
-        await using var command = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{schema}\".jobs WHERE state = $1");
-        command.Parameters.AddWithValue(state);
-        try { return (long)(await command.ExecuteScalarAsync())!; }
-        catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.UndefinedTable) { return 0; }
-    }
+    private Task<long> CountAsync(string schema, string state) => database.CountJobsAsync(schema, $"state = '{state}'");
 
     private async Task<long> ListenersAsync()
     {
