@@ -78,7 +78,7 @@ internal sealed class WorkerHost : BackgroundService
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
 
         // Graceful shutdown: no more fetching; let running jobs finish, then cancel and release the rest.
-        var released = await DrainAsync(store, acks).ConfigureAwait(false);
+        var released = await DrainAsync(acks).ConfigureAwait(false);
         acks.Complete();
         if (await Task.WhenAny(ackLoop, Task.Delay(TimeSpan.FromSeconds(10), _time, CancellationToken.None)).ConfigureAwait(false) != ackLoop)
             await abortAcks.CancelAsync().ConfigureAwait(false);
@@ -126,7 +126,7 @@ internal sealed class WorkerHost : BackgroundService
         }
     }
 
-    private async Task<int> DrainAsync(IJobWorkerStore store, AckWriter acks)
+    private async Task<int> DrainAsync(AckWriter acks)
     {
         if (Drained()) return 0;
         var deadline = _time.GetUtcNow() + _options.ShutdownTimeout;
@@ -144,15 +144,7 @@ internal sealed class WorkerHost : BackgroundService
         while (!Drained() && _time.GetUtcNow() < grace)
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);
         var stuck = _running.Snapshot().Where(r => r.MarkReleased()).Select(r => new PendingAck(new JobAck(r.Job.Lease, JobAckKind.Released), r.Job)).ToArray();
-        if (stuck.Length > 0)
-        {
-            try
-            {
-                var results = await store.AcknowledgeAsync(stuck.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
-                for (var i = 0; i < results.Count; i++) acks.Applied(stuck[i], results[i]);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException) { Log.AckWriteFailed(_logger, ex, stuck.Length, TimeSpan.Zero); }
-        }
+        await acks.WriteNowAsync(stuck).ConfigureAwait(false); // the completer still runs: a failed write is retried, not dropped
 
         return left.Length;
     }

@@ -63,6 +63,28 @@ internal sealed class AckWriter
     }
 
     /// <summary>
+    /// Writes acknowledgements straight to the store in batches, not behind the finishing jobs'
+    /// (releases at shutdown and of buffered jobs: another host may take them at once); what the
+    /// store does not take is left to the buffered writer's retries, never dropped.
+    /// </summary>
+    public async Task WriteNowAsync(IReadOnlyList<PendingAck> acks)
+    {
+        foreach (var chunk in acks.Chunk(_options.AckBatchSize))
+        {
+            try
+            {
+                var results = await _queue.AcknowledgeAsync(chunk.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
+                for (var i = 0; i < results.Count; i++) Applied(chunk[i], results[i]);
+            }
+            catch (Exception ex)
+            {
+                Log.AckWriteFailed(_logger, ex, chunk.Length, TimeSpan.Zero);
+                foreach (var ack in chunk) Enqueue(ack);
+            }
+        }
+    }
+
+    /// <summary>
     /// With no flush interval, writes the acknowledgement from the caller at once (many in
     /// parallel, one per finishing job); a failed write falls back to the buffered writer, which
     /// retries, splits and sanitises.

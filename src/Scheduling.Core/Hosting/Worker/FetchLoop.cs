@@ -166,9 +166,8 @@ internal sealed class FetchLoop
     }
 
     /// <summary>
-    /// Jobs fetched but never started go back at once, their attempt not counted: written straight
-    /// to the store in batches (not behind the finishing jobs' acknowledgements), and left to the
-    /// completer's retries only when that fails.
+    /// Jobs fetched but never started go back at once, their attempt not counted
+    /// (<see cref="AckWriter.WriteNowAsync"/>).
     /// </summary>
     private async Task ReleaseUnstartedAsync(Queue<RunningJob> buffer)
     {
@@ -180,19 +179,7 @@ internal sealed class FetchLoop
             waiting.Dispose();
         }
 
-        foreach (var chunk in unstarted.Chunk(_options.AckBatchSize))
-        {
-            try
-            {
-                var results = await _store.AcknowledgeAsync(chunk.Select(p => p.Ack).ToArray(), CancellationToken.None).ConfigureAwait(false);
-                for (var i = 0; i < results.Count; i++) _acks.Applied(chunk[i], results[i]);
-            }
-            catch (Exception ex)
-            {
-                Log.AckWriteFailed(_logger, ex, chunk.Length, TimeSpan.Zero);
-                foreach (var release in chunk) _acks.Enqueue(release);
-            }
-        }
+        await _acks.WriteNowAsync(unstarted).ConfigureAwait(false);
     }
 
     /// <summary>Runs a fetched job on a slot already taken; one stopped while it waited is settled instead.</summary>

@@ -146,6 +146,29 @@ public sealed class CompleterTests
         Assert.Equal(releases, store.Acknowledged.SelectMany(b => b).Select(a => a.Lease.JobId).Distinct().Count());
     }
 
+    [Fact]
+    public async Task Releases_written_straight_to_a_store_that_fails_are_left_to_the_completer_and_written()
+    {
+        var queue = $"now-{Guid.NewGuid():N}";
+        var calls = 0;
+        var store = new FakeStore
+        {
+            OnAcknowledge = acks => Interlocked.Increment(ref calls) == 1
+                ? throw new TimeoutException("the database went away")
+                : acks.Select(a => new AckResult(a.Lease.JobId, true, JobState.Available)).ToArray(),
+        };
+        var completer = new AckWriter(store, new SchedulingOptions { AckFlushInterval = TimeSpan.FromMilliseconds(1) }, TimeProvider.System, NullLogger.Instance);
+        var run = completer.RunAsync(CancellationToken.None);
+        var jobs = Enumerable.Range(1, 5).Select(i => FakeStore.Job(i, queue)).ToArray();
+
+        await completer.WriteNowAsync(jobs.Select(j => new PendingAck(new JobAck(j.Lease, JobAckKind.Released), j)).ToArray());
+        completer.Complete();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(2, store.Acknowledged.Count); // the straight write, then the completer's
+        Assert.Equal([1L, 2, 3, 4, 5], store.Acknowledged[1].Select(a => a.Lease.JobId).Order());
+    }
+
     private sealed class FakeDbException(string sqlState, string message) : System.Data.Common.DbException(message)
     {
         public override string SqlState => sqlState;
