@@ -51,9 +51,9 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
         // Older than the estimator's window: pruned in bounded batches, the recent run kept.
         await history.RecordAsync(Enumerable.Range(0, 5).Select(i => new RunOutcome(Python.Id, "h", null, 512, 400, null, TimeSpan.FromSeconds(1), 0, false, time.GetUtcNow() - TimeSpan.FromDays(40 + i))).ToArray());
         Assert.Equal(6L, await RunCountAsync(schema));
-        Assert.Equal(3, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
-        Assert.Equal(2, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
-        Assert.Equal(0, await history.PruneAsync(time.GetUtcNow() - new AraOptions().Estimator.Window, 3));
+        Assert.Equal(3, await history.PruneAsync(new AraOptions().Estimator.Window, 3));
+        Assert.Equal(2, await history.PruneAsync(new AraOptions().Estimator.Window, 3));
+        Assert.Equal(0, await history.PruneAsync(new AraOptions().Estimator.Window, 3));
         Assert.Equal(1L, await RunCountAsync(schema));
     }
 

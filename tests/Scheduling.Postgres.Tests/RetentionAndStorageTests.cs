@@ -1,3 +1,6 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Npgsql;
 using Xunit;
@@ -16,14 +19,59 @@ public sealed class RetentionAndStorageTests(PostgresDatabaseFixture database) :
         await queue.AcknowledgeAsync([.. jobs.Take(10).Select(j => JobAck.Success(j.Lease)), .. jobs.Skip(10).Take(5).Select(j => JobAck.Failure(j.Lease, "x"))]);
         time.Advance(TimeSpan.FromDays(8));
 
-        Assert.Equal(4, await queue.PurgeFinishedAsync(time.GetUtcNow() - TimeSpan.FromDays(7), 4));
-        Assert.Equal(11, await queue.PurgeFinishedAsync(time.GetUtcNow() - TimeSpan.FromDays(7), 100));
-        Assert.Equal(0, await queue.PurgeFinishedAsync(time.GetUtcNow() - TimeSpan.FromDays(7), 100));
+        Assert.Equal(4, await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 4));
+        Assert.Equal(11, await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 100));
+        Assert.Equal(0, await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 100));
 
         await using var count = database.DataSource.CreateCommand($"SELECT count(*) FILTER (WHERE state = 'running'), count(*) FILTER (WHERE state = 'available'), count(*) FROM \"{queue.Schema}\".jobs");
         await using var reader = await count.ExecuteReaderAsync();
         await reader.ReadAsync();
         Assert.Equal((5L, 10L, 15L), (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2)));
+    }
+
+    [Fact]
+    public async Task Retention_is_measured_on_the_database_clock_so_a_host_clock_running_ahead_purges_nothing_early()
+    {
+        // The host believes it is a year later; the jobs finished moments ago by the database's clock.
+        var aYearAhead = new FakeTimeProvider(DateTimeOffset.UtcNow.AddDays(365));
+        var options = new PostgresQueueOptions { Schema = database.NewSchema() };
+        var queue = new PostgresJobQueue(database.DataSource, options, null, aYearAhead);
+        var history = new PostgresRunHistory(database.DataSource, options, new AraOptions(), aYearAhead);
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 5).Select(_ => new JobRequest("k")).ToArray());
+        var jobs = await queue.AcquireAsync(new AcquireRequest("default", "w", 5, TimeSpan.FromMinutes(5)));
+        await queue.AcknowledgeAsync(jobs.Select(j => JobAck.Success(j.Lease)).ToArray());
+        await history.RecordAsync(Enumerable.Range(0, 20).Select(_ => new RunOutcome("d", "h", null, 512, 400, null, TimeSpan.FromSeconds(1), 0, false, DateTimeOffset.UtcNow)).ToArray());
+
+        Assert.Equal(0, await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 100));
+        Assert.Equal(0, await history.PruneAsync(TimeSpan.FromDays(30), 100));
+        // The estimator's window is the database's too: the runs are recent, so they are used.
+        var estimate = await history.EstimateAsync(new EstimationRequest("d", "h", null, new JobDefinition("d", 1000)));
+        Assert.Equal((AllocationSource.CommandHistory, 20), (estimate?.Source, estimate?.SampleCount));
+        Assert.Equal(5, await queue.PurgeFinishedAsync(TimeSpan.Zero, 100)); // the age is the database's: all are older than none
+        Assert.Equal(20, await history.PruneAsync(TimeSpan.Zero, 100));
+    }
+
+    [Theory]
+    [InlineData(3600, "ahead of")] // the database an hour ahead: the host is an hour behind
+    [InlineData(-86400, "behind")]
+    public async Task A_host_whose_clock_disagrees_with_the_database_is_warned_once_at_start(int hostBehindSeconds, string direction)
+    {
+        var options = new PostgresQueueOptions { DataSource = database.DataSource, Schema = database.NewSchema() };
+        var holder = new PostgresDataSourceHolder(Microsoft.Extensions.Options.Options.Create(options), new ServiceCollection().BuildServiceProvider());
+        var logger = new FakeLogger();
+        var hostClock = new FakeTimeProvider(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(hostBehindSeconds));
+        var check = new StorageCheck(holder, options, hostClock, logger);
+
+        await check.RunOnceAsync(CancellationToken.None);
+        await check.RunOnceAsync(CancellationToken.None);
+
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Message.Contains("clock", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains(direction + " this host's", warning.Message, StringComparison.Ordinal);
+
+        var inStep = new FakeLogger();
+        await new StorageCheck(holder, options, TimeProvider.System, inStep).RunOnceAsync(CancellationToken.None);
+        Assert.DoesNotContain(inStep.Collector.GetSnapshot(), r => r.Message.Contains("clock", StringComparison.Ordinal));
     }
 
     [Fact]

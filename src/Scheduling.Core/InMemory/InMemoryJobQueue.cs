@@ -433,12 +433,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(olderThan, TimeSpan.Zero);
         lock (_gate)
         {
+            var finishedBefore = Clock.Now(_time) - olderThan;
             var old = _jobs.Values.Where(e => e.State.IsTerminal() && e.FinalizedAt < finishedBefore).Take(batchSize).ToList();
             foreach (var entry in old)
             {

@@ -41,9 +41,11 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
     }
 
     /// <inheritdoc />
-    public ValueTask<int> PruneAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    public ValueTask<int> PruneAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(olderThan, TimeSpan.Zero);
+        var finishedBefore = _time.GetUtcNow() - olderThan;
         var deleted = 0;
         lock (_gate)
         {

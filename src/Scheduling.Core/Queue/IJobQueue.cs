@@ -82,9 +82,13 @@ public interface IJobWorkerStore
     /// <returns>The number of jobs rescued.</returns>
     ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes up to <paramref name="batchSize"/> jobs that finished (succeeded, cancelled, dead) before <paramref name="finishedBefore"/>.</summary>
+    /// <summary>
+    /// Deletes up to <paramref name="batchSize"/> jobs that finished (succeeded, cancelled, dead) more than
+    /// <paramref name="olderThan"/> ago, measured on the store's clock (the one that dated their finish:
+    /// the database's for PostgreSQL), so a host whose clock runs ahead cannot purge jobs early.
+    /// </summary>
     /// <returns>How many were deleted; fewer than the batch means nothing older is left.</returns>
-    ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default);
+    ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What <see cref="IJobWorkerStore.AcknowledgeAndAcquireAsync"/> did.</summary>

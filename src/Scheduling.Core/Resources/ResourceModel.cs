@@ -120,9 +120,10 @@ public interface IRunHistoryStore
     ValueTask RecordAsync(IReadOnlyList<RunOutcome> outcomes, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Deletes up to <paramref name="batchSize"/> of the runs that finished before
-    /// <paramref name="finishedBefore"/> (the worker host calls it with the estimator's window, so
-    /// the history stays as large as the estimates can use), and returns how many it deleted.
+    /// Deletes up to <paramref name="batchSize"/> of the runs that finished more than
+    /// <paramref name="olderThan"/> ago on the store's clock (the worker host calls it with the
+    /// estimator's window, so the history stays as large as the estimates can use), and returns how
+    /// many it deleted.
     /// </summary>
-    ValueTask<int> PruneAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default);
+    ValueTask<int> PruneAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default);
 }

@@ -98,16 +98,35 @@ internal sealed class PostgresStorageMonitor(PostgresDataSourceHolder holder, Mi
         new StorageCheck(holder, options.Value, time, (ILogger?)logger ?? NullLogger.Instance).RunAsync(stoppingToken);
 }
 
-/// <summary>Reads the storage report every <see cref="PostgresQueueOptions.StorageCheckInterval"/> and warns when vacuum falls behind.</summary>
+/// <summary>
+/// At start and every <see cref="PostgresQueueOptions.StorageCheckInterval"/>: warns when vacuum falls
+/// behind, and when the database's clock and this host's disagree.
+/// </summary>
 internal sealed partial class StorageCheck(PostgresDataSourceHolder holder, PostgresQueueOptions options, TimeProvider time, ILogger logger) : PeriodicService(time, logger)
 {
+    /// <summary>How far the clocks may disagree before it is reported (a round trip's error is far smaller).</summary>
+    public static readonly TimeSpan ClockSkewWarning = TimeSpan.FromSeconds(2);
+
     private bool _naptimeReported;
+    private bool _skewReported;
 
     protected override TimeSpan Interval => options.StorageCheckInterval;
+
+    protected override bool RunsAtStart => true;
 
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
         var o = options;
+        var skew = await ReadClockSkewAsync(cancellationToken).ConfigureAwait(false);
+        if (skew.Duration() <= ClockSkewWarning) _skewReported = false;
+        else if (!_skewReported)
+        {
+            _skewReported = true; // once while it lasts
+            ClockSkew(Logger, skew.Duration(), skew > TimeSpan.Zero ? "ahead of" : "behind", o.UseDatabaseClock
+                ? "due times, leases and retention follow the database's clock, so this host's logs and metrics disagree with the queue by that much"
+                : "UseDatabaseClock is false, so this host writes due times and leases by its own clock and disagrees with every other host by that much");
+        }
+
         var report = await PostgresStorageReport.ReadAsync(holder.DataSource, o.Schema, cancellationToken).ConfigureAwait(false);
         foreach (var table in report.Tables.Where(t => t.DeadTuples > o.DeadTupleWarning && t.DeadTuples > t.LiveTuples))
             DeadTuples(Logger, o.Schema, table.Table, table.DeadTuples, table.LiveTuples);
@@ -122,7 +141,20 @@ internal sealed partial class StorageCheck(PostgresDataSourceHolder holder, Post
         }
     }
 
+    /// <summary>The database's clock minus this host's, taken at the middle of the round trip.</summary>
+    private async Task<TimeSpan> ReadClockSkewAsync(CancellationToken cancellationToken)
+    {
+        await using var command = holder.DataSource.CreateCommand("SELECT clock_timestamp()");
+        var before = Time.GetUtcNow();
+        var database = (DateTime)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        var after = Time.GetUtcNow();
+        return new DateTimeOffset(database, TimeSpan.Zero) - (before + (after - before) / 2);
+    }
+
     protected override void OnFailure(Exception exception, TimeSpan retryIn) => CheckFailed(Logger, exception);
+
+    [LoggerMessage(1205, LogLevel.Warning, "The database's clock is {Skew} {Direction} this host's: {Consequence}. Synchronise the clocks (NTP)")]
+    private static partial void ClockSkew(ILogger logger, TimeSpan skew, string direction, string consequence);
 
     [LoggerMessage(1200, LogLevel.Warning, "Table {Schema}.{Table} has {Dead} dead tuples against {Live} live: vacuum is behind (see docs/operations.md)")]
     private static partial void DeadTuples(ILogger logger, string schema, string table, long dead, long live);

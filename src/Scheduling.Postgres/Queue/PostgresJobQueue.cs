@@ -343,11 +343,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    public async ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(olderThan, TimeSpan.Zero);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _retention.PurgeCommand(_dataSource, finishedBefore, batchSize);
+        await using var command = _retention.PurgeCommand(_dataSource, olderThan, _clock.WriteNow(), batchSize);
         return (int)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
     }
 

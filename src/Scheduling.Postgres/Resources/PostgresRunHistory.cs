@@ -13,6 +13,7 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
     private readonly NpgsqlDataSource _dataSource;
     private readonly AraOptions _options;
     private readonly TimeProvider _time;
+    private readonly StatementClock _clock;
     private readonly RunHistoryQueries _queries;
     private readonly MigrationGate _migrations;
 
@@ -24,6 +25,7 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
         _dataSource = dataSource;
         _options = options ?? new AraOptions();
         _time = timeProvider ?? TimeProvider.System;
+        _clock = new StatementClock(_time, storeOptions.UseDatabaseClock);
         var schema = new PostgresSchema(storeOptions.Schema, "storeOptions.Schema");
         _migrations = new MigrationGate(new PostgresMigrator(dataSource, schema), storeOptions.ApplyMigrations);
         _queries = new RunHistoryQueries(schema);
@@ -34,13 +36,14 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
     {
         ArgumentNullException.ThrowIfNull(request);
         await _migrations.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        var now = _time.GetUtcNow();
-        await using var command = _queries.EstimateCommand(_dataSource, request, now - _options.Estimator.Window, _options);
+        // The window and the recency of each run are measured on the clock that dated the runs.
+        await using var command = _queries.EstimateCommand(_dataSource, request, _clock.WriteNow(), _options);
         Dictionary<AllocationSource, List<RunOutcome>> byLevel;
+        DateTimeOffset? readAt;
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            byLevel = await RunHistoryQueries.ReadRunsByLevelAsync(reader, request, cancellationToken).ConfigureAwait(false);
+            (byLevel, readAt) = await RunHistoryQueries.ReadRunsByLevelAsync(reader, request, cancellationToken).ConfigureAwait(false);
 
-        return HistoryLevels.Estimate(request, _options, now, level => byLevel.GetValueOrDefault(level) ?? []);
+        return HistoryLevels.Estimate(request, _options, readAt ?? _time.GetUtcNow(), level => byLevel.GetValueOrDefault(level) ?? []);
     }
 
     /// <inheritdoc />
@@ -54,11 +57,12 @@ public sealed class PostgresRunHistory : IRunHistoryStore, IResourceEstimator
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> PruneAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default)
+    public async ValueTask<int> PruneAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(olderThan, TimeSpan.Zero);
         await _migrations.EnsureAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _queries.PruneCommand(_dataSource, finishedBefore, batchSize);
+        await using var command = _queries.PruneCommand(_dataSource, olderThan, _clock.WriteNow(), batchSize);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 }

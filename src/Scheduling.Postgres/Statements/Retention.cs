@@ -24,12 +24,12 @@ internal sealed class Retention
             WHERE j.definition_id IS NOT NULL AND j.command_hash IS NOT NULL AND j.memory_mb IS NOT NULL AND (u.oom OR u.peak IS NOT NULL)
             """);
 
-        // $1 finished before, $2 batch size
+        // $1 age, $2 batch size, $3 now: the cutoff on the clock that dated the finish.
         Purge = schema.Apply("""
             WITH purged AS (
                 DELETE FROM {schema}.jobs WHERE id IN (
                     SELECT id FROM {schema}.jobs
-                    WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < $1
+                    WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < coalesce($3, now()) - $1
                     ORDER BY finalized_at LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id),
@@ -73,11 +73,12 @@ internal sealed class Retention
         return command;
     }
 
-    public NpgsqlCommand PurgeCommand(NpgsqlDataSource dataSource, DateTimeOffset finishedBefore, int batchSize)
+    public NpgsqlCommand PurgeCommand(NpgsqlDataSource dataSource, TimeSpan olderThan, DateTimeOffset? now, int batchSize)
     {
         var command = dataSource.CreateCommand(Purge);
-        command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = finishedBefore.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = olderThan, NpgsqlDbType = NpgsqlDbType.Interval });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = batchSize });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         return command;
     }
 

@@ -13,11 +13,10 @@ internal sealed class RetentionPruner(IJobWorkerStore store, TimeSpan retention,
 
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        var cutoff = Time.GetUtcNow() - retention;
         var total = 0;
         for (var round = 0; round < MaxBatchesPerRound; round++)
         {
-            var deleted = await store.PurgeFinishedAsync(cutoff, options.RetentionBatchSize, cancellationToken).ConfigureAwait(false);
+            var deleted = await store.PurgeFinishedAsync(retention, options.RetentionBatchSize, cancellationToken).ConfigureAwait(false);
             total += deleted;
             if (deleted < options.RetentionBatchSize) break;
         }

@@ -14,11 +14,10 @@ internal sealed class RunHistoryPruner(IRunHistoryStore history, SchedulingOptio
 
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        var cutoff = Time.GetUtcNow() - options.Ara.Estimator.Window;
         var total = 0;
         for (var round = 0; round < RetentionPruner.MaxBatchesPerRound; round++)
         {
-            var deleted = await history.PruneAsync(cutoff, options.RetentionBatchSize, cancellationToken).ConfigureAwait(false);
+            var deleted = await history.PruneAsync(options.Ara.Estimator.Window, options.RetentionBatchSize, cancellationToken).ConfigureAwait(false);
             total += deleted;
             if (deleted < options.RetentionBatchSize) break;
         }

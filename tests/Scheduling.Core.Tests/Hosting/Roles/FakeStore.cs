@@ -26,7 +26,7 @@ internal sealed class FakeStore : IJobWorkerStore
 
     public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) =>
         OnAcquire is { } acquire ? new(acquire(request, cancellationToken)) : throw new NotSupportedException();
-    public ValueTask<int> PurgeFinishedAsync(DateTimeOffset finishedBefore, int batchSize, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+    public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
     /// <summary>A job as the store would hand it out.</summary>
     public static AcquiredJob Job(long id, string queue = "q", string kind = "k", int attempt = 1, int maxAttempts = 3) => new()
