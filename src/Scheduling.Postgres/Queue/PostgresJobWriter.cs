@@ -84,20 +84,30 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     {
         var jobs = prepared.Jobs;
         using var activity = JobTelemetry.StartSend(jobs);
+        var keyLock = transaction is null ? null : _enqueue.LockUniqueKeysCommand(jobs);
+        if (keyLock is not null && prepared.Graph.HasDependencies)
+        {
+            // A graph writes its keys layer by layer: lock them all first.
+            await using var lockBatch = new NpgsqlBatch(connection, transaction) { BatchCommands = { keyLock } };
+            await lockBatch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            keyLock = null;
+        }
+
         var results = prepared.Graph.HasDependencies
             ? await WriteGraphAsync(connection, transaction!, prepared, cancellationToken).ConfigureAwait(false)
             : transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null)
                 ? await CopyAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false)
-                : await WriteAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false);
+                : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock).ConfigureAwait(false);
         JobTelemetry.Sent(activity, jobs, results);
         return results;
     }
 
     /// <summary>
     /// Writes jobs one statement each, in one round trip; <paramref name="initial"/> gives each job's
-    /// dependency state (null: available with no parents).
+    /// dependency state (null: available with no parents), and <paramref name="keyLock"/>, when given,
+    /// goes first (<see cref="EnqueueJobs.LockUniqueKeysCommand"/>).
     /// </summary>
-    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken)
+    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, NpgsqlBatchCommand? keyLock = null)
     {
         var results = new EnqueueResult?[jobs.Count];
         var pending = Enumerable.Range(0, jobs.Count).ToList();
@@ -107,9 +117,12 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         {
             if (round == 5) throw new InvalidOperationException($"Could not resolve the unique key '{jobs[pending[0]].UniqueKey}' after {round} attempts; it is being enqueued and finished concurrently.");
             await using var batch = new NpgsqlBatch(connection, transaction);
+            var locking = round == 0 && keyLock is not null;
+            if (locking) batch.BatchCommands.Add(keyLock!);
             foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Available));
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
+                if (locking) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 foreach (var index in pending)
                 {
                     if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

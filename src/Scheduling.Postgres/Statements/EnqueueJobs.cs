@@ -34,6 +34,7 @@ internal sealed class EnqueueJobs
     private static string P(int ordinal) => "$" + (ordinal + 1);
 
     private readonly long? _agingStepUs;
+    private readonly string _lockNamespace;
 
     public EnqueueJobs(PostgresSchema schema, bool notifyOnEnqueue, long? agingStepUs)
     {
@@ -78,6 +79,16 @@ internal sealed class EnqueueJobs
         InsertUnique = InsertUniqueSql(anyState: false);
         InsertUniqueAnyState = InsertUniqueSql(anyState: true);
         Copy = schema.Apply($"COPY {"{schema}"}.jobs (id, {commonColumns}) FROM STDIN (FORMAT BINARY)");
+        // $1 unique keys, $2 the schema's lock namespace: one transaction-scoped advisory lock per key, taken in one global order (by the
+        // key's hash, namespaced by the schema), so batches naming the same keys in different orders
+        // queue up behind each other instead of each holding a key the other waits for (a deadlock).
+        // The volatile lock call is evaluated after the ORDER BY, so the locks are taken in that order.
+        LockUniqueKeys = """
+            SELECT pg_advisory_xact_lock(h) FROM (
+                SELECT DISTINCT hashtextextended($2 || k, 0) AS h FROM unnest($1::text[]) AS k) AS keys
+            ORDER BY h
+            """;
+        _lockNamespace = schema.Name + ".jobs.unique_key:";
         // $1 count, $2 now: the clock and a block of ids for a COPY.
         ReserveIds = schema.Apply("SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))");
     }
@@ -87,6 +98,21 @@ internal sealed class EnqueueJobs
     public string InsertUniqueAnyState { get; }
     public string Copy { get; }
     public string ReserveIds { get; }
+    public string LockUniqueKeys { get; }
+
+    /// <summary>
+    /// Locks the unique keys of a batch that names two or more (null otherwise: one key cannot close a
+    /// cycle), for a batch written in a transaction.
+    /// </summary>
+    public NpgsqlBatchCommand? LockUniqueKeysCommand(IReadOnlyList<PreparedJob> jobs)
+    {
+        var keys = jobs.Where(j => j.UniqueKey is not null).Select(j => j.UniqueKey!).Distinct(StringComparer.Ordinal).ToArray();
+        if (keys.Length < 2) return null;
+        var command = new NpgsqlBatchCommand(LockUniqueKeys);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _lockNamespace, NpgsqlDbType = NpgsqlDbType.Text });
+        return command;
+    }
 
     /// <summary>$1 channel, $2 queues: wakes the queues a COPY wrote to.</summary>
     public const string NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
