@@ -211,6 +211,25 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task A_chain_enqueued_with_rising_priorities_lends_each_ancestor_the_highest_priority_below_it()
+    {
+        // Each job is more urgent than its parent: every ancestor inherits the last one's priority, in one
+        // call (each is reached from every job below it) and when the chain grows one call at a time.
+        var queue = await CreateQueueAsync();
+        const int length = 300;
+        var chain = Enumerable.Range(0, length).Select(i => (i == 0 ? Job("c0") : Job($"c{i}", $"c{i - 1}")) with { Priority = i }).ToArray();
+        var ids = (await queue.EnqueueManyAsync(chain)).Select(r => r.JobId).ToArray();
+        for (var i = 0; i < length; i++) Assert.Equal(length - 1, (await queue.GetJobAsync(ids[i]))!.EffectivePriority);
+
+        var tip = ids[^1];
+        for (var p = length; p < length + 5; p++)
+            tip = (await queue.EnqueueAsync(new JobRequest("k") { Priority = p, DependsOn = [JobDependency.OnJob(tip)] })).JobId;
+        Assert.Equal(length + 4, (await queue.GetJobAsync(ids[0]))!.EffectivePriority);
+        Assert.Equal(length + 4, (await queue.GetJobAsync(ids[length / 2]))!.EffectivePriority);
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
     public async Task Aging_bounds_how_long_a_low_priority_job_waits_under_a_stream_of_urgent_ones()
     {
         const int gap = 3;

@@ -74,15 +74,24 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             if (missing.Length > 0) throw batch.Graph.UnknownParents(missing, batch.Name);
 
             var now = Clock.Now(_time);
+            var waiting = new List<Entry>();
             foreach (var layer in batch.Graph.Layers)
             {
                 foreach (var i in layer)
                 {
                     var parents = batch.Graph.ExistingParents[i].Concat(batch.Graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().Select(id => _jobs[id]).ToArray();
                     results[i] = Insert(prepared[i], parents, now);
-                    if (results[i].Created && _jobs[results[i].JobId].State == JobState.Available) notify.Add(prepared[i].Queue);
+                    if (!results[i].Created) continue;
+                    var entry = _jobs[results[i].JobId];
+                    if (entry.State == JobState.Available) notify.Add(prepared[i].Queue);
+                    else if (entry.State == JobState.Waiting) waiting.Add(entry);
                 }
             }
+
+            // Their unfinished ancestors inherit the new waiting jobs' priority, highest first, so each
+            // ancestor is raised once by the highest that reaches it (SQL twin: raise_ancestors).
+            foreach (var entry in waiting.OrderByDescending(e => e.EffectivePriority).ToArray())
+                foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
         }
 
         JobTelemetry.Sent(activity, prepared, results);
@@ -335,8 +344,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 AddError(entry, new JobAttemptError(0, now, DependencyRules.CancelledBecause(failedParent, failedState)));
                 entry.FinalizedAt = now;
                 break;
-            default: // waiting: its unfinished ancestors inherit its priority
-                foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
+            default: // waiting: its ancestors inherit its priority once the batch is written (EnqueueAsync)
                 break;
         }
 
@@ -398,10 +406,16 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     /// <summary>Raises a job's effective priority to at least <paramref name="priority"/>, and its unfinished ancestors' while it waits.</summary>
     private void Raise(Entry job, int priority)
     {
-        if (job.State.IsTerminal() || job.EffectivePriority >= priority) return;
-        SetEffectivePriority(job, priority);
-        if (job.State != JobState.Waiting) return;
-        foreach (var edge in job.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, priority);
+        // A walk stops at an ancestor already at this priority or above: its own ancestors are too.
+        var pending = new Stack<Entry>();
+        pending.Push(job);
+        while (pending.TryPop(out var next))
+        {
+            if (next.State.IsTerminal() || next.EffectivePriority >= priority) continue;
+            SetEffectivePriority(next, priority);
+            if (next.State != JobState.Waiting) continue;
+            foreach (var edge in next.ParentEdges.Where(d => !d.Resolved)) pending.Push(edge.Parent);
+        }
     }
 
     private void LowerParents(Entry job)

@@ -11,8 +11,6 @@ namespace Scheduling.Postgres.Statements;
 internal sealed class Dependencies
 {
     private const int RowId = 0, RowState = 1;
-    private const string Active = "('waiting', 'available', 'running')";
-
     public Dependencies(PostgresSchema schema)
     {
         // $1 parent ids: locked so a concurrent completion waits for this enqueue's edges (and sees them).
@@ -24,21 +22,9 @@ internal sealed class Dependencies
             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::boolean[]) ON CONFLICT DO NOTHING
             """);
 
-        // $1 new waiting jobs: their unfinished ancestors inherit their priority (priority inheritance;
-        // C# twin: InMemoryJobQueue.Raise).
-        RaiseAncestors = schema.Apply($"""
-            WITH RECURSIVE up(id, p) AS (
-                SELECT d.parent_id, coalesce(c.effective_priority, c.priority)
-                FROM {"{schema}"}.jobs c JOIN {"{schema}"}.job_dependencies d ON d.child_id = c.id AND NOT d.resolved
-                WHERE c.id = ANY ($1) AND c.state = 'waiting'
-                UNION
-                SELECT d.parent_id, up.p
-                FROM up JOIN {"{schema}"}.jobs j ON j.id = up.id AND j.state = 'waiting'
-                JOIN {"{schema}"}.job_dependencies d ON d.child_id = up.id AND NOT d.resolved)
-            UPDATE {"{schema}"}.jobs j SET effective_priority = m.p
-            FROM (SELECT id, max(p) AS p FROM up GROUP BY id) m
-            WHERE j.id = m.id AND j.state IN {Active} AND coalesce(j.effective_priority, j.priority) < m.p
-            """);
+        // $1 new waiting jobs: their unfinished ancestors inherit their priority (priority inheritance,
+        // Functions/raise_ancestors.sql; C# twin: InMemoryJobQueue.Raise).
+        RaiseAncestors = schema.Apply("SELECT {schema}.raise_ancestors($1)");
 
         // $1 job ids that may have finished, $2 now, $3 channel: releases or cancels their waiting children.
         // For jobs that were running (acknowledged or rescued): their own parents are all settled, so
