@@ -6,6 +6,8 @@ using Scheduling.Benchmarks.Ara;
 //   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
 //   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
+//   load --scenario chaos [--processes P] [--kills K] [--seed S] [--work-ms MS] (and the options above)
+//   chaos-worker ...                                                  one worker process of the chaos scenario
 //   pgbench-script --schema NAME                                      the queue's per-job SQL for benchmarks/pgbench
 //   anything else: BenchmarkDotNet, e.g. --filter '*'
 return args.FirstOrDefault() switch
@@ -13,6 +15,7 @@ return args.FirstOrDefault() switch
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
     "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
+    "chaos-worker" => await Scheduling.Benchmarks.Load.ChaosWorker.RunAsync(args),
     "pgbench-script" => PgbenchScriptCommand(args),
     _ => RunBenchmarks(args),
 };

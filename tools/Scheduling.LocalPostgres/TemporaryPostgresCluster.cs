@@ -16,6 +16,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
     private readonly string _binDir;
     private readonly string _root;
     private readonly string? _runAs;
+    private string _serverOptions = "";
     private int _stopped;
 
     private TemporaryPostgresCluster(string binDir, string root, int port, string? runAs)
@@ -72,8 +73,8 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
             var data = Path.Combine(root, "data");
             // --no-sync only skips initdb's own flush of the fresh files; the server keeps fsync on.
             cluster.RunPg("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
-            var options = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c autovacuum_naptime=5s";
-            cluster.RunPg("pg_ctl", ["-D", data, "-l", Path.Combine(root, "server.log"), "-o", options, "-w", "-t", "60", "start"]);
+            cluster._serverOptions = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c autovacuum_naptime=5s";
+            cluster.StartServer();
             return cluster;
         }
         catch
@@ -92,6 +93,15 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
 
     /// <summary>Restarts the server (existing connections break), for reliability tests.</summary>
     public void Restart() => RunPg("pg_ctl", ["-D", Path.Combine(_root, "data"), "-l", Path.Combine(_root, "server.log"), "-m", "fast", "-w", "-t", "60", "restart"]);
+
+    /// <summary>
+    /// Stops the server the way a crash or a power cut does (<c>-m immediate</c>: no checkpoint, every
+    /// connection cut; the next start recovers from the WAL), for reliability tests. Start it again with <see cref="StartServer"/>.
+    /// </summary>
+    public void StopImmediately() => RunPg("pg_ctl", ["-D", Path.Combine(_root, "data"), "-m", "immediate", "-w", "-t", "60", "stop"]);
+
+    /// <summary>Starts the server (again, after <see cref="StopImmediately"/>), waiting until it accepts connections.</summary>
+    public void StartServer() => RunPg("pg_ctl", ["-D", Path.Combine(_root, "data"), "-l", Path.Combine(_root, "server.log"), "-o", _serverOptions, "-w", "-t", "60", "start"]);
 
     private void Stop()
     {

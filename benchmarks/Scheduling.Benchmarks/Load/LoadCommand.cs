@@ -6,7 +6,8 @@ namespace Scheduling.Benchmarks.Load;
 /// <summary>
 /// <c>load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]</c>.
 /// Without --connection a throwaway local PostgreSQL is started (fsync on). Exit code 1 when any
-/// scenario could not verify its jobs; speed never fails the command.
+/// scenario could not verify its jobs; speed never fails the command. <c>chaos</c> (worker processes
+/// killed, the server restarted and crashed: <see cref="ChaosScenario"/>) is not part of <c>all</c>.
 /// </summary>
 internal static class LoadCommand
 {
@@ -20,6 +21,13 @@ internal static class LoadCommand
         var connection = Option("--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_BENCH_POSTGRES");
         await using var cluster = connection is null ? await TemporaryPostgresCluster.StartAsync() : null;
         connection ??= cluster!.ConnectionString();
+
+        if (scenario == "chaos")
+        {
+            var chaos = await new ChaosScenario(connection, cluster, jobs, workers, args).RunAsync();
+            Console.WriteLine(json ? chaos.ToJson() : chaos.ToLine());
+            return chaos.Verified ? 0 : 1;
+        }
 
         var scenarios = scenario == "all" ? LoadScenarios.All : [scenario];
         var harness = new LoadScenarios(connection, jobs, workers);
