@@ -447,6 +447,23 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task A_stale_lease_acknowledged_before_the_live_one_in_one_batch_does_not_hide_it()
+    {
+        // Found by the model-based property: PostgreSQL took the stale acknowledgement as "the first"
+        // and dropped the live one, so the job stayed running until its lease ran out.
+        var queue = await CreateQueueAsync();
+        await queue.EnqueueAsync(new JobRequest("k"));
+        var stale = Assert.Single(await queue.AcquireAsync(Take(1))).Lease;
+        Assert.True(Assert.Single(await queue.AcknowledgeAsync([new JobAck(stale, JobAckKind.Released)])).Applied);
+        var live = Assert.Single(await queue.AcquireAsync(Take(1))).Lease;
+
+        var results = await queue.AcknowledgeAsync([JobAck.Success(stale), JobAck.Success(live)]);
+
+        Assert.Equal((false, true), (results[0].Applied, results[1].Applied));
+        Assert.Equal(JobState.Succeeded, (await queue.GetJobAsync(live.JobId))!.State);
+    }
+
+    [Fact]
     public async Task One_call_takes_at_most_the_per_call_limit_of_jobs_and_says_so()
     {
         var queue = await CreateQueueAsync();

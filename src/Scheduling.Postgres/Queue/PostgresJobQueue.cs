@@ -177,9 +177,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks, bool lockTimeout)
     {
         if (acks.Count == 0) return;
-        // A job acknowledged twice in one batch: the first acknowledgement is the one written, as in
-        // memory (an UPDATE joined to two rows of one job would apply either, and record two runs).
-        if (acks.Count > 1 && acks.DistinctBy(a => a.Lease.JobId).ToArray() is { } once && once.Length < acks.Count) acks = once;
+        // A lease acknowledged twice in one batch: the first acknowledgement is the one written, as in
+        // memory (an UPDATE joined to two rows of one lease would apply either, and record two runs).
+        // Acknowledgements of other leases of the job are stale: the token match leaves them out.
+        if (acks.Count > 1 && acks.DistinctBy(a => (a.Lease.JobId, a.Lease.Token)).ToArray() is { } once && once.Length < acks.Count) acks = once;
         var first = batch.BatchCommands.Count;
         // Decided above the store: the lease carries the attempt and its limit; whether cancellation
         // was requested meanwhile only the row knows, so a transition that depends on it is sent for both.
@@ -227,8 +228,8 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         for (var i = 0; i < acks.Count; i++)
         {
             var id = acks[i].Lease.JobId;
-            // A job acknowledged twice in one batch is applied once; the first claims the outcome.
-            results[i] = outcome.Remove(id, out var state) ? new AckResult(id, true, state) : new AckResult(id, false, null);
+            // A lease acknowledged twice in one batch is applied once; the first claims the outcome.
+            results[i] = outcome.Remove((id, acks[i].Lease.Token), out var state) ? new AckResult(id, true, state) : new AckResult(id, false, null);
         }
 
         return results;

@@ -25,7 +25,7 @@ internal sealed class SetStatesIfRunning
         ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13;
 
     // Row ordinals.
-    private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3;
+    private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3, RowToken = 4;
 
     private readonly PostgresSchema _schema;
     private readonly string?[] _variants = new string?[64];
@@ -85,11 +85,11 @@ internal sealed class SetStatesIfRunning
             ? $"""
               WITH r AS (
                   {update}
-                  RETURNING j.id, j.state, j.run_at, j.queue, t.wake),
+                  RETURNING j.id, j.state, j.run_at, j.queue, t.wake, t.token),
               woken AS (SELECT count(pg_notify($13, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE wake) AS q)
-              SELECT r.id, r.state, r.run_at, coalesce($11, now()) FROM r CROSS JOIN woken
+              SELECT r.id, r.state, r.run_at, coalesce($11, now()), r.token FROM r CROSS JOIN woken
               """
-            : update + "RETURNING j.id, j.state, j.run_at, coalesce($11, now())");
+            : update + "RETURNING j.id, j.state, j.run_at, coalesce($11, now()), t.token");
     }
 
     /// <param name="rows">The decided transitions.</param>
@@ -159,14 +159,14 @@ internal sealed class SetStatesIfRunning
         return command;
     }
 
-    /// <summary>Reads the jobs the statement changed: each one's state as a reader sees it.</summary>
-    public static async Task<Dictionary<long, JobState>> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    /// <summary>Reads the jobs the statement changed, by the lease that changed them: each one's state as a reader sees it.</summary>
+    public static async Task<Dictionary<(long JobId, Guid Token), JobState>> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
-        var applied = new Dictionary<long, JobState>();
+        var applied = new Dictionary<(long, Guid), JobState>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             var state = StateCodec.Parse(reader.GetString(RowState));
-            applied[reader.GetInt64(RowId)] = JobTransitions.Visible(state, reader.GetFieldValue<DateTimeOffset>(RowRunAt), reader.GetFieldValue<DateTimeOffset>(RowNow));
+            applied[(reader.GetInt64(RowId), reader.GetGuid(RowToken))] = JobTransitions.Visible(state, reader.GetFieldValue<DateTimeOffset>(RowRunAt), reader.GetFieldValue<DateTimeOffset>(RowNow));
         }
 
         return applied;

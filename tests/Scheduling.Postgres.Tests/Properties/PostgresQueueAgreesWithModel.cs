@@ -8,9 +8,11 @@ namespace Scheduling.Postgres.Tests.Properties;
 
 /// <summary>
 /// Model-based property: random sequences of queue operations run against PostgreSQL and against
-/// the in-memory queue (the model) on one fake clock. After every step the two must agree on
-/// every result and every job, and the queue invariants must hold. A failure shrinks to a short,
-/// readable sequence of steps.
+/// the in-memory queue (the model) on one fake clock: enqueues (graphs, unique keys, sized jobs),
+/// acquisitions, heartbeats, single and mixed acknowledgement batches (stale and repeated leases
+/// included), acknowledge-and-acquire, cancel, redrive, rescue and purge. After every step the two
+/// must agree on every result, every job and the run history, and the queue invariants must hold.
+/// A failure shrinks to a short, readable sequence of steps.
 /// </summary>
 public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
 {
@@ -45,7 +47,8 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             from parents in Gen.Frequency((3, Gen.Constant(Array.Empty<int>())), (2, Gen.ArrayOf(Gen.Choose(0, 50), 1)), (1, Gen.ArrayOf(Gen.Choose(0, 50), 2)))
             from runAnyway in Gen.Elements(false, false, true)
             from localParent in Gen.Elements(-1, -1, 0, 1)
-            select new JobSpec(priority, delay, maxAttempts, uniqueKey, queue, parents, runAnyway, localParent);
+            from command in Gen.Elements<string?>(null, null, "etl a", "etl b")
+            select new JobSpec(priority, delay, maxAttempts, uniqueKey, queue, parents, runAnyway, localParent, command);
         var acquire =
             from worker in Gen.Elements(Workers)
             from max in Gen.Choose(1, 3)
@@ -55,12 +58,24 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             from lease in Gen.Choose(0, 50)
             from retryable in Gen.Elements(true, true, false)
             select (Step)new Fail(lease, retryable);
+        var ack =
+            from lease in Gen.Choose(0, 50)
+            from kind in Gen.Elements(JobAckKind.Succeeded, JobAckKind.Succeeded, JobAckKind.Failed, JobAckKind.Released)
+            from peak in Gen.Elements<int?>(null, 300, 700, 1500)
+            select new AckSpec(lease, kind, peak);
+        var ackAndAcquire =
+            from acks in Gen.ListOf(ack, 2)
+            from take in acquire
+            select (Step)new AckAndAcquire(acks.ToArray(), (Acquire)take);
         return Gen.Frequency(
             (5, spec.Select(s => (Step)new Enqueue(s))),
             (2, Gen.ListOf(spec, 3).Select(s => (Step)new EnqueueMany(s.ToArray()))),
             (6, acquire),
             (2, Gen.Elements(Workers).Select(w => (Step)new Heartbeat(w))),
             (4, Gen.Choose(0, 50).Select(i => (Step)new Complete(i))),
+            (2, Gen.Choose(1, 4).SelectMany(n => Gen.ListOf(ack, n)).Select(a => (Step)new AckBatch(a.ToArray()))),
+            (2, ackAndAcquire),
+            (1, Gen.Elements(0, 30, 90).Select(s => (Step)new Purge(s))),
             (3, fail),
             (1, Gen.Choose(0, 50).Select(i => (Step)new Release(i))),
             (1, Gen.Choose(0, 50).Select(i => (Step)new Cancel(i))),
@@ -83,9 +98,14 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 3, 1, 9, 0, 0, TimeSpan.Zero));
         var rules = new JobQueueOptions { MaxErrorsKept = 3, Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromSeconds(5), MaxDelay = TimeSpan.FromSeconds(40), Jitter = RetryJitter.None }, AgingStep = agingStep };
-        var model = new InMemoryJobQueue(rules, time);
-        var real = await database.NewQueueAsync(rules, time);
-        var run = new Run(model, real, time, database.DataSource);
+        // Both stores size jobs with a command from their own run history, with the same rules.
+        var ara = new AraOptions();
+        var modelHistory = new InMemoryRunHistory(ara, time);
+        var model = new InMemoryJobQueue(new ResourceAllocator(modelHistory, null, ara), modelHistory, rules, time);
+        var options = new PostgresQueueOptions { Schema = database.NewSchema(), UseDatabaseClock = false };
+        var real = new PostgresJobQueue(database.DataSource, options, rules, time, new ResourceAllocator(new PostgresRunHistory(database.DataSource, options, ara, time), null, ara));
+        await real.MigrateAsync();
+        var run = new Run(model, modelHistory, real, time, database.DataSource);
         for (var i = 0; i < steps.Length; i++)
         {
             try
@@ -102,7 +122,7 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
         return true;
     }
 
-    private sealed class Run(InMemoryJobQueue model, PostgresJobQueue real, FakeTimeProvider time, NpgsqlDataSource dataSource)
+    private sealed class Run(InMemoryJobQueue model, InMemoryRunHistory modelHistory, PostgresJobQueue real, FakeTimeProvider time, NpgsqlDataSource dataSource)
     {
         private readonly List<long> _modelIds = [];
         private readonly Dictionary<long, long> _toReal = [];
@@ -122,16 +142,7 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
                     break;
                 case Acquire a:
                     var request = new AcquireRequest(a.Queue, a.Worker, a.Max, Lease);
-                    var fromModel = await model.AcquireAsync(request);
-                    var fromReal = await real.AcquireAsync(request);
-                    SameSequence(fromModel.Select(j => _toReal[j.Id]), fromReal.Select(j => j.Id), "acquired jobs");
-                    SameSequence(fromModel.Select(j => j.Attempt), fromReal.Select(j => j.Attempt), "attempts");
-                    foreach (var job in fromReal)
-                    {
-                        if (_succeeded.Contains(job.Id)) throw new InvalidOperationException($"Succeeded job {job.Id} was delivered again.");
-                    }
-
-                    _leases.AddRange(fromModel.Zip(fromReal, (m, r) => (m.Lease, r.Lease)));
+                    Acquired(await model.AcquireAsync(request), await real.AcquireAsync(request));
                     break;
                 case Heartbeat h:
                     // Every lease handed out so far (stale ones and other workers' included): only the worker's live ones are held.
@@ -161,6 +172,32 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
                     break;
                 case Rescue:
                     Same(await model.RescueExpiredLeasesAsync(), await real.RescueExpiredLeasesAsync(), "rescued count");
+                    break;
+                case AckBatch b when _leases.Count > 0:
+                    // Several kinds in one batch, and the same lease twice: the first acknowledgement of a job wins.
+                    var picked = b.Acks.Select(a => (Spec: a, Leases: _leases[a.Lease % _leases.Count])).ToArray();
+                    var ackedModel = await model.AcknowledgeAsync(picked.Select(p => p.Spec.ToAck(p.Leases.Model)).ToArray());
+                    var ackedReal = await real.AcknowledgeAsync(picked.Select(p => p.Spec.ToAck(p.Leases.Real)).ToArray());
+                    SameSequence(ackedModel.Select(a => (a.Applied, a.State)), ackedReal.Select(a => (a.Applied, a.State)), "acknowledgements");
+                    break;
+                case AckAndAcquire aa when _leases.Count > 0:
+                    var pairs = aa.Acks.Select(a => (Spec: a, Leases: _leases[a.Lease % _leases.Count])).ToArray();
+                    var take = new AcquireRequest(aa.Take.Queue, aa.Take.Worker, aa.Take.Max, Lease);
+                    var bothModel = await ((IJobWorkerStore)model).AcknowledgeAndAcquireAsync(pairs.Select(p => p.Spec.ToAck(p.Leases.Model)).ToArray(), take);
+                    var bothReal = await real.AcknowledgeAndAcquireAsync(pairs.Select(p => p.Spec.ToAck(p.Leases.Real)).ToArray(), take);
+                    SameSequence(bothModel.Acknowledged.Select(a => (a.Applied, a.State)), bothReal.Acknowledged.Select(a => (a.Applied, a.State)), "acknowledgements");
+                    Acquired(bothModel.Acquired, bothReal.Acquired);
+                    break;
+                case Purge p:
+                    var age = TimeSpan.FromSeconds(p.AgeSeconds);
+                    Same(await model.PurgeFinishedAsync(age, 1000), await real.PurgeFinishedAsync(age, 1000), "purged count");
+                    foreach (var kept in _modelIds.ToArray())
+                    {
+                        if (await model.GetJobAsync(kept) is not null) continue;
+                        if (await real.GetJobAsync(_toReal[kept]) is not null) throw new InvalidOperationException($"Job {_toReal[kept]} was purged from the model only.");
+                        _modelIds.Remove(kept);
+                    }
+
                     break;
             }
         }
@@ -203,6 +240,26 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             }
 
             if (rows != _modelIds.Count) throw new InvalidOperationException($"PostgreSQL holds {rows} jobs; {_modelIds.Count} were created.");
+            await reader.DisposeAsync();
+
+            // The run history: one record per acknowledged attempt of a sized job, under its valid lease.
+            var realRuns = new List<(string, string, int, int, DateTimeOffset)>();
+            await using (var runs = dataSource.CreateCommand($"SELECT definition_id, command_hash, allocated_memory_mb, peak_memory_mb, finished_at FROM \"{real.Schema}\".run_history"))
+            await using (var runReader = await runs.ExecuteReaderAsync())
+                while (await runReader.ReadAsync()) realRuns.Add((runReader.GetString(0), runReader.GetString(1), runReader.GetInt32(2), runReader.GetInt32(3), runReader.GetFieldValue<DateTimeOffset>(4)));
+            SameSequence(modelHistory.Runs.Select(r => (r.DefinitionId, r.CommandHash, r.AllocatedMemoryMb, r.PeakMemoryMb, r.FinishedAt)).Order(), realRuns.Order(), "run history");
+        }
+
+        private void Acquired(IReadOnlyList<AcquiredJob> fromModel, IReadOnlyList<AcquiredJob> fromReal)
+        {
+            SameSequence(fromModel.Select(j => _toReal[j.Id]), fromReal.Select(j => j.Id), "acquired jobs");
+            SameSequence(fromModel.Select(j => (j.Attempt, j.Allocation?.MemoryMb, j.Allocation?.Source)), fromReal.Select(j => (j.Attempt, j.Allocation?.MemoryMb, j.Allocation?.Source)), "attempts and allocations");
+            foreach (var job in fromReal)
+            {
+                if (_succeeded.Contains(job.Id)) throw new InvalidOperationException($"Succeeded job {job.Id} was delivered again.");
+            }
+
+            _leases.AddRange(fromModel.Zip(fromReal, (m, r) => (m.Lease, r.Lease)));
         }
 
         private async Task AckAsync(int index, Func<JobLease, JobAck> ack)
@@ -246,10 +303,12 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
         }
     }
 
-    private sealed record JobSpec(int Priority, int DelaySeconds, int MaxAttempts, string? UniqueKey, string Queue, int[] Parents, bool RunAnyway, int LocalParent)
+    private static readonly JobDefinition Etl = new("etl", 512);
+
+    private sealed record JobSpec(int Priority, int DelaySeconds, int MaxAttempts, string? UniqueKey, string Queue, int[] Parents, bool RunAnyway, int LocalParent, string? Command)
     {
         public override string ToString() =>
-            $"JobSpec(p{Priority}, +{DelaySeconds}s, x{MaxAttempts}, {UniqueKey ?? "-"}, {Queue}, parents [{string.Join(",", Parents)}]{(LocalParent >= 0 ? $" local {LocalParent}" : "")}{(RunAnyway ? " run-anyway" : "")})";
+            $"JobSpec(p{Priority}, +{DelaySeconds}s, x{MaxAttempts}, {UniqueKey ?? "-"}, {Queue}, parents [{string.Join(",", Parents)}]{(LocalParent >= 0 ? $" local {LocalParent}" : "")}{(RunAnyway ? " run-anyway" : "")}{(Command is null ? "" : $" '{Command}'")})";
 
         /// <summary>The request; parents are existing jobs by index (none before the first job), and in a batch an earlier request of it.</summary>
         public JobRequest ToRequest(TimeProvider time, Func<int, long?> parent, int? index) => new("k")
@@ -265,6 +324,19 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             UniqueKey = UniqueKey,
             UniqueScope = UniqueKey == "forever" ? UniqueKeyScope.AnyState : UniqueKeyScope.Active,
             Queue = Queue,
+            Command = Command,
+            Definition = Command is null ? null : Etl,
+        };
+    }
+
+    /// <summary>One acknowledgement of a lease by index; a success may carry a measured peak (a run record for a sized job).</summary>
+    private sealed record AckSpec(int Lease, JobAckKind Kind, int? PeakMemoryMb)
+    {
+        public JobAck ToAck(JobLease lease) => Kind switch
+        {
+            JobAckKind.Succeeded => JobAck.Success(lease) with { Usage = PeakMemoryMb is { } peak ? new ResourceUsage { PeakMemoryMb = peak } : null, RunDuration = TimeSpan.FromSeconds(2) },
+            JobAckKind.Failed => JobAck.Failure(lease, "failed"),
+            _ => new JobAck(lease, JobAckKind.Released),
         };
     }
 
@@ -284,4 +356,15 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
     private sealed record Redrive(int Job) : Step;
     private sealed record Advance(int Seconds) : Step;
     private sealed record Rescue : Step;
+    private sealed record AckBatch(AckSpec[] Acks) : Step
+    {
+        public override string ToString() => $"AckBatch [{string.Join("; ", Acks.Select(a => a.ToString()))}]";
+    }
+
+    private sealed record AckAndAcquire(AckSpec[] Acks, Acquire Take) : Step
+    {
+        public override string ToString() => $"AckAndAcquire [{string.Join("; ", Acks.Select(a => a.ToString()))}] then {Take}";
+    }
+
+    private sealed record Purge(int AgeSeconds) : Step;
 }
