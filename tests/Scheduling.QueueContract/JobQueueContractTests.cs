@@ -464,6 +464,19 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task Acknowledge_and_acquire_with_nothing_to_acknowledge_just_acquires()
+    {
+        // Found by the concurrent property: PostgreSQL read the acquired rows as acknowledgement results.
+        var queue = await CreateQueueAsync();
+        var id = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+
+        var result = await queue.AcknowledgeAndAcquireAsync([], Take(5));
+
+        Assert.Empty(result.Acknowledged);
+        Assert.Equal(id, Assert.Single(result.Acquired).Id);
+    }
+
+    [Fact]
     public async Task One_call_takes_at_most_the_per_call_limit_of_jobs_and_says_so()
     {
         var queue = await CreateQueueAsync();

@@ -219,6 +219,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     /// </summary>
     private static async Task<AckResult[]> ReadAckResultsAsync(NpgsqlDataReader reader, IReadOnlyList<JobAck> acks, bool lockTimeout, CancellationToken cancellationToken)
     {
+        if (acks.Count == 0) return []; // no statements were added: the reader is already on what comes next
         if (lockTimeout) await AckLockTimeout.SkipAsync(reader, cancellationToken).ConfigureAwait(false);
         var outcome = await SetStatesIfRunning.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // the settling
