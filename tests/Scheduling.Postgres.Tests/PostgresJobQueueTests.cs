@@ -1,4 +1,5 @@
 using Npgsql;
+using Scheduling.QueueContract;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests;
@@ -76,6 +77,40 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
         }
 
         Assert.Equal(8 * 60, await database.CountJobsAsync(queue.Schema, "true"));
+    }
+
+    [Fact]
+    public async Task A_failure_waiting_behind_a_cancellation_request_is_applied_with_the_request_seen()
+    {
+        // Found by the concurrent property. The acknowledgement sends one row per value of the job's
+        // cancellation flag; matched against the flag in the join, a request committing while the
+        // statement waited for the row matched neither row, and the live lease's failure was lost.
+        var queue = await database.NewQueueAsync(configure: o => o.AckLockTimeout = TimeSpan.FromMinutes(1));
+        await queue.EnqueueAsync(new JobRequest("k"));
+        var job = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, Lease)));
+
+        await using var connection = await database.DataSource.OpenConnectionAsync();
+        await using var cancelling = await connection.BeginTransactionAsync();
+        await using (var request = new NpgsqlCommand($"UPDATE \"{queue.Schema}\".jobs SET cancel_requested = true WHERE id = $1 AND state = 'running'", connection, cancelling))
+        {
+            request.Parameters.AddWithValue(job.Id); // what CancelAsync does to a running job, held open
+            Assert.Equal(1, await request.ExecuteNonQueryAsync());
+        }
+
+        var failing = queue.AcknowledgeAsync([JobAck.Failure(job.Lease, "boom")]).AsTask();
+        await Eventually.HoldsAsync(async () => await WaitingOnALockAsync() > 0, "the acknowledgement waits for the cancellation's row lock");
+        await cancelling.CommitAsync();
+
+        var result = Assert.Single(await failing);
+        Assert.True(result.Applied);
+        Assert.Equal(JobState.Cancelled, result.State); // a failure after a cancellation request is not retried
+        Assert.Equal(JobState.Cancelled, (await queue.GetJobAsync(job.Id))!.State);
+    }
+
+    private async Task<long> WaitingOnALockAsync()
+    {
+        await using var waiting = database.DataSource.CreateCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        return (long)(await waiting.ExecuteScalarAsync())!;
     }
 
     [Fact]

@@ -73,23 +73,31 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.AddsErrors)) columns.AddRange([("$8::integer[]", "error_attempt"), ("$9::text[]", "error_message")]);
         if (shape.HasFlag(Shape.Wakes)) columns.Add(("$10::boolean[]", "wake"));
         if (shape.HasFlag(Shape.CountsUnstarted)) columns.Add(("$14::boolean[]", "counts_unstarted"));
-        var cancelMatch = shape.HasFlag(Shape.DependsOnCancel) ? "\n  AND (t.when_cancel IS NULL OR t.when_cancel = j.cancel_requested)" : "";
+        // A row for one value of the cancellation flag is matched against the flag read under a row lock
+        // (the latest value: a cancellation committed meanwhile is waited for and seen). Matched against
+        // j.cancel_requested in the join, a cancellation committing while this statement waited for the
+        // row re-checked only the row first joined (for the old value) against the new one: neither row
+        // matched, and the acknowledgement of a live lease was lost. The lock is taken in id order.
+        var dependsOnCancel = shape.HasFlag(Shape.DependsOnCancel);
+        var flags = dependsOnCancel ? "flags AS (SELECT id, cancel_requested FROM {schema}.jobs WHERE id = ANY ($1) ORDER BY id FOR NO KEY UPDATE)" : null;
+        var cancelJoin = dependsOnCancel ? " JOIN flags f ON f.id = t.id" : "";
+        var cancelMatch = dependsOnCancel ? "\n  AND (t.when_cancel IS NULL OR t.when_cancel = f.cancel_requested)" : "";
         var update = $"""
             UPDATE {"{schema}"}.jobs j
             SET {string.Join(", ", set)}
-            FROM unnest({string.Join(", ", columns.Select(c => c.Array))}) AS t({string.Join(", ", columns.Select(c => c.Name))})
+            FROM unnest({string.Join(", ", columns.Select(c => c.Array))}) AS t({string.Join(", ", columns.Select(c => c.Name))}){cancelJoin}
             WHERE j.id = ANY ($1) AND j.id = t.id AND j.lease_token = t.token{cancelMatch}
 
             """;
         return _schema.Apply(shape.HasFlag(Shape.Wakes)
             ? $"""
-              WITH r AS (
+              WITH {(flags is null ? "" : flags + ",\n    ")}r AS (
                   {update}
                   RETURNING j.id, j.state, j.run_at, j.queue, t.wake, t.token),
               woken AS (SELECT count(pg_notify($13, q.queue)) FROM (SELECT DISTINCT queue FROM r WHERE wake) AS q)
               SELECT r.id, r.state, r.run_at, coalesce($11, now()), r.token FROM r CROSS JOIN woken
               """
-            : update + "RETURNING j.id, j.state, j.run_at, coalesce($11, now()), t.token");
+            : (flags is null ? "" : $"WITH {flags}\n") + update + "RETURNING j.id, j.state, j.run_at, coalesce($11, now()), t.token");
     }
 
     /// <param name="rows">The decided transitions.</param>
