@@ -17,9 +17,6 @@ internal static partial class Log
     [LoggerMessage(2003, LogLevel.Warning, "No handler is registered for job kind '{Kind}' (job {JobId}, queue {Queue}); the attempt fails")]
     public static partial void UnknownKind(ILogger logger, string kind, long jobId, string queue);
 
-    [LoggerMessage(2004, LogLevel.Debug, "Job {JobId} ({Kind}) attempt {Attempt} failed")]
-    public static partial void JobFailed(ILogger logger, Exception exception, long jobId, string kind, int attempt);
-
     [LoggerMessage(2005, LogLevel.Warning, "Writing {Count} acknowledgement(s) failed; retrying in {Delay}")]
     public static partial void AckWriteFailed(ILogger logger, Exception exception, int count, TimeSpan delay);
 

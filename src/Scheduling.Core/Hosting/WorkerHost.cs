@@ -26,6 +26,7 @@ internal sealed class WorkerHost : BackgroundService
     private readonly RunningJobs _running = new();
     private readonly WorkerStatus _status;
     private readonly JobRunner _runner;
+    private readonly JobFailureLog _failures;
 
     public WorkerHost(
         IJobQueue queue,
@@ -36,7 +37,8 @@ internal sealed class WorkerHost : BackgroundService
         TimeProvider time,
         IEnumerable<IJobQueueInitializer> initializers,
         WorkerStatus status,
-        ILogger<WorkerHost>? logger = null)
+        ILogger<WorkerHost>? logger = null,
+        ILoggerFactory? loggerFactory = null)
     {
         _status = status;
         _queue = queue;
@@ -47,7 +49,8 @@ internal sealed class WorkerHost : BackgroundService
         _initializers = initializers;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
-        _runner = new JobRunner(handlers, services, _options.Queue.JsonSerializerOptions ?? DefaultJson, _running, WorkerId, time, _logger);
+        _failures = new JobFailureLog(loggerFactory?.CreateLogger(JobFailureLog.Category) ?? NullLogger.Instance, time);
+        _runner = new JobRunner(handlers, services, _options.Queue.JsonSerializerOptions ?? DefaultJson, _running, WorkerId, time, _logger, _failures);
     }
 
     public string WorkerId { get; }
@@ -64,7 +67,7 @@ internal sealed class WorkerHost : BackgroundService
         var store = _services.GetRequiredService<IJobWorkerStore>();
         using var maintenance = new CancellationTokenSource();
         using var abortAcks = new CancellationTokenSource();
-        var acks = new AckWriter(store, _options, _time, _logger, () => _running.Count);
+        var acks = new AckWriter(store, _options, _time, _logger, () => _running.Count, _failures);
         var ackLoop = Task.Run(() => acks.RunAsync(abortAcks.Token), CancellationToken.None);
         _ = ackLoop.ContinueWith(t => _status.CompleterStopped(t.Exception!.GetBaseException()), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         var work = _options.EffectiveWork;

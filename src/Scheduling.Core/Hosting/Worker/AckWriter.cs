@@ -29,13 +29,15 @@ internal sealed class AckWriter
     private readonly SchedulingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly JobFailureLog? _failures;
     private readonly Func<int> _inFlight;
     private readonly List<Task> _apart = [];
     private int _counted;
 
     // inFlight: how many jobs this host holds that could still finish and join the batch.
-    public AckWriter(IJobWorkerStore queue, SchedulingOptions options, TimeProvider time, ILogger logger, Func<int>? inFlight = null)
+    public AckWriter(IJobWorkerStore queue, SchedulingOptions options, TimeProvider time, ILogger logger, Func<int>? inFlight = null, JobFailureLog? failures = null)
     {
+        _failures = failures;
         _inFlight = inFlight ?? (static () => int.MaxValue);
         // Bounded for finishing jobs: when the database falls behind they wait here, their slots stay
         // taken and fetching slows, instead of piling up leased rows the writer cannot keep up with.
@@ -163,10 +165,11 @@ internal sealed class AckWriter
         }
     }
 
-    /// <summary>Counts what the store did with one acknowledgement; a stale one is logged.</summary>
+    /// <summary>Counts what the store did with one acknowledgement; a stale one is logged, and a job the store made dead.</summary>
     public void Applied(PendingAck ack, AckResult result)
     {
         if (!result.Applied) Log.StaleAck(_logger, result.JobId);
+        else if (result.State == JobState.Dead) _failures?.Dead(ack.Job, ack.Ack.Error);
         JobOutcomes.Applied(ack.Job, ack.Ack.Kind, result);
     }
 

@@ -8,7 +8,7 @@ namespace Scheduling.Hosting;
 /// measures, and the acknowledgement the outcome calls for. It decides nothing about the job's next
 /// state; the store does that with <see cref="JobTransitions"/> when the acknowledgement is written.
 /// </summary>
-internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider services, JsonSerializerOptions json, RunningJobs running, string workerId, TimeProvider time, ILogger logger)
+internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider services, JsonSerializerOptions json, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
 {
     /// <summary>Runs the handler and returns its acknowledgement, or null when there is none to write.</summary>
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
@@ -45,12 +45,12 @@ internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider se
         }
         catch (PermanentJobFailureException ex)
         {
-            Log.JobFailed(logger, ex, job.Id, job.Kind, job.Attempt);
+            failures.Failed(job, ex);
             ack = JobAck.Failure(job.Lease, ex.ToString(), retryable: false);
         }
         catch (Exception ex)
         {
-            Log.JobFailed(logger, ex, job.Id, job.Kind, job.Attempt);
+            failures.Failed(job, ex);
             ack = JobAck.Failure(job.Lease, ex.ToString());
         }
         finally
