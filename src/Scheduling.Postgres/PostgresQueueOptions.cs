@@ -11,13 +11,29 @@ public sealed class PostgresQueueOptions
     public const string Section = "Scheduling:Postgres";
 
     /// <summary>
+    /// The service key under which a keyed <see cref="NpgsqlDataSource"/> is taken for the queue
+    /// (<c>services.AddKeyedSingleton&lt;NpgsqlDataSource&gt;(PostgresQueueOptions.DataSourceKey, …)</c>), after
+    /// <see cref="DataSource"/> and before any connection string.
+    /// </summary>
+    public const string DataSourceKey = "Scheduling";
+
+    /// <summary>
     /// The name of a connection string in the host's configuration (<c>ConnectionStrings:{name}</c>),
-    /// used when neither <see cref="ConnectionString"/> nor <see cref="DataSource"/> is given.
+    /// used when no data source and no <see cref="ConnectionString"/> is given.
     /// </summary>
     public string? ConnectionStringName { get; set; }
 
     /// <summary>
-    /// The connection string, used when <see cref="DataSource"/> is not set and none is registered. The
+    /// Use the unkeyed <see cref="NpgsqlDataSource"/> registered in the container (typically the
+    /// application's own database), when no data source, keyed source or connection string is given.
+    /// Off by default, so a data source another part of the application registered never takes the
+    /// jobs schema into its database unasked.
+    /// </summary>
+    public bool UseRegisteredDataSource { get; set; }
+
+    /// <summary>
+    /// The connection string, used when no data source is given (<see cref="DataSource"/>, the keyed
+    /// <see cref="DataSourceKey"/> service) and it wins over <see cref="ConnectionStringName"/>. The
     /// data source built from it prepares the queue's statements automatically and skips the session
     /// reset when a connection goes back to the pool, unless the string sets <c>Max Auto Prepare</c>
     /// or <c>No Reset On Close</c> itself.

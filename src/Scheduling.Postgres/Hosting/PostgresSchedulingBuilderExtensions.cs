@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Scheduling.Hosting;
@@ -32,10 +33,11 @@ public static class PostgresSchedulingBuilderExtensions
     /// <summary>
     /// Stores jobs in PostgreSQL. Options are bound from the <c>Scheduling:Postgres</c> configuration
     /// section when the host has one, then <paramref name="configure"/> runs; both are validated at
-    /// start-up. The data source is, in order: <see cref="PostgresQueueOptions.DataSource"/>, an
-    /// <see cref="NpgsqlDataSource"/> registered in the container, or one built from
-    /// <see cref="PostgresQueueOptions.ConnectionString"/> or the connection string named by
-    /// <see cref="PostgresQueueOptions.ConnectionStringName"/>.
+    /// start-up. The data source is the first given of: <see cref="PostgresQueueOptions.DataSource"/>,
+    /// an <see cref="NpgsqlDataSource"/> registered under the key <see cref="PostgresQueueOptions.DataSourceKey"/>,
+    /// one built from <see cref="PostgresQueueOptions.ConnectionString"/> or the connection string named by
+    /// <see cref="PostgresQueueOptions.ConnectionStringName"/>, or, when <see cref="PostgresQueueOptions.UseRegisteredDataSource"/>
+    /// is set, the unkeyed one registered in the container. The host logs which it uses.
     /// </summary>
     public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder, Action<PostgresQueueOptions> configure)
     {
@@ -72,25 +74,41 @@ public static class PostgresSchedulingBuilderExtensions
 }
 
 /// <summary>Resolves (and, when it built it, owns) the data source.</summary>
-internal sealed class PostgresDataSourceHolder : IAsyncDisposable
+internal sealed partial class PostgresDataSourceHolder : IAsyncDisposable, IDisposable
 {
     private readonly NpgsqlDataSource? _owned;
 
-    public PostgresDataSourceHolder(IOptions<PostgresQueueOptions> options, IServiceProvider services)
+    public PostgresDataSourceHolder(IOptions<PostgresQueueOptions> options, IServiceProvider services, ILogger<PostgresDataSourceHolder>? logger = null)
     {
         var o = options.Value;
-        if (o.DataSource is not null) DataSource = o.DataSource;
-        else if (services.GetService<NpgsqlDataSource>() is { } registered) DataSource = registered;
-        else if (!string.IsNullOrWhiteSpace(o.ConnectionString)) DataSource = _owned = Build(o.ConnectionString);
+        string source;
+        if (o.DataSource is not null) (DataSource, source) = (o.DataSource, "the DataSource given in its options");
+        else if ((services as IKeyedServiceProvider)?.GetKeyedService(typeof(NpgsqlDataSource), PostgresQueueOptions.DataSourceKey) is NpgsqlDataSource keyed)
+            (DataSource, source) = (keyed, $"the NpgsqlDataSource registered under the key '{PostgresQueueOptions.DataSourceKey}'");
+        else if (!string.IsNullOrWhiteSpace(o.ConnectionString)) (DataSource, source) = (_owned = Build(o.ConnectionString), "its connection string");
         else if (!string.IsNullOrWhiteSpace(o.ConnectionStringName))
         {
             var named = services.GetService<IConfiguration>()?.GetConnectionString(o.ConnectionStringName);
             if (string.IsNullOrWhiteSpace(named))
                 throw new InvalidOperationException($"UsePostgres: no connection string named '{o.ConnectionStringName}' (is ConnectionStrings:{o.ConnectionStringName} set?).");
-            DataSource = _owned = Build(named);
+            (DataSource, source) = (_owned = Build(named), $"the connection string '{o.ConnectionStringName}'");
         }
-        else throw new InvalidOperationException($"UsePostgres needs a connection: set {PostgresQueueOptions.Section}:ConnectionString or :ConnectionStringName (PostgresQueueOptions), pass a DataSource, or register an NpgsqlDataSource.");
+        else if (o.UseRegisteredDataSource)
+        {
+            DataSource = services.GetService<NpgsqlDataSource>() ?? throw new InvalidOperationException(
+                "UsePostgres: UseRegisteredDataSource is set, but no NpgsqlDataSource is registered in the container (AddNpgsqlDataSource or AddSingleton<NpgsqlDataSource>).");
+            source = "the NpgsqlDataSource registered in the container (UseRegisteredDataSource)";
+        }
+        else throw new InvalidOperationException(
+            $"UsePostgres: no connection string (is ConnectionStrings:jobs set, with {PostgresQueueOptions.Section}:ConnectionStringName = \"jobs\"?). "
+            + $"Give one: UsePostgres(connectionString), {PostgresQueueOptions.Section}:ConnectionString, a DataSource in its options, a keyed NpgsqlDataSource '{PostgresQueueOptions.DataSourceKey}', or UseRegisteredDataSource = true.");
+
+        var settings = new NpgsqlConnectionStringBuilder(DataSource.ConnectionString);
+        if (logger is not null) UsingSource(logger, source, settings.Host ?? "(default host)", settings.Port, settings.Database ?? "(default database)", o.Schema);
     }
+
+    [LoggerMessage(1102, LogLevel.Information, "Jobs are stored through {Source}: host {Host}, port {Port}, database {Database}, schema {Schema}")]
+    private static partial void UsingSource(ILogger logger, string source, string host, int port, string database, string schema);
 
     public NpgsqlDataSource DataSource { get; }
 
@@ -120,6 +138,9 @@ internal sealed class PostgresDataSourceHolder : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _owned?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    /// <summary>For a container disposed synchronously (<c>using var provider = …</c>), which refuses an async-only service.</summary>
+    public void Dispose() => _owned?.Dispose();
 }
 
 internal sealed class PostgresQueueInitializer(PostgresJobQueue queue, IOptions<PostgresQueueOptions> options) : IJobQueueInitializer

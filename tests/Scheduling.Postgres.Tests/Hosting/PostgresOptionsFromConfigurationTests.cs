@@ -1,8 +1,11 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Time.Testing;
+using Npgsql;
 using Xunit;
 
 namespace Scheduling.Postgres.Tests.Hosting;
@@ -46,6 +49,44 @@ public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixtur
         var error = Assert.Throws<InvalidOperationException>(() => provider.GetRequiredService<IJobQueue>());
 
         Assert.Equal("UsePostgres: no connection string named 'jobs' (is ConnectionStrings:jobs set?).", error.Message);
+    }
+
+    private const string Elsewhere = "Host=127.0.0.1;Port=1;Database=the_applications_own;Username=app";
+
+    private static (int Port, string? Database) SourceOf(Action<IServiceCollection> register, Action<SchedulingBuilder> configure, FakeLogCollector? logs = null)
+    {
+        var services = new ServiceCollection().AddLogging(l => { if (logs is not null) l.AddProvider(new FakeLoggerProvider(logs)); });
+        register(services);
+        services.AddScheduling(configure);
+        using var provider = services.BuildServiceProvider();
+        var settings = new NpgsqlConnectionStringBuilder(provider.GetRequiredService<PostgresDataSourceHolder>().DataSource.ConnectionString);
+        return (settings.Port, settings.Database);
+    }
+
+    [Fact]
+    public void An_explicit_connection_string_wins_over_a_data_source_the_application_registered_and_the_choice_is_logged()
+    {
+        var expected = new NpgsqlConnectionStringBuilder(database.ConnectionString);
+        var logs = new FakeLogCollector();
+        using var applications = NpgsqlDataSource.Create(Elsewhere);
+
+        var used = SourceOf(s => s.AddSingleton(applications), s => s.UsePostgres(database.ConnectionString), logs);
+
+        Assert.Equal((expected.Port, expected.Database), used); // before: the application's source, so the jobs schema landed in its database
+        Assert.Contains(logs.GetSnapshot(), r => r.Message.StartsWith("Jobs are stored through its connection string", StringComparison.Ordinal) && r.Message.Contains($"database {expected.Database}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_registered_data_source_is_used_when_asked_by_key_or_by_option_and_asking_for_a_missing_one_is_named()
+    {
+        using var applications = NpgsqlDataSource.Create(Elsewhere);
+        Assert.Equal((1, "the_applications_own"), SourceOf(s => s.AddSingleton(applications), s => s.UsePostgres(o => o.UseRegisteredDataSource = true)));
+        Assert.Equal((1, "the_applications_own"), SourceOf(s => s.AddKeyedSingleton(PostgresQueueOptions.DataSourceKey, applications), s => s.UsePostgres(database.ConnectionString)));
+
+        var error = Assert.Throws<InvalidOperationException>(() => SourceOf(_ => { }, s => s.UsePostgres(o => o.UseRegisteredDataSource = true)));
+        Assert.StartsWith("UsePostgres: UseRegisteredDataSource is set, but no NpgsqlDataSource is registered", error.Message, StringComparison.Ordinal);
+        var none = Assert.Throws<InvalidOperationException>(() => SourceOf(s => s.AddSingleton(applications), s => s.UsePostgres()));
+        Assert.StartsWith("UsePostgres: no connection string (is ConnectionStrings:jobs set", none.Message, StringComparison.Ordinal);
     }
 
     [Fact]
