@@ -14,9 +14,13 @@ namespace Scheduling;
 public static class PostgresSchedulingBuilderExtensions
 {
     /// <summary>Stores jobs in PostgreSQL at <paramref name="connectionString"/>.</summary>
+    /// <exception cref="ArgumentException">No connection string was given (typically <c>GetConnectionString("jobs")</c> returned null).</exception>
     public static SchedulingBuilder UsePostgres(this SchedulingBuilder builder, string connectionString, Action<PostgresQueueOptions>? configure = null)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new ArgumentException(
+                "UsePostgres: no connection string (is ConnectionStrings:jobs set?). Pass one, or write UsePostgres(o => o.ConnectionStringName = \"jobs\") to read it from configuration when the host starts.",
+                nameof(connectionString));
         return builder.UsePostgres(o =>
         {
             o.ConnectionString = connectionString;

@@ -90,6 +90,16 @@ public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixtur
     }
 
     [Fact]
+    public void A_missing_connection_string_passed_in_code_is_named_not_a_bare_null_argument()
+    {
+        var configuration = new ConfigurationBuilder().Build(); // no ConnectionStrings:jobs
+        var error = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddScheduling(s => s.UsePostgres(configuration.GetConnectionString("jobs")!)));
+
+        Assert.Equal("connectionString", error.ParamName);
+        Assert.StartsWith("UsePostgres: no connection string (is ConnectionStrings:jobs set?).", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_value_out_of_its_range_is_named_by_its_configuration_key()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>

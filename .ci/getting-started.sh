@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds and runs docs/getting-started.md as written: its first bash block (the new console app and
+# its packages, taken from the packed artifacts/packages for Scheduling.*), its first json block
+# (appsettings.json) and its first csharp block (Program.cs), against a throwaway PostgreSQL; passes
+# when the handler's log line appears. Run from the repository root after `dotnet pack -o artifacts/packages`.
+set -euo pipefail
+repo=$(pwd)
+doc="$repo/docs/getting-started.md"
+feed="$repo/artifacts/packages"
+work=$(mktemp -d)
+chmod 755 "$work"
+# Its own package folder: a global cache may hold an older build of the same version.
+export NUGET_PACKAGES="$work/nuget-packages"
+block() { awk -v lang="$1" '$0 == "```" lang { inside = 1; next } inside && $0 == "```" { exit } inside { print }' "$doc"; }
+
+bindir=$(pg_config --bindir 2>/dev/null || true)
+[ -x "$bindir/initdb" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+runas=(); [ "$(id -u)" -eq 0 ] && runas=(su postgres -c)
+pg() { if [ ${#runas[@]} -gt 0 ]; then "${runas[@]}" "$*"; else bash -c "$*"; fi; }
+mkdir -p "$work/pg" && [ ${#runas[@]} -gt 0 ] && chown postgres "$work/pg"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 54329)
+pg "$bindir/initdb -D $work/pg/data -U postgres --auth=trust -E UTF8 --no-sync" >/dev/null
+pg "$bindir/pg_ctl -D $work/pg/data -l $work/pg/log -o '-p $port -k $work/pg -c listen_addresses=127.0.0.1' -w start" >/dev/null
+cleanup() { pg "$bindir/pg_ctl -D $work/pg/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+cd "$work"
+# Scheduling.* from the packed packages only; everything else from nuget.org.
+cat > nuget.config <<XML
+<configuration>
+  <packageSources><clear /><add key="local" value="$feed" /><add key="nuget.org" value="https://api.nuget.org/v3/index.json" /></packageSources>
+  <packageSourceMapping>
+    <packageSource key="local"><package pattern="Scheduling.*" /></packageSource>
+    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
+  </packageSourceMapping>
+</configuration>
+XML
+# The doc's commands, as written (the comments are shell comments).
+block bash > steps.sh
+bash -e steps.sh >/dev/null
+app=$(sed -n 's/^dotnet new console -n \([A-Za-z0-9_]*\).*/\1/p' steps.sh)
+cd "$app"
+block json > appsettings.json
+block csharp > Program.cs
+sed -i "s|Host=localhost;Database=app;Username=app;Password=secret|Host=127.0.0.1;Port=$port;Database=postgres;Username=postgres|" appsettings.json
+dotnet build -v quiet -nologo >/dev/null
+dotnet run --no-build > run.log 2>&1 &
+pid=$!
+for _ in $(seq 1 120); do
+  if grep -q "Sending to ada@example.com (attempt 1)" run.log; then kill "$pid"; wait "$pid" 2>/dev/null || true; echo "ok: the getting-started app, built from the docs' text, processed its job"; exit 0; fi
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 1
+done
+kill "$pid" 2>/dev/null || true
+echo "the getting-started app did not process its job; its output:"; cat run.log
+exit 1
