@@ -68,6 +68,15 @@ internal static partial class Log
     [LoggerMessage(2014, LogLevel.Warning, "Reading queue statistics failed")]
     public static partial void StatsFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(2013, LogLevel.Error, "Initialising the job store failed; retrying in {Delay}")]
-    public static partial void InitializeFailed(ILogger logger, Exception exception, TimeSpan delay);
+    [LoggerMessage(2013, LogLevel.Warning, "Initialising the job store failed: {Reason}; retrying in {Delay}")]
+    public static partial void InitializeFailed(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(2027, LogLevel.Debug, "Initialising the job store failed")]
+    public static partial void InitializeFailedDetail(ILogger logger, Exception exception);
+
+    [LoggerMessage(2028, LogLevel.Critical, "The job store refuses this host: {Reason}. No job runs until this is fixed; the host keeps trying every 30 s")]
+    public static partial void StoreRefused(ILogger logger, string reason);
+
+    [LoggerMessage(2029, LogLevel.Information, "The job store accepts this host now")]
+    public static partial void StoreAccepted(ILogger logger);
 }

@@ -38,7 +38,7 @@ public sealed class SchedulingHealthCheck : IHealthCheck
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy("The job store cannot be read.", ex);
+            return HealthCheckResult.Unhealthy(_status.StoreRefusal is { } refusal ? $"The job store refuses this host: {refusal}" : "The job store cannot be read.", ex);
         }
 
         var now = _time.GetUtcNow();

@@ -39,6 +39,11 @@ internal sealed class WorkerStatus
 
     public void CompleterStopped(Exception error) => CompleterError = error;
 
+    /// <summary>Why the store refuses this host (<see cref="JobStoreUnavailableException"/>), while it does; null otherwise.</summary>
+    public string? StoreRefusal { get; private set; }
+
+    public void StoreRefused(string? reason) => StoreRefusal = reason;
+
     public void Fetched(string queue, DateTimeOffset at) => _lastFetch[queue] = at;
 
     public void Depths(IReadOnlyList<QueueStats> depths, DateTimeOffset at)

@@ -112,12 +112,25 @@ internal sealed class WorkerHost : BackgroundService
                 try
                 {
                     await initializer.InitializeAsync(cancellationToken).ConfigureAwait(false);
+                    if (_status.StoreRefusal is not null) Log.StoreAccepted(_logger);
+                    _status.StoreRefused(null);
                     break;
+                }
+                catch (JobStoreUnavailableException refused)
+                {
+                    // Retrying will not fix it by itself: one line at Critical, the cause in the health
+                    // check, then quiet retries at the longest backoff until an operator fixes it.
+                    if (_status.StoreRefusal != refused.Message) Log.StoreRefused(_logger, refused.Message);
+                    _status.StoreRefused(refused.Message);
+                    Log.InitializeFailedDetail(_logger, refused.InnerException ?? refused);
+                    try { await Task.Delay(TimeSpan.FromSeconds(30), _time, cancellationToken).ConfigureAwait(false); }
+                    catch (OperationCanceledException) { return; }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     var delay = Backoff.Delay(attempt, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30));
-                    Log.InitializeFailed(_logger, ex, delay);
+                    Log.InitializeFailed(_logger, ex.GetBaseException().Message, delay); // one line per retry; the stack at Debug
+                    Log.InitializeFailedDetail(_logger, ex);
                     try { await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false); }
                     catch (OperationCanceledException) { return; }
                 }

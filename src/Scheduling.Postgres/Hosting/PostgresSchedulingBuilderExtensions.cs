@@ -147,12 +147,30 @@ internal sealed partial class PostgresDataSourceHolder : IAsyncDisposable, IDisp
     public void Dispose() => _owned?.Dispose();
 }
 
-internal sealed class PostgresQueueInitializer(PostgresJobQueue queue, IOptions<PostgresQueueOptions> options) : IJobQueueInitializer
+internal sealed class PostgresQueueInitializer(PostgresJobQueue queue, PostgresDataSourceHolder holder, IOptions<PostgresQueueOptions> options) : IJobQueueInitializer
 {
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
-        if (options.Value.ApplyMigrations) await queue.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (options.Value.ApplyMigrations) await queue.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            else await queue.VerifySchemaAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (PermanentCause(ex, new NpgsqlConnectionStringBuilder(holder.DataSource.ConnectionString), options.Value.Schema) is { } cause)
+        {
+            throw new JobStoreUnavailableException(cause, ex);
+        }
     }
+
+    /// <summary>The cause and the fix of an error that retrying cannot cure, or null for one that may pass.</summary>
+    internal static string? PermanentCause(PostgresException error, NpgsqlConnectionStringBuilder connection, string schema) => error.SqlState switch
+    {
+        PostgresErrorCodes.InvalidCatalogName => $"database '{connection.Database}' does not exist on {connection.Host}:{connection.Port} (create it, or fix Database= in the connection string)",
+        PostgresErrorCodes.InvalidPassword => $"password authentication failed for user '{connection.Username}' (fix Password= in the connection string, or the role's password)",
+        PostgresErrorCodes.InvalidAuthorizationSpecification => $"the server does not let user '{connection.Username}' connect to database '{connection.Database}': {error.MessageText} (check the role and pg_hba.conf)",
+        PostgresErrorCodes.InsufficientPrivilege => $"user '{connection.Username}' lacks a privilege on schema '{schema}': {error.MessageText} (grant what docs/operations.md lists, or migrate once as the owner with `scheduling migrate`)",
+        _ => null,
+    };
 }
 
 /// <summary>Runs the LISTEN connection only when enabled and when this host runs workers.</summary>

@@ -85,7 +85,8 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
             catch (Exception ex)
             {
                 var delay = Backoff.Delay(++failures, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
-                if (failures == 1) ListenerLost(_logger, ex, delay);
+                if (failures == 1) ListenerLost(_logger, ex.GetBaseException().Message, delay); // one line; the stack at Debug
+                ListenerFailedDetail(_logger, ex);
                 _signals.NotifyAll();
                 try { await Task.Delay(delay, _time, stoppingToken).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return; }
@@ -93,8 +94,11 @@ internal sealed partial class PostgresNotificationListener : BackgroundService
         }
     }
 
-    [LoggerMessage(1100, LogLevel.Warning, "The LISTEN connection was lost; reconnecting (first retry in {Delay}); workers poll meanwhile")]
-    private static partial void ListenerLost(ILogger logger, Exception exception, TimeSpan delay);
+    [LoggerMessage(1100, LogLevel.Warning, "The LISTEN connection was lost: {Reason}; reconnecting (first retry in {Delay}); workers poll meanwhile")]
+    private static partial void ListenerLost(ILogger logger, string reason, TimeSpan delay);
+
+    [LoggerMessage(1103, LogLevel.Debug, "The LISTEN connection failed")]
+    private static partial void ListenerFailedDetail(ILogger logger, Exception exception);
 
     [LoggerMessage(1101, LogLevel.Information, "The LISTEN connection is back")]
     private static partial void ListenerRecovered(ILogger logger);

@@ -80,6 +80,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         return applied;
     }
 
+    /// <summary>For a host that does not migrate: connects and checks that the schema is one this library can serve (as its first use would).</summary>
+    internal ValueTask VerifySchemaAsync(CancellationToken cancellationToken) => EnsureMigratedAsync(cancellationToken);
+
     /// <inheritdoc />
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
     {

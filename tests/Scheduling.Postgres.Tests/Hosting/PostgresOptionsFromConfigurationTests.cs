@@ -1,3 +1,4 @@
+using Scheduling.QueueContract;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -132,5 +133,43 @@ public sealed class PostgresOptionsFromConfigurationTests(PostgresDatabaseFixtur
 
         Assert.Equal(HealthStatus.Healthy, result.Status);
         Assert.True((double)result.Data["oldest_due_seconds:default"] < 600, $"waited {result.Data["oldest_due_seconds:default"]} s by the host's clock");
+    }
+
+    [Fact]
+    public async Task A_database_that_does_not_exist_is_reported_once_at_critical_in_one_line_and_named_by_the_health_check()
+    {
+        var missing = new NpgsqlConnectionStringBuilder(database.ConnectionString) { Database = "no_such_database" }.ConnectionString;
+        var logs = new FakeLogCollector();
+        var services = new ServiceCollection().AddLogging(l => l.AddProvider(new FakeLoggerProvider(logs)).SetMinimumLevel(LogLevel.Information));
+        services.AddScheduling(s => s.UsePostgres(missing).Configure(o => o.AddQueue("default", 1)));
+        await using var provider = services.BuildServiceProvider();
+        var hosts = provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().ToArray();
+        foreach (var host in hosts) await host.StartAsync(CancellationToken.None);
+
+        await Eventually.HoldsAsync(() => Task.FromResult(logs.GetSnapshot().Any(r => r.Level == LogLevel.Critical)), "the refusal is logged");
+        var health = await provider.GetRequiredService<SchedulingHealthCheck>().CheckHealthAsync(new HealthCheckContext());
+        foreach (var host in hosts.Reverse()) await host.StopAsync(CancellationToken.None);
+
+        var critical = Assert.Single(logs.GetSnapshot(), r => r.Level == LogLevel.Critical);
+        Assert.StartsWith("The job store refuses this host: database 'no_such_database' does not exist on ", critical.Message, StringComparison.Ordinal);
+        Assert.Null(critical.Exception); // one line, not a stack trace
+        Assert.DoesNotContain(logs.GetSnapshot(), r => r.Level >= LogLevel.Warning && r.Exception is not null && (r.Category ?? "").StartsWith("Scheduling", StringComparison.Ordinal));
+        Assert.Equal(HealthStatus.Unhealthy, health.Status);
+        Assert.Contains("database 'no_such_database' does not exist", health.Description, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(PostgresErrorCodes.InvalidCatalogName, "database 'jobs' does not exist on db:5432 (create it")]
+    [InlineData(PostgresErrorCodes.InvalidPassword, "password authentication failed for user 'app' (fix Password=")]
+    [InlineData(PostgresErrorCodes.InsufficientPrivilege, "user 'app' lacks a privilege on schema 'scheduling': permission denied")]
+    [InlineData(PostgresErrorCodes.ConnectionFailure, null)]
+    [InlineData(PostgresErrorCodes.AdminShutdown, null)]
+    public void Errors_retrying_cannot_fix_are_told_from_those_that_pass(string sqlState, string? expected)
+    {
+        var error = new PostgresException("permission denied for schema scheduling", "FATAL", "FATAL", sqlState);
+        var cause = PostgresQueueInitializer.PermanentCause(error, new NpgsqlConnectionStringBuilder("Host=db;Port=5432;Database=jobs;Username=app"), "scheduling");
+
+        if (expected is null) Assert.Null(cause);
+        else Assert.StartsWith(expected, cause, StringComparison.Ordinal);
     }
 }
