@@ -56,6 +56,9 @@ internal static partial class Log
     [LoggerMessage(2011, LogLevel.Warning, "Rescuing expired leases failed")]
     public static partial void RescueFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(2030, LogLevel.Information, "Stopping: waiting up to {Timeout} for {Count} running job(s) to finish (ShutdownTimeout); then they are cancelled and released")]
+    public static partial void ShutdownWaiting(ILogger logger, TimeSpan timeout, int count);
+
     [LoggerMessage(2012, LogLevel.Information, "Shutdown timeout reached with {Count} job(s) running; cancelling them")]
     public static partial void ShutdownCancelling(ILogger logger, int count);
 

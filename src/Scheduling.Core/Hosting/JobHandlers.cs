@@ -56,24 +56,44 @@ internal sealed class JobHandlerRegistry
 
     public IEnumerable<string> Kinds => _byKind.Keys;
 
-    internal static TPayload Deserialize<TPayload>(AcquiredJob job, JsonSerializerOptions json)
+    internal static TPayload Deserialize<TPayload>(AcquiredJob job, JsonSerializerOptions json, bool required)
     {
-        if (job.PayloadJson is null) return default!;
+        TPayload? payload;
         try
         {
-            return JsonSerializer.Deserialize<TPayload>(job.PayloadJson, json)!;
+            payload = job.PayloadJson is null ? default : JsonSerializer.Deserialize<TPayload>(job.PayloadJson, json);
         }
         catch (JsonException ex)
         {
             throw new PermanentJobFailureException($"The payload of job {job.Id} ('{job.Kind}') does not deserialise to {typeof(TPayload).Name}: {ex.Message}", ex);
         }
+
+        if (required && (payload is null || job.PayloadJson is null))
+            throw new PermanentJobFailureException($"Job {job.Id} ('{job.Kind}') has no payload, but its handler takes a non-nullable {typeof(TPayload).Name}; enqueue it with one, or declare the handler's payload nullable.");
+        return payload!;
+    }
+
+    /// <summary>
+    /// Whether a handler taking <c>JobContext&lt;TPayload&gt;</c> through <paramref name="parameter"/> needs a
+    /// payload: a reference type its code declares non-nullable (read from its nullable annotations; code
+    /// without them takes null, as before). A value type without a payload gets its default, as ever.
+    /// </summary>
+    internal static bool RequiresPayload<TPayload>(System.Reflection.ParameterInfo? parameter)
+    {
+        if (typeof(TPayload).IsValueType || parameter is null) return false;
+        var context = new System.Reflection.NullabilityInfoContext().Create(parameter);
+        return context.GenericTypeArguments is [{ ReadState: System.Reflection.NullabilityState.NotNull }];
     }
 
     internal static JobHandlerRegistration ForType<THandler, TPayload>(string kind)
         where THandler : class, IJobHandler<TPayload> =>
-        new(kind, static async (services, job, json, usage, ct) =>
+        ForTypeWith<THandler, TPayload>(kind, RequiresPayload<TPayload>(typeof(THandler).GetMethod(nameof(IJobHandler<TPayload>.HandleAsync), [typeof(JobContext<TPayload>), typeof(CancellationToken)])?.GetParameters()[0]));
+
+    private static JobHandlerRegistration ForTypeWith<THandler, TPayload>(string kind, bool required)
+        where THandler : class, IJobHandler<TPayload> =>
+        new(kind, async (services, job, json, usage, ct) =>
         {
-            var payload = Deserialize<TPayload>(job, json);
+            var payload = Deserialize<TPayload>(job, json, required);
             var scope = services.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
@@ -82,10 +102,13 @@ internal sealed class JobHandlerRegistry
             }
         });
 
-    internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler) =>
-        new(kind, async (_, job, json, usage, ct) =>
+    internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)
+    {
+        var required = RequiresPayload<TPayload>(handler.Method.GetParameters().FirstOrDefault());
+        return new(kind, async (_, job, json, usage, ct) =>
         {
-            var payload = Deserialize<TPayload>(job, json);
+            var payload = Deserialize<TPayload>(job, json, required);
             await handler(new JobContext<TPayload>(job, payload) { Usage = usage }, ct).ConfigureAwait(false);
         });
+    }
 }

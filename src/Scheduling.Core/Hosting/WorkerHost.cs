@@ -145,6 +145,7 @@ internal sealed class WorkerHost : BackgroundService
     private async Task<int> DrainAsync(AckWriter acks)
     {
         if (Drained()) return 0;
+        Log.ShutdownWaiting(_logger, _options.ShutdownTimeout, _running.Count);
         var deadline = _time.GetUtcNow() + _options.ShutdownTimeout;
         while (!Drained() && _time.GetUtcNow() < deadline)
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time, CancellationToken.None).ConfigureAwait(false);

@@ -57,4 +57,28 @@ public sealed class JobFailureLogTests
         log.Failed(Job(999, "storm"), new InvalidOperationException("x"));
         Assert.Contains("(40 similar line(s) held back before this one)", logger.Collector.LatestRecord.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stopping_says_how_long_it_waits_and_for_how_many_running_jobs()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().AddFakeLogging();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var finish = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        builder.Services.AddScheduling(s => s
+            .Configure(o => o.ShutdownTimeout = TimeSpan.FromSeconds(7))
+            .AddHandler<int>("until-stopped", async (_, _) => { started.TrySetResult(); await finish.Task; }));
+        using var host = builder.Build();
+        await host.StartAsync();
+        await host.Services.GetRequiredService<IJobQueue>().EnqueueAsync(new JobRequest("until-stopped", 1));
+        await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var stop = host.StopAsync();
+        var collector = host.Services.GetFakeLogCollector();
+        await Eventually.HoldsAsync(() => Task.FromResult(collector.GetSnapshot().Any(r => r.Message.StartsWith("Stopping: waiting up to", StringComparison.Ordinal))), "the wait is announced");
+        finish.SetResult(); // the job finishes within the wait
+        await stop;
+
+        Assert.Contains(collector.GetSnapshot(), r => r.Message == "Stopping: waiting up to 00:00:07 for 1 running job(s) to finish (ShutdownTimeout); then they are cancelled and released");
+    }
 }

@@ -71,6 +71,44 @@ public sealed class WorkerHostTests
         Assert.Contains("No handler is registered for job kind 'nobody-handles-this'", (await queue.GetJobAsync(unknown.JobId))!.Errors[0].Message, StringComparison.Ordinal);
     }
 
+    public sealed class StrictGreetingHandler(ConcurrentBag<string> seen) : IJobHandler<Greeting>
+    {
+        public Task HandleAsync(JobContext<Greeting> context, CancellationToken cancellationToken)
+        {
+            seen.Add(context.Payload.Name); // would throw NullReferenceException on a missing payload
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task A_job_without_a_payload_fails_permanently_with_a_clear_error_when_its_handler_takes_a_non_nullable_one()
+    {
+        var nullable = new ConcurrentBag<string>();
+        using var host = BuildHost(s => s
+            .AddHandler<StrictGreetingHandler, Greeting>("typed")
+            .AddHandler<Greeting>("delegate", (ctx, _) => Task.FromResult(ctx.Payload.Name))
+            .AddHandler<Greeting?>("optional", (ctx, _) => { nullable.Add(ctx.Payload?.Name ?? "(none)"); return Task.CompletedTask; }));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+
+        var typed = await queue.EnqueueAsync(new JobRequest("typed") { MaxAttempts = 5 });
+        var viaDelegate = await queue.EnqueueAsync(new JobRequest("delegate") { MaxAttempts = 5 });
+        var optional = await queue.EnqueueAsync(new JobRequest("optional"));
+        foreach (var id in new[] { typed.JobId, viaDelegate.JobId })
+            await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(id))!.State == JobState.Dead, "the job without a payload is dead");
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(optional.JobId))!.State == JobState.Succeeded, "a nullable payload may be missing");
+        await host.StopAsync();
+
+        foreach (var (id, kind) in new[] { (typed.JobId, "typed"), (viaDelegate.JobId, "delegate") })
+        {
+            var dead = (await queue.GetJobAsync(id))!;
+            Assert.Equal(1, dead.Attempt); // permanent: not retried
+            Assert.Contains($"Job {id} ('{kind}') has no payload, but its handler takes a non-nullable Greeting", dead.Errors[0].Message, StringComparison.Ordinal);
+        }
+
+        Assert.Equal("(none)", Assert.Single(nullable));
+    }
+
     [Fact]
     public async Task Cancelling_a_running_job_reaches_its_handler_token()
     {
