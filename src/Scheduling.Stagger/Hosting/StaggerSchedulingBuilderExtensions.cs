@@ -11,12 +11,24 @@ namespace Scheduling;
 public static class StaggerSchedulingBuilderExtensions
 {
     /// <summary>
-    /// Registers the stagger policy (options bound from <c>Scheduling:Stagger</c> when the host has
-    /// configuration, then <paramref name="configure"/>, validated at start-up) and the recurring scheduler.
+    /// Turns staggering on and registers the stagger policy and the recurring scheduler. Which wins:
+    /// <paramref name="configure"/>, then the configuration's <c>Scheduling:Stagger:Enabled</c> (the
+    /// switch to turn it off without a deploy), then this call's default, on. Without <c>UseStagger</c>
+    /// recurring jobs run at their own cron times unless the configuration turns staggering on.
+    /// Options are bound from <c>Scheduling:Stagger</c> and validated at start-up.
     /// </summary>
     public static SchedulingBuilder UseStagger(this SchedulingBuilder builder, Action<StaggerOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        // Before the code's callback, so the callback wins over the default and the configuration.
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<StaggerOptions>, StaggerRequested>());
+        AddRecurringScheduler(builder, configure);
+        return builder;
+    }
+
+    /// <summary>The stagger policy and the recurring scheduler, without turning staggering on.</summary>
+    private static void AddRecurringScheduler(SchedulingBuilder builder, Action<StaggerOptions>? configure)
+    {
         var services = builder.Services;
         services.AddBoundOptions<StaggerOptions>(StaggerOptions.Section);
         if (configure is not null) services.PostConfigure(configure);
@@ -27,7 +39,6 @@ public static class StaggerSchedulingBuilderExtensions
             sp.GetRequiredService<IOptions<RecurringJobOptions>>().Value.Jobs.Select(j => j.ToStaggerJob()),
             sp.GetService<ILogger<StaggerPolicy>>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RecurringJobScheduler>());
-        return builder;
     }
 
     /// <summary>Registers a recurring job: at each tick of <paramref name="cron"/> (staggered), <paramref name="template"/> is enqueued once.</summary>
@@ -36,8 +47,21 @@ public static class StaggerSchedulingBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         var job = new RecurringJob(name, cron, template);
         configure?.Invoke(job);
-        builder.UseStagger();
+        AddRecurringScheduler(builder, null);
         builder.Services.Configure<RecurringJobOptions>(o => o.Jobs.Add(job));
         return builder;
+    }
+}
+
+/// <summary>
+/// UseStagger's default, on, unless the configuration sets <c>Scheduling:Stagger:Enabled</c>. Runs
+/// before the code's own callbacks (registered by UseStagger as PostConfigure after this one), so those win.
+/// </summary>
+internal sealed class StaggerRequested(Microsoft.Extensions.Configuration.IConfiguration? configuration = null) : IPostConfigureOptions<StaggerOptions>
+{
+    public void PostConfigure(string? name, StaggerOptions options)
+    {
+        var flag = configuration?[$"{StaggerOptions.Section}:{nameof(StaggerOptions.Enabled)}"];
+        options.Enabled = flag is null || !bool.TryParse(flag, out var configured) || configured;
     }
 }

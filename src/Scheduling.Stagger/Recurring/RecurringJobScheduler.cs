@@ -19,11 +19,16 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     private readonly StaggerOptions _stagger;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly JobHandlerRegistry? _handlers;
+    private readonly bool _runsWorkers;
     private long _sleepingUntil = NotSleeping;
     private const long NotSleeping = long.MinValue;
 
-    public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null)
+    public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null,
+        JobHandlerRegistry? handlers = null, IOptions<SchedulingOptions>? scheduling = null)
     {
+        _handlers = handlers;
+        _runsWorkers = scheduling?.Value.RunWorkers ?? false;
         _queue = queue;
         _policy = policy;
         _options = options.Value;
@@ -62,6 +67,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
                 job.Misfire == MisfirePolicy.Skip ? now - _options.MisfireThreshold : now - _options.CatchUpWindow);
         }).ToList();
         LogSummary(plans);
+        WarnAboutNames();
 
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -106,7 +112,12 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             MisfirePolicy.CatchUp => missed.TakeLast(Math.Max(0, plan.Job.MaxCatchUp)).ToList(),
             _ => onTime.Count > 0 ? [] : missed.TakeLast(1).ToList(),
         };
-        if (missed.Count > chosen.Count) MissedTicks(_logger, plan.Job.Name, missed.Count - chosen.Count, plan.Job.Misfire);
+        // At start the ticks before it are not known to be missed (earlier hosts ran them): only the
+        // ones chosen and found not yet enqueued are reported. While the host runs, every miss is.
+        var firstPass = !plan.Passed;
+        plan.Passed = true;
+        if (!firstPass && missed.Count > chosen.Count) MissedTicks(_logger, plan.Job.Name, missed.Count - chosen.Count, plan.Job.Misfire);
+        var missedChosen = chosen.ToHashSet();
         chosen.AddRange(onTime);
 
         foreach (var tick in chosen)
@@ -115,7 +126,8 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             var request = plan.Job.Template with { RunAt = at, UniqueKey = plan.Job.TickKey(at), UniqueScope = UniqueKeyScope.AnyState, OnUniqueConflict = UniqueKeyConflict.ReturnExisting };
             try
             {
-                await _queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+                var result = await _queue.EnqueueAsync(request, cancellationToken).ConfigureAwait(false);
+                if (firstPass && result.Created && missedChosen.Contains(tick)) MissedAtStart(_logger, plan.Job.Name, at, plan.Job.Misfire);
             }
             catch (Exception ex) when (ex is not OperationCanceledException && ex is not ArgumentException)
             {
@@ -128,6 +140,25 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
         plan.Cursor = due[^1];
         return true;
+    }
+
+    /// <summary>
+    /// Names that cannot be right: a recurring job whose kind no handler of this worker host takes
+    /// (another host may, so a warning), and an offset configured for a job nobody registered (a typo
+    /// in a key is otherwise silently ignored).
+    /// </summary>
+    private void WarnAboutNames()
+    {
+        if (_runsWorkers && _handlers is not null)
+        {
+            var kinds = _handlers.Kinds.Order(StringComparer.Ordinal).ToArray();
+            foreach (var job in _options.Jobs.Where(j => !_handlers.TryGet(j.Template.Kind, out _)))
+                UnhandledKind(_logger, job.Name, job.Template.Kind, kinds.Length == 0 ? "(none)" : string.Join(", ", kinds));
+        }
+
+        var names = _options.Jobs.Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var key in _stagger.Offsets.Keys.Where(k => !names.Contains(k)).Order(StringComparer.Ordinal))
+            UnknownOffsetKey(_logger, StaggerOptions.Section, key, string.Join(", ", names.Order(StringComparer.Ordinal)));
     }
 
     private void LogSummary(List<Plan> plans)
@@ -153,6 +184,9 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         public CronExpression Expression { get; } = expression;
         public int? FixedSecond { get; } = fixedSecond;
         public DateTime Cursor { get; set; } = cursor;
+
+        /// <summary>Set after the first pass over the ticks before start.</summary>
+        public bool Passed { get; set; }
     }
 
     [LoggerMessage(3000, LogLevel.Information, "Recurring jobs:\n{Summary}")]
@@ -160,6 +194,15 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
     [LoggerMessage(3001, LogLevel.Warning, "Recurring job '{Job}': {Count} missed tick(s) not enqueued (misfire policy {Policy})")]
     private static partial void MissedTicks(ILogger logger, string job, int count, MisfirePolicy policy);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Recurring job '{Job}': the tick at {Tick} was missed while no host ran it; enqueued now (misfire policy {Policy})")]
+    private static partial void MissedAtStart(ILogger logger, string job, DateTimeOffset tick, MisfirePolicy policy);
+
+    [LoggerMessage(3004, LogLevel.Warning, "Recurring job '{Job}' enqueues kind '{Kind}', which no handler of this host takes (registered: {Kinds}); its jobs fail here unless another host handles them")]
+    private static partial void UnhandledKind(ILogger logger, string job, string kind, string kinds);
+
+    [LoggerMessage(3005, LogLevel.Warning, "{Section}:Offsets:{Key} names no recurring job, so it is ignored (recurring jobs: {Jobs})")]
+    private static partial void UnknownOffsetKey(ILogger logger, string section, string key, string jobs);
 
     [LoggerMessage(3002, LogLevel.Warning, "Recurring job '{Job}': enqueueing the tick at {Tick} failed; retrying on the next pass")]
     private static partial void TickFailed(ILogger logger, Exception exception, string job, DateTimeOffset tick);
