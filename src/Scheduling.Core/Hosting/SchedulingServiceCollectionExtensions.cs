@@ -48,6 +48,7 @@ public static class SchedulingServiceCollectionExtensions
         services.TryAddSingleton(sp => new SchedulingHealthCheck(
             sp.GetRequiredService<IJobQueue>(), sp.GetRequiredService<IOptions<SchedulingOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton<JobHandlerRegistry>();
+        services.TryAddSingleton(sp => new Scheduling.Internal.RegisteredHandlerKinds(sp.GetRequiredService<JobHandlerRegistry>().Kinds));
         services.TryAddSingleton<ICommandHasher>(Md5CommandHasher.Instance);
         services.TryAddSingleton(sp => new InMemoryRunHistory(sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara, sp.GetRequiredService<TimeProvider>()));
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceEstimator), InMemoryHistoryFactory));

@@ -19,13 +19,13 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     private readonly StaggerOptions _stagger;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly JobHandlerRegistry? _handlers;
+    private readonly Scheduling.Internal.RegisteredHandlerKinds? _handlers;
     private readonly bool _runsWorkers;
     private long _sleepingUntil = NotSleeping;
     private const long NotSleeping = long.MinValue;
 
     public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null,
-        JobHandlerRegistry? handlers = null, IOptions<SchedulingOptions>? scheduling = null)
+        Scheduling.Internal.RegisteredHandlerKinds? handlers = null, IOptions<SchedulingOptions>? scheduling = null)
     {
         _handlers = handlers;
         _runsWorkers = scheduling?.Value.RunWorkers ?? false;
@@ -151,9 +151,9 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     {
         if (_runsWorkers && _handlers is not null)
         {
-            var kinds = _handlers.Kinds.Order(StringComparer.Ordinal).ToArray();
-            foreach (var job in _options.Jobs.Where(j => !_handlers.TryGet(j.Template.Kind, out _)))
-                UnhandledKind(_logger, job.Name, job.Template.Kind, kinds.Length == 0 ? "(none)" : string.Join(", ", kinds));
+            var kinds = _handlers.Kinds;
+            foreach (var job in _options.Jobs.Where(j => !_handlers.Contains(j.Template.Kind)))
+                UnhandledKind(_logger, job.Name, job.Template.Kind, kinds.Count == 0 ? "(none)" : string.Join(", ", kinds));
         }
 
         var names = _options.Jobs.Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
