@@ -194,12 +194,8 @@ internal sealed class ChaosScenario(string connectionString, TemporaryPostgresCl
         return result;
     }
 
-    private async Task<long> CountAsync(NpgsqlDataSource dataSource, string condition, string? parameter = null)
-    {
-        await using var command = dataSource.CreateCommand($"SELECT count(*) FROM \"{_schema}\".jobs WHERE {condition}");
-        if (parameter is not null) command.Parameters.AddWithValue(parameter);
-        return (long)(await command.ExecuteScalarAsync())!;
-    }
+    private Task<long> CountAsync(NpgsqlDataSource dataSource, string condition, string? parameter = null) =>
+        LoadScenarios.CountAsync(dataSource, $"SELECT count(*) FROM \"{_schema}\".jobs WHERE {condition}", parameter);
 
     /// <summary>Polls <paramref name="condition"/> every 100 ms, riding out a server that is down; false at the timeout.</summary>
     private static async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan timeout)

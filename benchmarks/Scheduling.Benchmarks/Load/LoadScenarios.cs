@@ -55,9 +55,11 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         }
     }
 
-    private static async Task<long> CountAsync(NpgsqlDataSource dataSource, string sql)
+    /// <summary>A count the harness writes itself (fixed SQL, never input), with an optional text parameter $1.</summary>
+    internal static async Task<long> CountAsync(NpgsqlDataSource dataSource, string sql, string? parameter = null)
     {
         await using var command = dataSource.CreateCommand(sql);
+        if (parameter is not null) command.Parameters.AddWithValue(parameter);
         return (long)(await command.ExecuteScalarAsync())!;
     }
 
