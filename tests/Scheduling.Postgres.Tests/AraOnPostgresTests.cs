@@ -144,7 +144,7 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
 
         var (unreachable, _, error) = await CliAsync("ara", "report", "--connection", "Host=127.0.0.1;Port=1;Timeout=2");
         Assert.Equal(4, unreachable);
-        Assert.Contains("cannot read the database", error, StringComparison.Ordinal);
+        Assert.Contains("cannot use the database", error, StringComparison.Ordinal);
     }
 
     private static Task<(int Exit, string Out, string Err)> CliAsync(params string[] args) => Scheduling.QueueContract.ToolProcess.RunAsync("Scheduling.Cli.dll", args);

@@ -50,12 +50,28 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
             Assert.Equal(ids.Take(2).Reverse(), page2.RootElement.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetInt64()));
         }
 
-        using (var deadOnly = JsonDocument.Parse((await CliAsync("jobs", "list", "--schema", schema, "--state", "dead", "--json")).Out))
-            Assert.Equal(dead.Id, Assert.Single(deadOnly.RootElement.GetProperty("jobs").EnumerateArray()).GetProperty("id").GetInt64());
+        foreach (var spelling in new[] { "dead", "Dead", "DEAD" })
+        {
+            using var deadOnly = JsonDocument.Parse((await CliAsync("jobs", "list", "--schema", schema, "--state", spelling, "--json")).Out);
+            var row = Assert.Single(deadOnly.RootElement.GetProperty("jobs").EnumerateArray());
+            Assert.Equal((dead.Id, "dead"), (row.GetProperty("id").GetInt64(), row.GetProperty("state").GetString()));
+        }
+
+        var deadText = await CliAsync("jobs", "list", "--schema", schema, "--state", "dead");
+        Assert.Equal(0, deadText.Exit);
+        Assert.Matches($@"\b{dead.Id}\s+reports\s+report\s+dead\b", deadText.Out);
 
         var show = await CliAsync("jobs", "show", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema);
         Assert.Equal(0, show.Exit);
-        Assert.Contains("boom", show.Out, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^state\s+dead$", show.Out);
+        Assert.Matches(@"(?m)^attempt\s+1 of 1$", show.Out);
+        Assert.Matches(@"(?m)^error\s+attempt 1 at .*: boom$", show.Out);
+        var showJson = await CliAsync("jobs", "show", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema, "--json");
+        using (var shown = JsonDocument.Parse(showJson.Out))
+        {
+            Assert.Equal("dead", shown.RootElement.GetProperty("state").GetString());
+            Assert.Equal("boom", shown.RootElement.GetProperty("errors")[0].GetProperty("message").GetString());
+        }
 
         Assert.Equal(0, (await CliAsync("jobs", "redrive", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit);
         Assert.Equal(5, (await CliAsync("jobs", "redrive", dead.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Exit); // not dead any more
@@ -80,5 +96,21 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
         Assert.Equal(2, (await CliAsync("jobs", "show", "not-a-number")).Exit);
         Assert.Equal(2, (await CliAsync("queues", "--schema", "bad;schema")).Exit);
         Assert.Equal(2, (await CliAsync("nonsense")).Exit);
+    }
+
+    [Fact]
+    public async Task A_command_on_a_schema_that_was_never_migrated_says_to_migrate_it()
+    {
+        var schema = database.NewSchema();
+        foreach (var args in new[] { new[] { "queues" }, ["jobs", "list"], ["jobs", "show", "1"], ["ara", "report"] })
+        {
+            var result = await CliAsync([.. args, "--schema", schema]);
+            Assert.True(result.Exit == 3, $"{string.Join(' ', args)}: exit {result.Exit}: {result.Err}");
+            Assert.Contains($"run 'scheduling migrate --schema {schema}' first", result.Err, StringComparison.Ordinal);
+        }
+
+        var status = await CliAsync("status", "--schema", schema);
+        Assert.Equal(5, status.Exit);
+        Assert.Contains($"run 'scheduling migrate --schema {schema}'", status.Out, StringComparison.Ordinal);
     }
 }

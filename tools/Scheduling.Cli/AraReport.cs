@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Npgsql;
 using Scheduling.Postgres;
 
 namespace Scheduling.Cli;
@@ -8,39 +8,19 @@ namespace Scheduling.Cli;
 /// <summary><c>scheduling ara report</c>.</summary>
 internal static class AraReport
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    public static Command Create()
     {
-        var connection = Cli.Connection(args);
-        if (string.IsNullOrWhiteSpace(connection))
+        var from = Cli.TimeOption("--from", "the first day (default: 7 days before --to)");
+        var to = Cli.TimeOption("--to", "the end (default: now)");
+        var ceiling = Cli.BoundedInt("--ceiling-mb", "the memory ceiling allocations are compared with", 40_960, 1, int.MaxValue);
+        return DatabaseCommand.Create("report", "ARA's impact per day and definition: null hashes, elevated allocations, ceiling hits, GPU jobs and the hash audit (exit 3 when the audit finds a mismatch).", async (db, parse, cancellationToken) =>
         {
-            await error.WriteLineAsync("ara report needs --connection CONNSTRING (or SCHEDULING_CONNECTION).");
-            return Cli.Usage;
-        }
-
-        try
-        {
-            var to = Cli.Option(args, "--to") is { } t ? DateTimeOffset.Parse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : DateTimeOffset.UtcNow;
-            var from = Cli.Option(args, "--from") is { } f ? DateTimeOffset.Parse(f, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal) : to.AddDays(-7);
-            var ceiling = int.Parse(Cli.Option(args, "--ceiling-mb") ?? "40960", CultureInfo.InvariantCulture);
-            var schema = Cli.Option(args, "--schema") ?? "scheduling";
-            await using var dataSource = NpgsqlDataSource.Create(connection);
-            var report = await AraImpactReport.QueryAsync(dataSource, schema, from, to, ceiling);
-            if (args.Contains("--json")) await output.WriteLineAsync(JsonSerializer.Serialize(report, Json));
-            else await WriteTableAsync(report, output);
+            var end = parse.GetValue(to) ?? DateTimeOffset.UtcNow;
+            var report = await AraImpactReport.QueryAsync(db.DataSource, db.Schema, parse.GetValue(from) ?? end.AddDays(-7), end, parse.GetValue(ceiling), cancellationToken);
+            if (db.Json) await db.Output.WriteLineAsync(JsonSerializer.Serialize(report, Cli.Json));
+            else await WriteTableAsync(report, db.Output);
             return report.HashMismatches == 0 ? Cli.Ok : Cli.BadInput;
-        }
-        catch (Exception ex) when (ex is FormatException or ArgumentException)
-        {
-            await error.WriteLineAsync($"ara report: {ex.Message}");
-            return Cli.Usage;
-        }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
-        {
-            await error.WriteLineAsync($"ara report: cannot read the database: {(ex is PostgresException pg ? pg.MessageText : ex.Message)}" + (args.Contains("--verbose") ? "\n" + ex : ""));
-            return Cli.DatabaseError;
-        }
+        }, from, to, ceiling);
     }
 
     private static async Task WriteTableAsync(AraImpactReport report, TextWriter output)

@@ -1,122 +1,155 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using Scheduling.Stagger;
+using System.Text.Json.Serialization;
 
 namespace Scheduling.Cli;
 
-/// <summary>The operator CLI. Exit codes: 0 success, 2 usage error, 3 bad input or not found, 4 database unreachable or refused, 5 nothing changed.</summary>
+/// <summary>
+/// The operator CLI. Exit codes: 0 success (and help, version), 2 usage error (unknown command or
+/// option, bad value), 3 bad input or not found, 4 database unreachable or refused, 5 nothing changed.
+/// </summary>
+/// <remarks>
+/// Parsing is System.CommandLine's: an unknown option is an error rather than ignored (a typo in
+/// <c>--connection</c> must not fall back to <c>SCHEDULING_CONNECTION</c>), values are typed and
+/// checked before anything touches a database, and help and version come from the same command tree.
+/// </remarks>
 internal static class Cli
 {
-    public const int Ok = 0, Usage = 2, BadInput = 3, DatabaseError = 4;
+    public const int Ok = 0, Usage = 2, BadInput = 3, DatabaseError = 4, NothingChanged = 5;
 
-    private const string Help = """
-        usage (database commands take --connection CONN or SCHEDULING_CONNECTION, --schema NAME, --json, --verbose):
-          scheduling migrate [--dry-run]                         apply (or print) pending migrations
-          scheduling status                                      the schema's migration version
-          scheduling queues                                      per queue: available, scheduled, running, dead, oldest due, throughput
-          scheduling jobs list [--queue Q] [--kind K] [--state S] [--since T] [--until T] [--limit N] [--before-id ID]
-          scheduling jobs show|cancel|retry|redrive ID
-          scheduling stagger plan  --input jobs.json [--json]   choose seconds offsets that flatten the peak
-          scheduling stagger check --input plan.json [--json]   the collision analysis of a given plan
-          scheduling ara report [--connection CONN] [--schema NAME] [--from DATE] [--to DATE] [--ceiling-mb N] [--json]
-                                                                 ARA's impact per day and definition (default: the last 7 days;
-                                                                 the connection may come from SCHEDULING_CONNECTION)
-
-        jobs.json: {"jobs":[{"name":"...","cron":"*/5 * * * *","durationSeconds":12,"timeZone":"Europe/Berlin"}, ...]}
-        plan.json: the output of 'plan --json', or jobs.json with the crons to check
-        """;
-
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    /// <summary>Every command's JSON: camelCase names, enums as their names, indented.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
-        if (args.Length >= 2 && args[0] == "ara" && args[1] == "report") return await AraReport.RunAsync(args, output, error);
-        if (OperatorCommands.Handles(args)) return await OperatorCommands.RunAsync(args, output, error);
-        if (args.Length < 2 || args[0] != "stagger" || args[1] is not ("plan" or "check"))
-        {
-            await error.WriteLineAsync(args.Length == 0 || args[0] is "-h" or "--help" or "help" ? Help : $"unknown command '{string.Join(' ', args.Take(2))}'\n{Help}");
-            return Usage;
-        }
-
-        var input = Option(args, "--input");
-        if (input is null)
-        {
-            await error.WriteLineAsync($"missing --input FILE\n{Help}");
-            return Usage;
-        }
-
-        var asJson = args.Contains("--json");
-        try
-        {
-            var jobs = ReadJobs(await File.ReadAllTextAsync(input));
-            if (args[1] == "plan")
-            {
-                var plan = StaggerPlanner.Plan(jobs);
-                if (asJson) await output.WriteLineAsync(PlanJson(plan, jobs).ToJsonString(Json));
-                else
-                {
-                    await output.WriteAsync(StaggerSummary.Table(plan.Assignments));
-                    await output.WriteLineAsync($"peak concurrency {plan.PeakConcurrency} (unstaggered {plan.UnstaggeredPeakConcurrency}, name hash {plan.HashedPeakConcurrency}, lower bound {plan.LowerBound}); kept: {plan.Strategy}");
-                }
-            }
-            else
-            {
-                var report = CollisionAnalyzer.Analyze(jobs);
-                if (asJson) await output.WriteLineAsync(JsonSerializer.Serialize(report, Json));
-                else await output.WriteAsync(StaggerSummary.Collisions(report));
-            }
-
-            return Ok;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException or ArgumentException or InvalidDataException or TimeZoneNotFoundException)
-        {
-            await error.WriteLineAsync($"{input}: {ex.Message}");
-            return BadInput;
-        }
-    }
-
-    /// <summary>The database of a database command: --connection, else SCHEDULING_CONNECTION.</summary>
-    internal static string? Connection(string[] args) => Option(args, "--connection") ?? Environment.GetEnvironmentVariable("SCHEDULING_CONNECTION");
-
-    /// <summary>The value after <paramref name="name"/> in <paramref name="args"/>, or null.</summary>
-    internal static string? Option(string[] args, string name)
-    {
-        var index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
-    }
-
-    /// <summary>Reads "jobs" (name, cron) or a plan's "assignments" (name, effectiveCron), each with durationSeconds.</summary>
-    private static StaggerJob[] ReadJobs(string text)
-    {
-        var root = JsonNode.Parse(text) as JsonObject ?? throw new InvalidDataException("expected a JSON object with a \"jobs\" or \"assignments\" array");
-        var list = (root["jobs"] ?? root["assignments"]) as JsonArray ?? throw new InvalidDataException("expected a \"jobs\" or \"assignments\" array");
-        return list.Select((node, i) =>
-        {
-            var job = node as JsonObject ?? throw new InvalidDataException($"jobs[{i}] is not an object");
-            var name = (string?)job["name"] ?? throw new InvalidDataException($"jobs[{i}] has no \"name\"");
-            var cron = (string?)(job["effectiveCron"] ?? job["cron"]) ?? throw new InvalidDataException($"jobs[{i}] ('{name}') has no \"cron\"");
-            var seconds = job["durationSeconds"] is { } d ? d.GetValue<double>() : throw new InvalidDataException($"jobs[{i}] ('{name}') has no \"durationSeconds\"");
-            if (seconds < 0) throw new InvalidDataException($"jobs[{i}] ('{name}') has a negative duration");
-            var zone = (string?)job["timeZone"] is { } id ? TimeZoneInfo.FindSystemTimeZoneById(id) : null;
-            return new StaggerJob(name, cron, TimeSpan.FromSeconds(seconds), zone);
-        }).ToArray();
-    }
-
-    private static JsonObject PlanJson(StaggerPlan plan, StaggerJob[] jobs) => new()
-    {
-        ["assignments"] = new JsonArray(plan.Assignments.Select((a, i) => (JsonNode)new JsonObject
-        {
-            ["name"] = a.Name,
-            ["cron"] = a.Cron,
-            ["effectiveCron"] = a.EffectiveCron,
-            ["offsetSeconds"] = a.OffsetSeconds,
-            ["source"] = a.Source.ToString().ToLowerInvariant(),
-            ["durationSeconds"] = jobs[i].ExpectedDuration.TotalSeconds,
-        }).ToArray()),
-        ["peakConcurrency"] = plan.PeakConcurrency,
-        ["unstaggeredPeakConcurrency"] = plan.UnstaggeredPeakConcurrency,
-        ["hashedPeakConcurrency"] = plan.HashedPeakConcurrency,
-        ["lowerBound"] = plan.LowerBound,
-        ["strategy"] = plan.Strategy,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        var root = new RootCommand("The scheduling operator CLI: migrations, queues and jobs, stagger plans and the ARA report.")
+        {
+            OperatorCommands.Migrate(),
+            OperatorCommands.Status(),
+            OperatorCommands.Queues(),
+            OperatorCommands.Jobs(),
+            StaggerCommands.Create(),
+            new Command("ara", "Adaptive resource allocation.") { AraReport.Create() },
+        };
+
+        if (args.Length == 0)
+        {
+            await root.Parse("--help").InvokeAsync(new InvocationConfiguration { Output = error }, cancellationToken);
+            return Usage;
+        }
+
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count == 0) return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken);
+
+        foreach (var line in ParseErrors(parsed)) await error.WriteLineAsync(line);
+        await error.WriteLineAsync($"(see '{CommandPath(parsed.CommandResult)} --help')");
+        return Usage;
+    }
+
+    /// <summary>One line per problem: unknown tokens with the nearest option or command, then the parser's other errors.</summary>
+    private static IEnumerable<string> ParseErrors(ParseResult parsed)
+    {
+        var command = parsed.CommandResult.Command;
+        var path = CommandPath(parsed.CommandResult);
+        var unmatched = parsed.UnmatchedTokens;
+        var candidates = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Concat(command.Subcommands.Select(c => c.Name)).ToArray();
+        foreach (var token in unmatched.Where(t => t.StartsWith('-')).DefaultIfEmpty(unmatched.Count > 0 ? unmatched[0] : null).OfType<string>())
+        {
+            var nearest = Nearest(token, candidates);
+            var what = token.StartsWith('-') ? "unknown option" : command.Subcommands.Count > 0 ? "unknown command" : "unexpected argument";
+            yield return $"{path}: {what} '{token}'" + (nearest is null ? "" : $" (did you mean '{nearest}'?)");
+        }
+
+        // The parser's own line for each unmatched token is replaced by the one above; "no command given" only when none was.
+        foreach (var problem in parsed.Errors.Where(e => !unmatched.Any(t => e.Message.Contains($"'{t}'", StringComparison.Ordinal))))
+        {
+            if (problem.SymbolResult is CommandResult && command.Subcommands.Count > 0)
+            {
+                if (unmatched.Count == 0) yield return $"{path}: which command? {string.Join(", ", command.Subcommands.Select(c => c.Name))}";
+            }
+            else yield return $"{path}: {problem.Message}";
+        }
+    }
+
+    /// <summary>"scheduling jobs list" for the command that <paramref name="result"/> matched.</summary>
+    internal static string CommandPath(CommandResult result)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is CommandResult c; r = c.Parent) names.Insert(0, c.Parent is null ? "scheduling" : c.Command.Name);
+        return string.Join(' ', names);
+    }
+
+    /// <summary>The candidate closest to <paramref name="token"/> by edit distance, when it is close enough to be a typo.</summary>
+    internal static string? Nearest(string token, IEnumerable<string> candidates)
+    {
+        var best = candidates.Select(c => (Name: c, Distance: EditDistance(token, c))).OrderBy(c => c.Distance).FirstOrDefault();
+        return best.Name is not null && best.Distance <= Math.Max(2, token.Length / 3) ? best.Name : null;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
+                diagonal = above;
+            }
+        }
+
+        return row[b.Length];
+    }
+
+    /// <summary>An enum option spelt by its members' lower-case names, case-insensitive, numbers refused, with the nearest name on a typo.</summary>
+    internal static Option<T?> EnumOption<T>(string name, string description) where T : struct, Enum
+    {
+        var names = Enum.GetNames<T>().Select(n => n.ToLowerInvariant()).ToArray();
+        return new Option<T?>(name)
+        {
+            Description = description,
+            HelpName = string.Join('|', names),
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (!text.Any(char.IsDigit) && Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)) return value;
+                var nearest = Nearest(text, names);
+                result.AddError($"{name}: '{text}' is not one of {string.Join(", ", names)}" + (nearest is null ? "" : $" (did you mean '{nearest}'?)"));
+                return null;
+            },
+        };
+    }
+
+    /// <summary>A time option: ISO 8601 or any invariant date, UTC unless it says otherwise.</summary>
+    internal static Option<DateTimeOffset?> TimeOption(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "time",
+        CustomParser = result =>
+        {
+            var text = result.Tokens.Single().Value;
+            if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var time)) return time;
+            result.AddError($"{name}: '{text}' is not a date or time (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)");
+            return null;
+        },
+    };
+
+    /// <summary>An integer option within [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    internal static Option<int> BoundedInt(string name, string description, int defaultValue, int min, int max)
+    {
+        var option = new Option<int>(name) { Description = description, DefaultValueFactory = _ => defaultValue, HelpName = "n" };
+        option.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is var value && (value < min || value > max)) result.AddError($"{name} must be between {min} and {max} (was {value}).");
+        });
+        return option;
+    }
 }

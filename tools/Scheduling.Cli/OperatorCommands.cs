@@ -1,6 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Npgsql;
 using Scheduling.Postgres;
 
 namespace Scheduling.Cli;
@@ -8,148 +8,178 @@ namespace Scheduling.Cli;
 /// <summary><c>migrate</c>, <c>status</c>, <c>queues</c> and <c>jobs ...</c> against one schema.</summary>
 internal static class OperatorCommands
 {
-    /// <summary>Exit code when the command changed nothing (e.g. cancelling a finished job).</summary>
-    public const int NothingChanged = 5;
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
-    public static bool Handles(string[] args) => args.Length > 0 && args[0] is "migrate" or "status" or "queues" or "jobs";
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    public static Command Migrate()
     {
-        var connection = Cli.Connection(args);
-        if (string.IsNullOrWhiteSpace(connection))
+        var dryRun = new Option<bool>("--dry-run") { Description = "print the pending migrations' SQL instead of applying it" };
+        return DatabaseCommand.Create("migrate", "Apply (or print) the schema's pending migrations.", anySchema: true, async (db, parse, cancellationToken) =>
         {
-            await error.WriteLineAsync($"{args[0]}: a database is required: --connection CONNSTRING or SCHEDULING_CONNECTION.");
-            return Cli.Usage;
-        }
-
-        var json = args.Contains("--json");
-        try
-        {
-            await using var dataSource = NpgsqlDataSource.Create(connection);
-            var ops = new PostgresOperations(dataSource, Cli.Option(args, "--schema") ?? "scheduling");
-            return args[0] switch
+            if (parse.GetValue(dryRun))
             {
-                "migrate" => await MigrateAsync(ops, args.Contains("--dry-run"), json, output),
-                "status" => await StatusAsync(ops, json, output),
-                "queues" => await QueuesAsync(ops, json, output),
-                _ => await JobsAsync(ops, dataSource, args, json, output, error),
-            };
-        }
-        catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException)
-        {
-            await error.WriteLineAsync($"{args[0]}: {ex.Message}");
-            return Cli.Usage;
-        }
-        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or TimeoutException)
-        {
-            await error.WriteLineAsync($"{args[0]}: cannot use the database: {(ex is PostgresException pg ? pg.MessageText : ex.Message)}" + (args.Contains("--verbose") ? "\n" + ex : ""));
-            return Cli.DatabaseError;
-        }
-    }
+                var pending = await db.Operations.PendingMigrationsAsync(cancellationToken);
+                if (db.Json) await WriteJsonAsync(db, new { schema = db.Schema, pending = pending.Select(p => new { version = p.Version, name = p.Name, sql = p.Sql }) });
+                else if (pending.Count == 0) await db.Output.WriteLineAsync($"Schema '{db.Schema}' is up to date.");
+                else foreach (var p in pending) await db.Output.WriteLineAsync($"-- migration {p.Version}: {p.Name}\n{p.Sql}");
+                return Cli.Ok;
+            }
 
-    private static async Task<int> MigrateAsync(PostgresOperations ops, bool dryRun, bool json, TextWriter output)
-    {
-        if (dryRun)
-        {
-            var pending = await ops.PendingMigrationsAsync(CancellationToken.None);
-            if (json) await output.WriteLineAsync(JsonSerializer.Serialize(new { schema = ops.Schema, pending = pending.Select(p => new { version = p.Version, name = p.Name, sql = p.Sql }) }, Json));
-            else if (pending.Count == 0) await output.WriteLineAsync($"Schema '{ops.Schema}' is up to date.");
-            else foreach (var p in pending) await output.WriteLineAsync($"-- migration {p.Version}: {p.Name}\n{p.Sql}");
+            var applied = await db.Operations.MigrateAsync(cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { schema = db.Schema, applied });
+            else await db.Output.WriteLineAsync(applied.Count == 0 ? $"Schema '{db.Schema}' was already up to date." : $"Applied migration(s) {string.Join(", ", applied)} to schema '{db.Schema}'.");
             return Cli.Ok;
-        }
-
-        var applied = await ops.MigrateAsync(CancellationToken.None);
-        await output.WriteLineAsync(json
-            ? JsonSerializer.Serialize(new { schema = ops.Schema, applied }, Json)
-            : applied.Count == 0 ? $"Schema '{ops.Schema}' was already up to date." : $"Applied migration(s) {string.Join(", ", applied)} to schema '{ops.Schema}'.");
-        return Cli.Ok;
+        }, dryRun);
     }
 
-    private static async Task<int> StatusAsync(PostgresOperations ops, bool json, TextWriter output)
+    public static Command Status() => DatabaseCommand.Create("status", "The schema's migration version (exit 5 when migrations are pending).", anySchema: true, async (db, _, cancellationToken) =>
     {
-        var applied = await ops.AppliedMigrationsAsync(CancellationToken.None);
+        var applied = await db.Operations.AppliedMigrationsAsync(cancellationToken);
         var version = applied.Count == 0 ? 0 : applied.Max();
         var latest = PostgresMigrator.LatestVersion;
-        if (json) await output.WriteLineAsync(JsonSerializer.Serialize(new { schema = ops.Schema, version, latest, upToDate = version == latest }, Json));
-        else await output.WriteLineAsync($"Schema '{ops.Schema}': migration {version} of {latest}{(version == latest ? " (up to date)" : version < latest ? " (run 'scheduling migrate')" : " (newer than this tool)")}.");
-        return version == latest ? Cli.Ok : NothingChanged;
-    }
+        if (db.Json) await WriteJsonAsync(db, new { schema = db.Schema, version, latest, upToDate = version == latest });
+        else await db.Output.WriteLineAsync($"Schema '{db.Schema}': migration {version} of {latest}{(version == latest ? " (up to date)" : version < latest ? $" (run 'scheduling migrate --schema {db.Schema}')" : " (newer than this tool)")}.");
+        return version == latest ? Cli.Ok : Cli.NothingChanged;
+    });
 
-    private static async Task<int> QueuesAsync(PostgresOperations ops, bool json, TextWriter output)
+    public static Command Queues() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age and the throughput.", async (db, _, cancellationToken) =>
     {
-        var queues = await ops.QueuesAsync(CancellationToken.None);
-        if (json)
+        var queues = await db.Operations.QueuesAsync(cancellationToken);
+        if (db.Json)
         {
-            await output.WriteLineAsync(JsonSerializer.Serialize(queues, Json));
+            await WriteJsonAsync(db, queues);
             return Cli.Ok;
         }
 
-        await output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}");
+        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}");
         foreach (var q in queues)
         {
             var oldest = q.OldestDueSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "-";
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}"));
+            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}"));
         }
 
         return Cli.Ok;
-    }
+    });
 
-    private static async Task<int> JobsAsync(PostgresOperations ops, NpgsqlDataSource dataSource, string[] args, bool json, TextWriter output, TextWriter error)
+    public static Command Jobs() => new("jobs", "List, show, cancel, retry and redrive jobs.")
     {
-        var verb = args.Length > 1 ? args[1] : "";
-        if (verb == "list")
+        List(),
+        OnOneJob("show", "A job's state, timing, lease, allocation, links and attempt errors.", ShowAsync),
+        OnOneJob("cancel", "Cancel a job (a running job is asked to stop; exit 5 when it had already finished).", async (db, queue, id, cancellationToken) =>
         {
-            var limit = int.Parse(Cli.Option(args, "--limit") ?? "50", CultureInfo.InvariantCulture);
-            if (limit is < 1 or > 10_000) throw new ArgumentException($"--limit must be between 1 and 10000 (was {limit}).");
-            var rows = await ops.ListJobsAsync(Cli.Option(args, "--queue"), Cli.Option(args, "--kind"), Cli.Option(args, "--state"),
-                Time(Cli.Option(args, "--since")), Time(Cli.Option(args, "--until")),
-                Cli.Option(args, "--before-id") is { } b ? long.Parse(b, CultureInfo.InvariantCulture) : null, limit, CancellationToken.None);
-            if (json) await output.WriteLineAsync(JsonSerializer.Serialize(new { jobs = rows, next = rows.Count == limit ? rows[^1].Id : (long?)null }, Json));
-            else
+            var outcome = await queue.CancelAsync(id, cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { id, outcome });
+            else await db.Output.WriteLineAsync($"job {id}: {Name(outcome)}");
+            return outcome switch { CancelOutcome.NotFound => Cli.BadInput, CancelOutcome.AlreadyFinished => Cli.NothingChanged, _ => Cli.Ok };
+        }),
+        OnOneJob("retry", "Make a job waiting for its retry (or a later run-at) due now (exit 5 when it is not waiting).", async (db, _, id, cancellationToken) =>
+        {
+            var retried = await db.Operations.RetryNowAsync(id, cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { id, retried });
+            else await db.Output.WriteLineAsync(retried ? $"job {id} is due now" : $"job {id} is not waiting for a retry");
+            return retried ? Cli.Ok : Cli.NothingChanged;
+        }),
+        OnOneJob("redrive", "Make a dead job available again with fresh attempts (exit 5 when it is not dead).", async (db, queue, id, cancellationToken) =>
+        {
+            var redriven = await queue.RedriveAsync(id, cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { id, redriven });
+            else await db.Output.WriteLineAsync(redriven ? $"job {id} is available again" : $"job {id} is not dead");
+            return redriven ? Cli.Ok : Cli.NothingChanged;
+        }),
+    };
+
+    private static Command List()
+    {
+        var queue = new Option<string?>("--queue") { Description = "only this queue", HelpName = "name" };
+        var kind = new Option<string?>("--kind") { Description = "only this handler kind", HelpName = "kind" };
+        var state = Cli.EnumOption<JobState>("--state", "only jobs in this state");
+        var since = Cli.TimeOption("--since", "only jobs enqueued at or after this time (UTC unless it says otherwise)");
+        var until = Cli.TimeOption("--until", "only jobs enqueued before this time");
+        var limit = Cli.BoundedInt("--limit", "jobs per page", 50, 1, 10_000);
+        var beforeId = new Option<long?>("--before-id") { Description = "the next page: jobs with ids below this one (printed after a full page)", HelpName = "id" };
+        return DatabaseCommand.Create("list", "Jobs matching the filters, newest first, a page at a time.", async (db, parse, cancellationToken) =>
+        {
+            var pageSize = parse.GetValue(limit);
+            var rows = await db.Operations.ListJobsAsync(parse.GetValue(queue), parse.GetValue(kind), parse.GetValue(state),
+                parse.GetValue(since), parse.GetValue(until), parse.GetValue(beforeId), pageSize, cancellationToken);
+            long? next = rows.Count == pageSize ? rows[^1].Id : null;
+            if (db.Json)
             {
-                await output.WriteLineAsync($"{"id",10} {"queue",-16} {"kind",-20} {"state",-10} {"attempt",7} {"run at (UTC)",-20}");
-                foreach (var r in rows) await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {r.State,-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
-                if (rows.Count == limit) await output.WriteLineAsync($"more: --before-id {rows[^1].Id}");
+                await WriteJsonAsync(db, new { jobs = rows, next });
+                return Cli.Ok;
             }
 
+            await db.Output.WriteLineAsync($"{"id",10} {"queue",-16} {"kind",-20} {"state",-10} {"attempt",7} {"run at (UTC)",-20}");
+            foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
+            if (next is not null) await db.Output.WriteLineAsync($"more: --before-id {next}");
+            return Cli.Ok;
+        }, queue, kind, state, since, until, limit, beforeId);
+    }
+
+    private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, PostgresJobQueue, long, CancellationToken, Task<int>> run)
+    {
+        var id = new Argument<long>("id")
+        {
+            Description = "the job's id",
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Single().Value;
+                if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0) return value;
+                result.AddError($"'{text}' is not a job id (a positive whole number)");
+                return 0;
+            },
+        };
+        return DatabaseCommand.Create(name, description, (db, parse, cancellationToken) =>
+            run(db, new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false }), parse.GetValue(id), cancellationToken), id);
+    }
+
+    private static async Task<int> ShowAsync(DatabaseInvocation db, PostgresJobQueue queue, long id, CancellationToken cancellationToken)
+    {
+        var job = await queue.GetJobAsync(id, cancellationToken);
+        if (job is null)
+        {
+            await db.Error.WriteLineAsync($"{db.Command}: no job {id} in schema '{db.Schema}'.");
+            return Cli.BadInput;
+        }
+
+        if (db.Json)
+        {
+            await WriteJsonAsync(db, job);
             return Cli.Ok;
         }
 
-        if (verb is not ("show" or "cancel" or "retry" or "redrive") || args.Length < 3 || !long.TryParse(args[2], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        var lines = new List<(string, string?)>
         {
-            await error.WriteLineAsync("usage: scheduling jobs list [filters] | jobs show|cancel|retry|redrive ID");
-            return Cli.Usage;
-        }
-
-        var queue = new PostgresJobQueue(dataSource, new PostgresQueueOptions { Schema = ops.Schema, ApplyMigrations = false });
-        switch (verb)
-        {
-            case "show":
-                var job = await queue.GetJobAsync(id);
-                if (job is null)
-                {
-                    await error.WriteLineAsync($"jobs show: no job {id} in schema '{ops.Schema}'.");
-                    return Cli.BadInput;
-                }
-
-                await output.WriteLineAsync(JsonSerializer.Serialize(job, Json));
-                return Cli.Ok;
-            case "cancel":
-                var outcome = await queue.CancelAsync(id);
-                await output.WriteLineAsync(json ? JsonSerializer.Serialize(new { id, outcome = outcome.ToString() }, Json) : $"job {id}: {outcome}");
-                return outcome switch { CancelOutcome.NotFound => Cli.BadInput, CancelOutcome.AlreadyFinished => NothingChanged, _ => Cli.Ok };
-            case "retry":
-                var retried = await ops.RetryNowAsync(id, CancellationToken.None);
-                await output.WriteLineAsync(json ? JsonSerializer.Serialize(new { id, retried }, Json) : retried ? $"job {id} is due now" : $"job {id} is not waiting for a retry");
-                return retried ? Cli.Ok : NothingChanged;
-            default:
-                var redriven = await queue.RedriveAsync(id);
-                await output.WriteLineAsync(json ? JsonSerializer.Serialize(new { id, redriven }, Json) : redriven ? $"job {id} is available again" : $"job {id} is not dead");
-                return redriven ? Cli.Ok : NothingChanged;
-        }
+            ("job", $"{job.Id} ({job.Kind}, queue {job.Queue})"),
+            ("state", Name(job.State) + (job.CancellationRequested ? " (cancellation requested)" : "")),
+            ("priority", job.EffectivePriority > job.Priority ? $"{job.Priority} (effective {job.EffectivePriority})" : $"{job.Priority}"),
+            ("attempt", $"{job.Attempt} of {job.MaxAttempts}"),
+            ("enqueued", Time(job.CreatedAt)),
+            ("run at", Time(job.RunAt)),
+            ("attempted", Time(job.AttemptedAt)),
+            ("finished", Time(job.FinalizedAt)),
+            ("lease", job.LockedBy is null ? null : $"{job.LockedBy} until {Time(job.LeaseExpiresAt)}"),
+            ("unique key", job.UniqueKey),
+            ("description", job.Description),
+            ("command", job.Command),
+            ("allocation", job.Allocation is { } a ? Allocation(a) : null),
+            ("parents", Links(job.Parents) + (job.PendingParents > 0 ? $" ({job.PendingParents} unfinished; on failure: {Name(job.OnParentFailure)})" : "")),
+            ("children", Links(job.Children)),
+            ("payload", job.PayloadJson),
+        };
+        foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
+        foreach (var e in job.Errors) await db.Output.WriteLineAsync($"{"error",-12} attempt {e.Attempt} at {Time(e.At)}: {e.Message}");
+        return Cli.Ok;
     }
 
-    private static DateTimeOffset? Time(string? text) => text is null ? null : DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+    private static string Allocation(ResourceAllocation a) =>
+        $"{a.MemoryMb} MB, {a.CpuMillicores} mCPU{(a.Gpus > 0 ? $", {a.Gpus} GPU" : "")} for {a.DefinitionId} (baseline {a.BaselineMemoryMb} MB; {Name(a.Source)}"
+        + (a.SkipReason == AraSkipReason.None ? "" : $", skipped: {Name(a.SkipReason)}")
+        + (a.SampleCount > 0 ? $", {a.SampleCount} runs" : "") + (a.CeilingHit ? ", at the ceiling" : a.Clamped ? ", clamped" : "") + ")";
+
+    private static string Links(IReadOnlyList<JobLink> links) => string.Join(", ", links.Select(l => $"{l.JobId} ({Name(l.State)})"));
+
+    private static string? Time(DateTimeOffset? time) => time?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+
+    /// <summary>An enum value as the CLI spells it everywhere (as in JSON): its name, camelCase.</summary>
+    private static string Name<T>(T value) where T : struct, Enum => JsonNamingPolicy.CamelCase.ConvertName(value.ToString());
+
+    private static Task WriteJsonAsync<T>(DatabaseInvocation db, T value) => db.Output.WriteLineAsync(JsonSerializer.Serialize(value, Cli.Json));
 }

@@ -1,5 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
+using Scheduling.Postgres.Statements;
 
 namespace Scheduling.Postgres;
 
@@ -67,7 +68,7 @@ internal sealed class PostgresOperations
     }
 
     /// <summary>Jobs matching the filters, newest first, a page at a time (keyset: ids below <paramref name="beforeId"/>).</summary>
-    public async Task<IReadOnlyList<JobRow>> ListJobsAsync(string? queue, string? kind, string? state, DateTimeOffset? since, DateTimeOffset? until, long? beforeId, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<JobRow>> ListJobsAsync(string? queue, string? kind, JobState? state, DateTimeOffset? since, DateTimeOffset? until, long? beforeId, int limit, CancellationToken cancellationToken)
     {
         await using var command = _dataSource.CreateCommand(_schema.Apply("""
             SELECT id, queue, kind,
@@ -82,7 +83,7 @@ internal sealed class PostgresOperations
             """));
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)state ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = state is { } s ? StateCodec.ToText(s) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)since?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)until?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)beforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
@@ -91,7 +92,7 @@ internal sealed class PostgresOperations
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            rows.Add(new JobRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt16(4), reader.GetInt32(5), reader.GetInt32(6),
+            rows.Add(new JobRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), StateCodec.Parse(reader.GetString(3)), reader.GetInt16(4), reader.GetInt32(5), reader.GetInt32(6),
                 reader.GetFieldValue<DateTimeOffset>(7), reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9)));
         }
 
@@ -120,4 +121,4 @@ internal sealed record QueueOverview(string Queue, long Available, long Schedule
 }
 
 /// <summary>One job in a listing.</summary>
-internal sealed record JobRow(long Id, string Queue, string Kind, string State, int Priority, int Attempt, int MaxAttempts, DateTimeOffset RunAt, DateTimeOffset CreatedAt, DateTimeOffset? FinalizedAt);
+internal sealed record JobRow(long Id, string Queue, string Kind, JobState State, int Priority, int Attempt, int MaxAttempts, DateTimeOffset RunAt, DateTimeOffset CreatedAt, DateTimeOffset? FinalizedAt);
