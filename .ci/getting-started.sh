@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs docs/getting-started.md as written: its first bash block (the new console app and
 # its packages, taken from the packed artifacts/packages for Scheduling.*), its first json block
-# (appsettings.json) and its first csharp block (Program.cs), against a throwaway PostgreSQL; passes
+# (appsettings.json) and its first csharp block (Program.cs), against a throwaway PostgreSQL with password authentication; passes
 # when the handler's log line appears. Run from the repository root after `dotnet pack -o artifacts/packages`.
 set -euo pipefail
 repo=$(pwd)
@@ -13,15 +13,8 @@ chmod 755 "$work"
 export NUGET_PACKAGES="$work/nuget-packages"
 block() { awk -v lang="$1" '$0 == "```" lang { inside = 1; next } inside && $0 == "```" { exit } inside { print }' "$doc"; }
 
-bindir=$(pg_config --bindir 2>/dev/null || true)
-[ -x "$bindir/initdb" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-runas=(); [ "$(id -u)" -eq 0 ] && runas=(su postgres -c)
-pg() { if [ ${#runas[@]} -gt 0 ]; then "${runas[@]}" "$*"; else bash -c "$*"; fi; }
-mkdir -p "$work/pg" && [ ${#runas[@]} -gt 0 ] && chown postgres "$work/pg"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null || echo 54329)
-pg "$bindir/initdb -D $work/pg/data -U postgres --auth=trust -E UTF8 --no-sync" >/dev/null
-pg "$bindir/pg_ctl -D $work/pg/data -l $work/pg/log -o '-p $port -k $work/pg -c listen_addresses=127.0.0.1' -w start" >/dev/null
-cleanup() { pg "$bindir/pg_ctl -D $work/pg/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$work"; }
+source "$repo/.ci/throwaway-postgres.sh" "$work/pg"
+cleanup() { pg_stop; rm -rf "$work"; }
 trap cleanup EXIT
 
 cd "$work"
@@ -42,7 +35,7 @@ app=$(sed -n 's/^dotnet new console -n \([A-Za-z0-9_]*\).*/\1/p' steps.sh)
 cd "$app"
 block json > appsettings.json
 block csharp > Program.cs
-sed -i "s|Host=localhost;Database=app;Username=app;Password=secret|Host=127.0.0.1;Port=$port;Database=postgres;Username=postgres|" appsettings.json
+sed -i "s|Host=localhost;Database=app;Username=app;Password=secret|$pg_connection|" appsettings.json
 dotnet build -v quiet -nologo >/dev/null
 dotnet run --no-build > run.log 2>&1 &
 pid=$!

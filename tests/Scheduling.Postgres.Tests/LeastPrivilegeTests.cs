@@ -11,15 +11,33 @@ public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : ICla
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
         var (owner, app, schema) = ($"sched_owner_{suffix}", $"sched_app_{suffix}", database.NewSchema());
+        var password = Guid.NewGuid().ToString("N"); // servers with password authentication (scram-sha-256) need one; trust-auth ones ignore it
         var dbName = new NpgsqlConnectionStringBuilder(database.ConnectionString).Database;
         await using (var setup = database.DataSource.CreateCommand($"""
-            CREATE ROLE {owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
-            CREATE ROLE {app} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB;
+            CREATE ROLE {owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{password}';
+            CREATE ROLE {app} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{password}';
             GRANT CREATE ON DATABASE "{dbName}" TO {owner};
             """))
             await setup.ExecuteNonQueryAsync();
-        string As(string role) => new NpgsqlConnectionStringBuilder(database.ConnectionString) { Username = role }.ConnectionString;
+        string As(string role) => new NpgsqlConnectionStringBuilder(database.ConnectionString) { Username = role, Password = password }.ConnectionString;
+        try
+        {
+            await RunAsOwnerAndApplicationAsync(schema, owner, app, As);
+        }
+        finally
+        {
+            // Roles belong to the whole server, not to the test's database: leave none behind on a shared one.
+            NpgsqlConnection.ClearAllPools();
+            await using var drop = database.DataSource.CreateCommand($"DROP OWNED BY {owner}, {app} CASCADE; DROP ROLE {app}; DROP ROLE {owner};");
+            await drop.ExecuteNonQueryAsync();
+        }
 
+        await using var left = database.DataSource.CreateCommand($"SELECT count(*) FROM pg_roles WHERE rolname IN ('{owner}', '{app}')");
+        Assert.Equal(0L, (long)(await left.ExecuteScalarAsync())!);
+    }
+
+    private static async Task RunAsOwnerAndApplicationAsync(string schema, string owner, string app, Func<string, string> As)
+    {
         await using (var ownerSource = NpgsqlDataSource.Create(As(owner)))
         {
             Assert.Equal(PostgresMigrator.All.Count, (await new PostgresJobQueue(ownerSource, new PostgresQueueOptions { Schema = schema }).MigrateAsync()).Count);

@@ -15,8 +15,22 @@ public static class PostgresTestServer
     private static readonly Lazy<Task<Server>> Shared = new(StartAsync, LazyThreadSafetyMode.ExecutionAndPublication);
     private static int _databases;
 
-    /// <summary>The running cluster, or null when an external server is used.</summary>
-    public static async Task<TemporaryPostgresCluster?> ClusterAsync() => (await Shared.Value).Cluster;
+    /// <summary>
+    /// A throwaway cluster of the test's own, for a test that restarts or crashes the server: it
+    /// never does that to the shared server (nor to the one <c>SCHEDULING_TEST_POSTGRES</c> names),
+    /// so it needs the server binaries even when that variable is set, and says so when they are missing.
+    /// </summary>
+    public static async Task<TemporaryPostgresCluster> StartPrivateClusterAsync(string test, string why)
+    {
+        if (TemporaryPostgresCluster.FindBinDirectory() is null && !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(EnvironmentVariable)))
+        {
+            throw new InvalidOperationException(
+                $"{test} {why}, which it will not do to the server {EnvironmentVariable} names; it starts a throwaway cluster of its own instead, " +
+                "and needs PostgreSQL's server binaries (initdb, pg_ctl) for it: install them (Debian/Ubuntu: 'apt-get install postgresql').");
+        }
+
+        return await TemporaryPostgresCluster.StartAsync();
+    }
 
     /// <summary>Creates a new empty database and returns its connection string.</summary>
     public static async Task<string> CreateDatabaseAsync(string prefix = "test")

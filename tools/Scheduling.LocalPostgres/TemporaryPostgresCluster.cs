@@ -10,12 +10,18 @@ namespace Scheduling.LocalPostgres;
 /// port with fsync on, stopped and deleted on dispose or process exit. Clusters left behind by a
 /// killed process are removed by the next start.
 /// </summary>
+/// <remarks>
+/// TCP connections need a password (scram-sha-256, a random one per cluster, carried by
+/// <see cref="ConnectionString"/>), as on the servers users run: code that only works against a
+/// trust-auth server (a role created without a password, say) fails here too.
+/// </remarks>
 public sealed class TemporaryPostgresCluster : IAsyncDisposable
 {
     private const string FolderPrefix = "scheduling-pg-";
     private readonly string _binDir;
     private readonly string _root;
     private readonly string? _runAs;
+    private readonly string _password = Guid.NewGuid().ToString("N");
     private string _serverOptions = "";
     private int _stopped;
 
@@ -32,7 +38,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
 
     /// <summary>A connection string to the given database as the superuser.</summary>
     public string ConnectionString(string database = "postgres") =>
-        $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Pooling=true;Maximum Pool Size=50;Timeout=30;Command Timeout=120";
+        $"Host=127.0.0.1;Port={Port};Username=postgres;Password={_password};Database={database};Pooling=true;Maximum Pool Size=50;Timeout=30;Command Timeout=120";
 
     /// <summary>Where the binaries come from: PATH, pg_config --bindir, or Debian's /usr/lib/postgresql/N/bin (newest first).</summary>
     public static string? FindBinDirectory()
@@ -72,7 +78,10 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
         {
             var data = Path.Combine(root, "data");
             // --no-sync only skips initdb's own flush of the fresh files; the server keeps fsync on.
-            cluster.RunPg("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+            var passwordFile = Path.Combine(root, "password");
+            await File.WriteAllTextAsync(passwordFile, cluster._password, cancellationToken);
+            cluster.RunPg("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile", passwordFile, "-E", "UTF8", "--locale=C", "--no-sync"]);
+            File.Delete(passwordFile);
             cluster._serverOptions = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c autovacuum_naptime=5s";
             cluster.StartServer();
             return cluster;

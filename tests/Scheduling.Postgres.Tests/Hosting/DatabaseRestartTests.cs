@@ -9,8 +9,8 @@ using Xunit;
 namespace Scheduling.Postgres.Tests.Hosting;
 
 /// <summary>
-/// PostgreSQL restarts under a steady load (its own throwaway cluster, so other tests are not
-/// disturbed): workers reconnect and carry on, enqueues that fail are retried idempotently, and
+/// PostgreSQL restarts under a steady load (its own throwaway cluster even when
+/// SCHEDULING_TEST_POSTGRES names a server, so neither other tests nor that server are disturbed): workers reconnect and carry on, enqueues that fail are retried idempotently, and
 /// every job ends exactly once.
 /// </summary>
 public sealed class DatabaseRestartTests
@@ -18,7 +18,7 @@ public sealed class DatabaseRestartTests
     [Fact]
     public async Task Workers_and_enqueuers_ride_through_a_database_restart_and_every_job_finishes_once()
     {
-        await using var cluster = await TemporaryPostgresCluster.StartAsync();
+        await using var cluster = await PostgresTestServer.StartPrivateClusterAsync(nameof(DatabaseRestartTests), "restarts PostgreSQL under load");
         var connection = cluster.ConnectionString() + ";Timeout=5;Command Timeout=30";
         const int total = 2000;
         var executions = new ConcurrentDictionary<int, int>();
