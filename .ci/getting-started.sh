@@ -9,8 +9,6 @@ doc="$repo/docs/getting-started.md"
 feed="$repo/artifacts/packages"
 work=$(mktemp -d)
 chmod 755 "$work"
-# Its own package folder: a global cache may hold an older build of the same version.
-export NUGET_PACKAGES="$work/nuget-packages"
 block() { awk -v lang="$1" '$0 == "```" lang { inside = 1; next } inside && $0 == "```" { exit } inside { print }' "$doc"; }
 
 source "$repo/.ci/throwaway-postgres.sh" "$work/pg"
@@ -18,16 +16,7 @@ cleanup() { pg_stop; rm -rf "$work"; }
 trap cleanup EXIT
 
 cd "$work"
-# Scheduling.* from the packed packages only; everything else from nuget.org.
-cat > nuget.config <<XML
-<configuration>
-  <packageSources><clear /><add key="local" value="$feed" /><add key="nuget.org" value="https://api.nuget.org/v3/index.json" /></packageSources>
-  <packageSourceMapping>
-    <packageSource key="local"><package pattern="Scheduling.*" /></packageSource>
-    <packageSource key="nuget.org"><package pattern="*" /></packageSource>
-  </packageSourceMapping>
-</configuration>
-XML
+source "$repo/.ci/packed-feed.sh" "$feed"
 # The doc's commands, as written (the comments are shell comments).
 block bash > steps.sh
 bash -e steps.sh >/dev/null

@@ -2,7 +2,7 @@ using Scheduling.Stagger;
 
 namespace Scheduling.Stagger.Tests;
 
-/// <summary>The job sets of STAGGER.md: the incident's eight, and twenty typical ones.</summary>
+/// <summary>The job sets of docs/stagger.md's figures: the incident's eight, and twenty typical ones.</summary>
 internal static class JobSets
 {
     /// <summary>The incident: four every-minute jobs, two every 5 minutes, two every 10, all at :00.</summary>

@@ -9,7 +9,7 @@ using Scheduling.Postgres;
 namespace Scheduling.Benchmarks.Ara;
 
 /// <summary>
-/// Replays a run trace against each strategy exactly as ESTIMATION.md specifies, and prints one
+/// Replays a run trace against each strategy (docs/ara.md, "Replay"), and prints one
 /// JSON object per strategy: baseline, description-hash, oom-multiplier, and default (this
 /// library's hasher, pipeline, PostgreSQL history store and estimator, on the trace's clock).
 /// </summary>

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Scheduling.Benchmarks.Ara;
 
-/// <summary>One run of a trace (the CSV columns of ESTIMATION.md).</summary>
+/// <summary>One run of a trace (the CSV columns the replay reads, docs/ara.md).</summary>
 internal sealed record TraceRun(DateTimeOffset SubmittedAt, string DefinitionId, string? Command, string Description, int BaselineMemoryMb, bool AraEnabled, int Gpus, int PeakMemoryMb);
 
 /// <summary>Reads and writes run traces: <c>submitted_at,definition_id,command,description,baseline_memory_mb,ara_enabled,gpu,peak_memory_mb</c>.</summary>
