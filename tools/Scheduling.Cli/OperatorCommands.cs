@@ -87,18 +87,22 @@ internal static class OperatorCommands
 
     private static Command List()
     {
-        var queue = new Option<string?>("--queue") { Description = "only this queue", HelpName = "name" };
+        var queueName = new Option<string?>("--queue") { Description = "only this queue", HelpName = "name" };
         var kind = new Option<string?>("--kind") { Description = "only this handler kind", HelpName = "kind" };
         var state = Cli.EnumOption<JobState>("--state", "only jobs in this state");
         var since = Cli.TimeOption("--since", "only jobs enqueued at or after this time (UTC unless it says otherwise)");
         var until = Cli.TimeOption("--until", "only jobs enqueued before this time");
-        var limit = Cli.BoundedInt("--limit", "jobs per page", 50, 1, 10_000);
+        var limit = Cli.BoundedInt("--limit", "jobs per page", 50, 1, JobListQuery.MaxLimit);
         var beforeId = new Option<long?>("--before-id") { Description = "the next page: jobs with ids below this one (printed after a full page)", HelpName = "id" };
         return DatabaseCommand.Create("list", "Jobs matching the filters, newest first, a page at a time.", async (db, parse, cancellationToken) =>
         {
             var pageSize = parse.GetValue(limit);
-            var rows = await db.Operations.ListJobsAsync(parse.GetValue(queue), parse.GetValue(kind), parse.GetValue(state),
-                parse.GetValue(since), parse.GetValue(until), parse.GetValue(beforeId), pageSize, cancellationToken);
+            var queue = new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false });
+            var rows = await queue.ListJobsAsync(new JobListQuery
+            {
+                Queue = parse.GetValue(queueName), Kind = parse.GetValue(kind), States = parse.GetValue(state) is { } s ? [s] : null,
+                CreatedFrom = parse.GetValue(since), CreatedBefore = parse.GetValue(until), BeforeId = parse.GetValue(beforeId), Limit = pageSize,
+            }, cancellationToken);
             long? next = rows.Count == pageSize ? rows[^1].Id : null;
             if (db.Json)
             {
@@ -110,7 +114,7 @@ internal static class OperatorCommands
             foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
             if (next is not null) await db.Output.WriteLineAsync($"more: --before-id {next}");
             return Cli.Ok;
-        }, queue, kind, state, since, until, limit, beforeId);
+        }, queueName, kind, state, since, until, limit, beforeId);
     }
 
     private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, PostgresJobQueue, long, CancellationToken, Task<int>> run)

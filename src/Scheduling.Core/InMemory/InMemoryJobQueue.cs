@@ -288,21 +288,35 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            if (!_jobs.TryGetValue(jobId, out var e)) return ValueTask.FromResult<JobInfo?>(null);
-            var now = Clock.Now(_time);
-            return ValueTask.FromResult<JobInfo?>(new JobInfo
-            {
-                Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, now),
-                Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
-                AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
-                CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
-                Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation,
-                EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
-                Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
-                Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
-            });
+            return ValueTask.FromResult(_jobs.TryGetValue(jobId, out var e) ? Info(e, Clock.Now(_time)) : null);
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt))
+                .OrderByDescending(e => e.Id).Take(query.Limit).Select(e => Info(e, now)).ToArray();
+            return ValueTask.FromResult(page);
+        }
+    }
+
+    private static JobInfo Info(Entry e, DateTimeOffset now) => new()
+    {
+        Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, now),
+        Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
+        AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
+        CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
+        Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation,
+        EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
+        Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
+        Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
+    };
 
     private void CheckConflicts(List<PreparedJob> prepared)
     {

@@ -35,6 +35,12 @@ public interface IJobQueue
     /// <summary>Reads one job, or null when there is none with that id.</summary>
     ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Jobs matching <paramref name="query"/>, newest (largest id) first, at most <see cref="JobListQuery.Limit"/>;
+    /// the next page starts below the last id returned (<see cref="JobListQuery.BeforeId"/>).
+    /// </summary>
+    ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default);
+
     /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
     ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
 }

@@ -348,6 +348,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _read.ListCommand(_dataSource, query, _clock.WriteNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await ReadJob.ReadAllAsync(reader, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);

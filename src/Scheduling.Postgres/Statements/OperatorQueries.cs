@@ -67,38 +67,6 @@ internal sealed class PostgresOperations
         return queues;
     }
 
-    /// <summary>Jobs matching the filters, newest first, a page at a time (keyset: ids below <paramref name="beforeId"/>).</summary>
-    public async Task<IReadOnlyList<JobRow>> ListJobsAsync(string? queue, string? kind, JobState? state, DateTimeOffset? since, DateTimeOffset? until, long? beforeId, int limit, CancellationToken cancellationToken)
-    {
-        await using var command = _dataSource.CreateCommand(_schema.Apply("""
-            SELECT id, queue, kind,
-                   {schema}.job_visible_state(state, run_at, now()),
-                   priority, attempt, max_attempts, run_at, created_at, finalized_at
-            FROM {schema}.jobs
-            WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR kind = $2)
-              AND ($3::text IS NULL OR {schema}.job_visible_state(state, run_at, now()) = $3)
-              AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
-              AND ($6::bigint IS NULL OR id < $6)
-            ORDER BY id DESC LIMIT $7
-            """));
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new NpgsqlParameter { Value = state is { } s ? StateCodec.ToText(s) : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)since?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)until?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)beforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = limit });
-        var rows = new List<JobRow>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            rows.Add(new JobRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), StateCodec.Parse(reader.GetString(3)), reader.GetInt16(4), reader.GetInt32(5), reader.GetInt32(6),
-                reader.GetFieldValue<DateTimeOffset>(7), reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetFieldValue<DateTimeOffset>(9)));
-        }
-
-        return rows;
-    }
-
     /// <summary>Makes a job that waits for its retry (or a later run-at) due now; false when it is not waiting.</summary>
     public async Task<bool> RetryNowAsync(long jobId, CancellationToken cancellationToken)
     {
@@ -119,6 +87,3 @@ internal sealed record QueueOverview(string Queue, long Available, long Schedule
     /// <summary>Waiting for parent jobs.</summary>
     public long Waiting { get; init; }
 }
-
-/// <summary>One job in a listing.</summary>
-internal sealed record JobRow(long Id, string Queue, string Kind, JobState State, int Priority, int Attempt, int MaxAttempts, DateTimeOffset RunAt, DateTimeOffset CreatedAt, DateTimeOffset? FinalizedAt);

@@ -14,21 +14,33 @@ internal sealed class ReadJob
 
     public ReadJob(PostgresSchema schema)
     {
-        // Linked jobs come as [id, state, run_at]; the reader turns them into the states readers see.
-        Sql = schema.Apply($"""
-            SELECT id, queue, kind, payload, state, run_at, coalesce($2, now()), priority, attempt, max_attempts, created_at,
-                   attempted_at, finalized_at, locked_by, lease_expires_at, cancel_requested, unique_key, errors, command,
-                   command_hash, description, coalesce(effective_priority, priority), parents_pending, on_parent_failure,
-                   (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.state, p.run_at) ORDER BY p.id), '[]')
-                    FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
-                   (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
-                    FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-                   {AllocationColumns.List}
-            FROM {"{schema}"}.jobs j WHERE id = $1
+        Sql = schema.Apply(Select("$2") + " WHERE id = $1");
+        // The filters of JobListQuery; the state is the one readers see (scheduled: available, not due).
+        ListSql = schema.Apply(Select("$8") + """
+             WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR kind = $2)
+              AND ($3::text[] IS NULL OR {schema}.job_visible_state(state, run_at, coalesce($8, now())) = ANY($3))
+              AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+              AND ($6::bigint IS NULL OR id < $6)
+            ORDER BY id DESC LIMIT $7
             """);
     }
 
+    // Linked jobs come as [id, state, run_at]; the reader turns them into the states readers see.
+    private static string Select(string now) => $"""
+        SELECT id, queue, kind, payload, state, run_at, coalesce({now}::timestamptz, now()), priority, attempt, max_attempts, created_at,
+               attempted_at, finalized_at, locked_by, lease_expires_at, cancel_requested, unique_key, errors, command,
+               command_hash, description, coalesce(effective_priority, priority), parents_pending, on_parent_failure,
+               (SELECT coalesce(jsonb_agg(jsonb_build_array(p.id, p.state, p.run_at) ORDER BY p.id), '[]')
+                FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
+               (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
+                FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
+               {AllocationColumns.List}
+        FROM {"{schema}"}.jobs j
+        """;
+
     public string Sql { get; }
+
+    public string ListSql { get; }
 
     public NpgsqlCommand Command(NpgsqlDataSource dataSource, long jobId, DateTimeOffset? now)
     {
@@ -36,6 +48,32 @@ internal sealed class ReadJob
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         return command;
+    }
+
+    public NpgsqlCommand ListCommand(NpgsqlDataSource dataSource, JobListQuery query, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(ListSql);
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.Queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.Kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter
+        {
+            Value = query.States is { Count: > 0 } states ? states.Select(StateCodec.VisibleText).ToArray() : DBNull.Value,
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+        });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.CreatedFrom?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.CreatedBefore?.ToUniversalTime() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.BeforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = query.Limit });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
+    }
+
+    /// <summary>Every job the reader holds.</summary>
+    public static async Task<IReadOnlyList<JobInfo>> ReadAllAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var jobs = new List<JobInfo>();
+        while (await ReadAsync(reader, cancellationToken).ConfigureAwait(false) is { } job) jobs.Add(job);
+        return jobs;
     }
 
     /// <summary>The job, or null when there is none.</summary>

@@ -18,6 +18,9 @@ internal static class StateCodec
         _ => throw new ArgumentOutOfRangeException(nameof(state), state, $"The job state {state} is never stored."),
     };
 
+    /// <summary>A state as readers see it (job_visible_state's words: scheduled too).</summary>
+    public static string VisibleText(JobState state) => state == JobState.Scheduled ? "scheduled" : ToText(state);
+
     public static JobState Parse(string state) => state switch
     {
         "waiting" => JobState.Waiting,

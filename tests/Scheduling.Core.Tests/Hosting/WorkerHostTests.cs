@@ -335,6 +335,7 @@ public sealed class WorkerHostTests
         public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => inner.CancelAsync(jobId, cancellationToken);
         public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => inner.RedriveAsync(jobId, cancellationToken);
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
+        public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
     }
 

@@ -187,5 +187,6 @@ public sealed class TelemetryTests
         public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }

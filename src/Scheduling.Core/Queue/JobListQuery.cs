@@ -1,0 +1,58 @@
+namespace Scheduling;
+
+/// <summary>
+/// Which jobs <see cref="IJobQueue.ListJobsAsync"/> returns: those matching every filter that is
+/// set, newest (largest id) first, a page at a time.
+/// </summary>
+public sealed record JobListQuery
+{
+    /// <summary>The most jobs one call returns.</summary>
+    public const int MaxLimit = 10_000;
+
+    private readonly IReadOnlyList<JobState>? _states;
+    private readonly int _limit = 100;
+
+    /// <summary>Only jobs of this queue.</summary>
+    public string? Queue { get; init; }
+
+    /// <summary>Only jobs of this kind.</summary>
+    public string? Kind { get; init; }
+
+    /// <summary>Only jobs in these states, as readers see them (<see cref="JobState.Scheduled"/>: not due yet); null or empty for any.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A value is not a job state.</exception>
+    public IReadOnlyList<JobState>? States
+    {
+        get => _states;
+        init
+        {
+            foreach (var state in value ?? [])
+            {
+                if (!Enum.IsDefined(state)) throw new ArgumentOutOfRangeException(nameof(States), state, $"JobListQuery.States holds {(int)state}, which is not a job state.");
+            }
+
+            _states = value?.ToArray();
+        }
+    }
+
+    /// <summary>Only jobs enqueued at or after this time.</summary>
+    public DateTimeOffset? CreatedFrom { get; init; }
+
+    /// <summary>Only jobs enqueued before this time.</summary>
+    public DateTimeOffset? CreatedBefore { get; init; }
+
+    /// <summary>The next page (keyset, never an offset): only jobs with ids below this one, the last id of the previous page.</summary>
+    public long? BeforeId { get; init; }
+
+    /// <summary>At most this many jobs, 1 to <see cref="MaxLimit"/> (default 100).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is out of that range.</exception>
+    public int Limit
+    {
+        get => _limit;
+        init => _limit = value is >= 1 and <= MaxLimit ? value : throw new ArgumentOutOfRangeException(nameof(Limit), value, $"JobListQuery.Limit must be between 1 and {MaxLimit} (was {value}).");
+    }
+
+    /// <summary>Whether a job with these facts (its state as readers see it) matches the filters other than the page.</summary>
+    internal bool Matches(long id, string queue, string kind, JobState visibleState, DateTimeOffset createdAt) =>
+        (Queue is null || Queue == queue) && (Kind is null || Kind == kind) && (States is not { Count: > 0 } || States.Contains(visibleState))
+        && (CreatedFrom is null || createdAt >= CreatedFrom) && (CreatedBefore is null || createdAt < CreatedBefore) && (BeforeId is null || id < BeforeId);
+}

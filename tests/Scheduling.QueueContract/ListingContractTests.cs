@@ -1,0 +1,50 @@
+using Xunit;
+
+namespace Scheduling.QueueContract;
+
+/// <summary>The contract of <see cref="IJobQueue.ListJobsAsync"/>: filters, visible states and keyset pages, on both stores.</summary>
+public abstract partial class JobQueueContractTests
+{
+    [Fact]
+    public async Task Listing_filters_by_queue_kind_visible_state_and_creation_time_newest_first_and_pages_by_id()
+    {
+        var queue = await CreateQueueAsync();
+        var mails = new List<long>();
+        for (var i = 0; i < 5; i++) mails.Add((await queue.EnqueueAsync(new JobRequest("email", new { n = i }) { Queue = "mail" })).JobId);
+        Time.Advance(TimeSpan.FromMinutes(1));
+        var later = (await queue.EnqueueAsync(new JobRequest("email") { Queue = "mail", RunAt = Start.AddHours(1) })).JobId;
+        var report = (await queue.EnqueueAsync(new JobRequest("report") { Queue = "reports" })).JobId;
+        var running = Assert.Single(await queue.AcquireAsync(Take(1, "reports")));
+
+        var all = await queue.ListJobsAsync(new JobListQuery());
+        Assert.Equal([report, later, .. mails.AsEnumerable().Reverse()], all.Select(j => j.Id));
+        Assert.Equal(JobState.Running, all[0].State);
+        Assert.Equal(JobState.Scheduled, all[1].State);
+        using (var payload = System.Text.Json.JsonDocument.Parse(all[2].PayloadJson!)) Assert.Equal(4, payload.RootElement.GetProperty("n").GetInt32());
+
+        Assert.Equal([later, .. mails.AsEnumerable().Reverse()], (await queue.ListJobsAsync(new JobListQuery { Queue = "mail" })).Select(j => j.Id));
+        Assert.Equal([report], (await queue.ListJobsAsync(new JobListQuery { Kind = "report" })).Select(j => j.Id));
+        Assert.Equal([later], (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Scheduled] })).Select(j => j.Id));
+        Assert.Equal([report, later], (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Running, JobState.Scheduled] })).Select(j => j.Id));
+        Assert.Equal(5, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Available] })).Count);
+        Assert.Equal([report, later], (await queue.ListJobsAsync(new JobListQuery { CreatedFrom = Start.AddSeconds(30) })).Select(j => j.Id));
+        Assert.Equal(5, (await queue.ListJobsAsync(new JobListQuery { CreatedBefore = Start.AddSeconds(30) })).Count);
+        Assert.Empty(await queue.ListJobsAsync(new JobListQuery { Queue = "mail", Kind = "report" }));
+
+        var page1 = await queue.ListJobsAsync(new JobListQuery { Queue = "mail", Limit = 4 });
+        var page2 = await queue.ListJobsAsync(new JobListQuery { Queue = "mail", Limit = 4, BeforeId = page1[^1].Id });
+        Assert.Equal([later, .. mails.AsEnumerable().Reverse()], page1.Concat(page2).Select(j => j.Id));
+        Assert.Equal(2, page2.Count);
+
+        await queue.CompleteAsync(running.Lease);
+        Assert.Equal([report], (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Succeeded] })).Select(j => j.Id));
+    }
+
+    [Fact]
+    public void A_listing_query_out_of_range_is_refused_naming_the_property()
+    {
+        Assert.Equal("Limit", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { Limit = 0 }).ParamName);
+        Assert.Equal("Limit", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { Limit = JobListQuery.MaxLimit + 1 }).ParamName);
+        Assert.Equal("States", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { States = [(JobState)42] }).ParamName);
+    }
+}
