@@ -49,6 +49,8 @@ public static class SchedulingServiceCollectionExtensions
             sp.GetRequiredService<IJobQueue>(), sp.GetRequiredService<IOptions<SchedulingOptions>>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<WorkerStatus>()));
         services.TryAddSingleton<JobHandlerRegistry>();
         services.TryAddSingleton(sp => new Scheduling.Internal.RegisteredHandlerKinds(sp.GetRequiredService<JobHandlerRegistry>().Kinds));
+        services.TryAddSingleton(sp => new Scheduling.Internal.JobExecutor(
+            sp.GetRequiredService<JobHandlerRegistry>(), sp, sp.GetRequiredService<IOptions<SchedulingOptions>>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<ICommandHasher>(Md5CommandHasher.Instance);
         services.TryAddSingleton(sp => new InMemoryRunHistory(sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara, sp.GetRequiredService<TimeProvider>()));
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceEstimator), InMemoryHistoryFactory));

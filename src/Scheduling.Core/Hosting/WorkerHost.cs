@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,8 +13,6 @@ namespace Scheduling.Hosting;
 /// </summary>
 internal sealed class WorkerHost : BackgroundService
 {
-    private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
-
     private readonly IJobQueue _queue;
     private readonly IServiceProvider _services;
     private readonly SchedulingOptions _options;
@@ -30,7 +27,7 @@ internal sealed class WorkerHost : BackgroundService
 
     public WorkerHost(
         IJobQueue queue,
-        JobHandlerRegistry handlers,
+        JobExecutor executor,
         IOptions<SchedulingOptions> options,
         QueueSignals signals,
         IServiceProvider services,
@@ -50,7 +47,7 @@ internal sealed class WorkerHost : BackgroundService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _failures = new JobFailureLog(loggerFactory?.CreateLogger(JobFailureLog.Category) ?? NullLogger.Instance, time);
-        _runner = new JobRunner(handlers, services, _options.Queue.JsonSerializerOptions ?? DefaultJson, _running, WorkerId, time, _logger, _failures);
+        _runner = new JobRunner(executor, _running, WorkerId, time, _logger, _failures);
     }
 
     public string WorkerId { get; }

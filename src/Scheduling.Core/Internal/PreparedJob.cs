@@ -99,7 +99,6 @@ public static partial class JobValidation
     /// <summary>Longest description.</summary>
     public const int MaxDescriptionLength = 4_000;
 
-    private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>Validates one request and serialises its payload; the error names the argument and what was wrong.</summary>
     public static PreparedJob Prepare(JobRequest request, JobQueueOptions options, string parameterName = "request")
@@ -354,7 +353,7 @@ public static partial class JobValidation
         string json;
         try
         {
-            json = JsonSerializer.Serialize(request.Payload, request.Payload.GetType(), options.JsonSerializerOptions ?? DefaultJson);
+            json = JsonSerializer.Serialize(request.Payload, request.Payload.GetType(), JobExecutor.PayloadSerializerOptions(options));
         }
         catch (Exception ex) when (ex is NotSupportedException or JsonException or InvalidOperationException or ArgumentException)
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
 namespace Scheduling.Hosting;
@@ -8,7 +7,7 @@ namespace Scheduling.Hosting;
 /// measures, and the acknowledgement the outcome calls for. It decides nothing about the job's next
 /// state; the store does that with <see cref="JobTransitions"/> when the acknowledgement is written.
 /// </summary>
-internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider services, JsonSerializerOptions json, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
+internal sealed class JobRunner(JobExecutor executor, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
 {
     /// <summary>Runs the handler and returns its acknowledgement, or null when there is none to write.</summary>
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
@@ -22,17 +21,10 @@ internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider se
         JobAck? ack;
         try
         {
-            if (!handlers.TryGet(job.Kind, out var registration))
-            {
-                Log.UnknownKind(logger, job.Kind, job.Id, job.Queue);
-                var known = string.Join(", ", handlers.Kinds.Order(StringComparer.Ordinal));
-                ack = JobAck.Failure(job.Lease, $"No handler is registered for job kind '{job.Kind}' on worker {workerId}. Registered kinds: {(known.Length == 0 ? "(none)" : known)}.");
-            }
-            else
-            {
-                await registration.Invoke(services, job, json, usage, holding.Token).ConfigureAwait(false);
-                ack = JobAck.Success(job.Lease);
-            }
+            var execution = await executor.RunAsync(job, usage, workerId, holding.Token).ConfigureAwait(false);
+            if (execution.UnknownKind) Log.UnknownKind(logger, job.Kind, job.Id, job.Queue);
+            if (execution.Exception is { } failure) failures.Failed(job, failure);
+            ack = execution.Ack;
         }
         catch (OperationCanceledException) when (holding.StopReason != StopReason.None)
         {
@@ -42,16 +34,7 @@ internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider se
                 StopReason.Shutdown => new JobAck(job.Lease, JobAckKind.Released),
                 _ => null, // lease lost: the job belongs to someone else now
             };
-        }
-        catch (PermanentJobFailureException ex)
-        {
-            failures.Failed(job, ex);
-            ack = JobAck.Failure(job.Lease, ex.ToString(), retryable: false);
-        }
-        catch (Exception ex)
-        {
-            failures.Failed(job, ex);
-            ack = JobAck.Failure(job.Lease, ex.ToString());
+            if (ack is { } stopped) ack = JobExecutor.WithUsage(job, stopped, usage, time.GetElapsedTime(started));
         }
         finally
         {
@@ -63,12 +46,6 @@ internal sealed class JobRunner(JobHandlerRegistry handlers, IServiceProvider se
         sizing.Observe(elapsed);
         JobOutcomes.Ran(job, ack, elapsed, activity);
         if (ack is not { } value || holding.Released) return null;
-        if (job.Allocation is not null)
-        {
-            usage.ExitCode ??= value.Kind == JobAckKind.Succeeded ? 0 : 1;
-            value = value with { Usage = usage, RunDuration = elapsed };
-        }
-
         return value;
     }
 }
