@@ -10,6 +10,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Scheduling;
 using Scheduling.LocalPostgres;
+using Scheduling.Sample;
 
 const int Images = 2000;
 const int Emails = 1000;
@@ -52,20 +53,7 @@ try
     builder.Services.AddScheduling(scheduling =>
     {
         if (connection is not null) scheduling.UsePostgres(connection);
-        scheduling.Configure(o =>
-        {
-            o.AddQueue("images", concurrency: 16);
-            o.AddQueue("email", concurrency: 8);
-            o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) };
-        });
-        scheduling.AddHandler<ResizeImage, ImageJob>("resize-image");
-        scheduling.AddHandler<SendEmail, EmailJob>("send-email");
-        scheduling.AddHandler<string>("report-step", (context, _) =>
-        {
-            stats.Step(context.Payload);
-            stats.Success();
-            return Task.CompletedTask;
-        });
+        SampleJobs.Register(scheduling);
     });
 
     using var host = builder.Build();
@@ -75,12 +63,7 @@ try
     var clock = Stopwatch.StartNew();
     await queue.EnqueueManyAsync(Enumerable.Range(0, Images).Select(i => new JobRequest("resize-image", new ImageJob($"photo-{i}.jpg", 640)) { Queue = "images" }).ToArray());
     await queue.EnqueueManyAsync(Enumerable.Range(0, Emails).Select(i => new JobRequest("send-email", new EmailJob($"user{i}@example.com")) { Queue = "email", MaxAttempts = 3 }).ToArray());
-    // A small graph in one atomic call: extract, then two transforms in parallel, then publish.
-    JobRequest Step(string name, params string[] after) => new("report-step", name)
-    {
-        Queue = "images", LocalKey = name, DependsOn = after.Select(JobDependency.OnRequest).ToArray(),
-    };
-    await queue.EnqueueManyAsync([Step("publish", "transform-a", "transform-b"), Step("transform-a", "extract"), Step("transform-b", "extract"), Step("extract")]);
+    await queue.EnqueueManyAsync(SampleJobs.ReportPipeline());
     Console.WriteLine($"Enqueued {Images + Emails + ReportSteps} jobs in {clock.ElapsedMilliseconds} ms.");
 
     const int total = Images + Emails + ReportSteps;
@@ -102,50 +85,4 @@ try
 finally
 {
     if (cluster is not null) await cluster.DisposeAsync();
-}
-
-internal sealed record ImageJob(string Path, int Width);
-
-internal sealed record EmailJob(string To);
-
-internal sealed class SampleStats
-{
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _steps = new();
-    private int _succeeded, _retried, _dead;
-    public IEnumerable<string> Steps => _steps;
-    public void Step(string name) => _steps.Enqueue(name);
-    public int Succeeded => Volatile.Read(ref _succeeded);
-    public int Retried => Volatile.Read(ref _retried);
-    public int Dead => Volatile.Read(ref _dead);
-    public int Finished => Succeeded + Dead;
-    public void Success() => Interlocked.Increment(ref _succeeded);
-
-    public Exception Failure(AcquiredJob job, string message)
-    {
-        if (job.Attempt < job.MaxAttempts) Interlocked.Increment(ref _retried);
-        else Interlocked.Increment(ref _dead);
-        return new InvalidOperationException(message);
-    }
-}
-
-internal sealed class ResizeImage(SampleStats stats) : IJobHandler<ImageJob>
-{
-    public async Task HandleAsync(JobContext<ImageJob> context, CancellationToken cancellationToken)
-    {
-        await Task.Delay(1, cancellationToken); // stands in for the work
-        stats.Success();
-    }
-}
-
-internal sealed class SendEmail(SampleStats stats) : IJobHandler<EmailJob>
-{
-    public Task HandleAsync(JobContext<EmailJob> context, CancellationToken cancellationToken)
-    {
-        // About one mail in five meets a flaky server: most recover on retry, a few never do.
-        var hash = context.Payload.To.Aggregate(17, (h, c) => unchecked(h * 31 + c)) & 0x7fffffff; // stable across runs
-        var failsUntil = hash % 5 == 0 ? 1 + hash / 5 % 4 : 0;
-        if (context.Job.Attempt <= failsUntil) throw stats.Failure(context.Job, $"SMTP server refused {context.Payload.To} (attempt {context.Job.Attempt})");
-        stats.Success();
-        return Task.CompletedTask;
-    }
 }

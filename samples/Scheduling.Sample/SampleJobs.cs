@@ -1,0 +1,85 @@
+namespace Scheduling.Sample;
+
+/// <summary>The sample's queues, retry policy and handlers, shared by the program and its tests.</summary>
+public static class SampleJobs
+{
+    /// <summary>Two queues, quick retries, and the three kinds.</summary>
+    public static void Register(SchedulingBuilder scheduling)
+    {
+        scheduling.Configure(o =>
+        {
+            o.AddQueue("images", concurrency: 16);
+            o.AddQueue("email", concurrency: 8);
+            o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) };
+        });
+        scheduling.AddHandler<ResizeImage, ImageJob>("resize-image");
+        scheduling.AddHandler<SendEmail, EmailJob>("send-email");
+        scheduling.AddHandler<ReportStep, string>("report-step");
+    }
+
+    /// <summary>A small graph in one atomic call: extract, then two transforms in parallel, then publish.</summary>
+    public static JobRequest[] ReportPipeline()
+    {
+        static JobRequest Step(string name, params string[] after) => new("report-step", name)
+        {
+            Queue = "images", LocalKey = name, DependsOn = after.Select(JobDependency.OnRequest).ToArray(),
+        };
+        return [Step("publish", "transform-a", "transform-b"), Step("transform-a", "extract"), Step("transform-b", "extract"), Step("extract")];
+    }
+}
+
+public sealed record ImageJob(string Path, int Width);
+
+public sealed record EmailJob(string To);
+
+public sealed class SampleStats
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _steps = new();
+    private int _succeeded, _retried, _dead;
+    public IEnumerable<string> Steps => _steps;
+    public void Step(string name) => _steps.Enqueue(name);
+    public int Succeeded => Volatile.Read(ref _succeeded);
+    public int Retried => Volatile.Read(ref _retried);
+    public int Dead => Volatile.Read(ref _dead);
+    public int Finished => Succeeded + Dead;
+    public void Success() => Interlocked.Increment(ref _succeeded);
+
+    public Exception Failure(AcquiredJob job, string message)
+    {
+        if (job.Attempt < job.MaxAttempts) Interlocked.Increment(ref _retried);
+        else Interlocked.Increment(ref _dead);
+        return new InvalidOperationException(message);
+    }
+}
+
+public sealed class ResizeImage(SampleStats stats) : IJobHandler<ImageJob>
+{
+    public async Task HandleAsync(JobContext<ImageJob> context, CancellationToken cancellationToken)
+    {
+        await Task.Delay(1, cancellationToken); // stands in for the work
+        stats.Success();
+    }
+}
+
+public sealed class SendEmail(SampleStats stats) : IJobHandler<EmailJob>
+{
+    public Task HandleAsync(JobContext<EmailJob> context, CancellationToken cancellationToken)
+    {
+        // About one mail in five meets a flaky server: most recover on retry, a few never do.
+        var hash = context.Payload.To.Aggregate(17, (h, c) => unchecked(h * 31 + c)) & 0x7fffffff; // stable across runs
+        var failsUntil = hash % 5 == 0 ? 1 + hash / 5 % 4 : 0;
+        if (context.Job.Attempt <= failsUntil) throw stats.Failure(context.Job, $"SMTP server refused {context.Payload.To} (attempt {context.Job.Attempt})");
+        stats.Success();
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class ReportStep(SampleStats stats) : IJobHandler<string>
+{
+    public Task HandleAsync(JobContext<string> context, CancellationToken cancellationToken)
+    {
+        stats.Step(context.Payload);
+        stats.Success();
+        return Task.CompletedTask;
+    }
+}
