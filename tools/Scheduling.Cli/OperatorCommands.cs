@@ -155,6 +155,7 @@ internal static class OperatorCommands
             ("state", Name(job.State) + (job.CancellationRequested ? " (cancellation requested)" : "")),
             ("priority", job.EffectivePriority > job.Priority ? $"{job.Priority} (effective {job.EffectivePriority})" : $"{job.Priority}"),
             ("attempt", $"{job.Attempt} of {job.MaxAttempts}"),
+            ("timeout", job.Timeout is { } timeout ? $"{timeout.TotalSeconds:0.###} s per attempt" : null),
             ("enqueued", Time(job.CreatedAt)),
             ("run at", Time(job.RunAt)),
             ("attempted", Time(job.AttemptedAt)),

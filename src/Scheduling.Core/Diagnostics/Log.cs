@@ -50,6 +50,9 @@ internal static partial class Log
     [LoggerMessage(2009, LogLevel.Warning, "Lease of job {JobId} was lost (expired and rescued); its handler is cancelled")]
     public static partial void LeaseLost(ILogger logger, long jobId);
 
+    [LoggerMessage(2031, LogLevel.Error, "Job {JobId} ({Kind}) ignored its cancelled token {Grace} past its timeout of {Timeout}; its lease is no longer extended, so it will be rescued and may run again while this handler's code still runs (its slot stays taken until it returns)")]
+    public static partial void TimeoutIgnored(ILogger logger, long jobId, string kind, TimeSpan timeout, TimeSpan grace);
+
     [LoggerMessage(2010, LogLevel.Warning, "Rescued {Count} job(s) whose leases had expired")]
     public static partial void Rescued(ILogger logger, int count);
 

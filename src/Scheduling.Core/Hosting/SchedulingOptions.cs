@@ -74,6 +74,28 @@ public sealed class SchedulingOptions
     [Range(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
     public TimeSpan HealthMaxDueAge { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long one attempt may run when neither the job (<see cref="JobRequest.Timeout"/>) nor its kind
+    /// (<see cref="JobTimeouts"/>) says; null (default) sets no limit.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "7.00:00:00")]
+    public TimeSpan? DefaultJobTimeout { get; set; }
+
+    /// <summary>Attempt timeouts by job kind, used when the job carries none (<see cref="JobRequest.Timeout"/> wins).</summary>
+    public Dictionary<string, TimeSpan> JobTimeouts { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// How long after its timeout a handler that ignores its cancelled token still has its lease
+    /// extended (default 30 s). After that the lease keeper lets the lease run out, so the job is
+    /// rescued and may run again elsewhere; this host's slot stays taken until the handler's code
+    /// actually returns, since .NET cannot stop code that does not observe its token.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan TimeoutGrace { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The timeout of one attempt of <paramref name="job"/>: its own, else its kind's, else <see cref="DefaultJobTimeout"/>.</summary>
+    internal TimeSpan? TimeoutOf(AcquiredJob job) => job.Timeout ?? (JobTimeouts.TryGetValue(job.Kind, out var byKind) ? byKind : DefaultJobTimeout);
+
     /// <summary>How long shutdown waits for running jobs before cancelling and releasing them (default 20 s).</summary>
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
@@ -200,6 +222,12 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
             }
 
             ValidatePrefetch(group, prefix, errors);
+        }
+
+        foreach (var (kind, timeout) in options.JobTimeouts)
+        {
+            if (timeout < TimeSpan.FromMilliseconds(1) || timeout > JobValidation.MaxTimeout)
+                errors.Add($"Scheduling:JobTimeouts:{kind} must be between 1 ms and {JobValidation.MaxTimeout.TotalDays:0} days (was {timeout}).");
         }
 
         if (options.HeartbeatInterval * 3 > options.LeaseDuration)

@@ -47,7 +47,7 @@ internal sealed class WorkerHost : BackgroundService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _failures = new JobFailureLog(loggerFactory?.CreateLogger(JobFailureLog.Category) ?? NullLogger.Instance, time);
-        _runner = new JobRunner(executor, _running, WorkerId, time, _logger, _failures);
+        _runner = new JobRunner(executor, _options, _running, WorkerId, time, _logger, _failures);
     }
 
     public string WorkerId { get; }

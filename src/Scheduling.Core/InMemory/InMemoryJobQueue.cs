@@ -153,6 +153,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt, entry.MaxAttempts), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
                     Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
+                    Timeout = entry.Timeout,
                 });
             }
         }
@@ -312,7 +313,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
-        Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation,
+        Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -339,7 +340,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = state,
             PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
-            TraceParent = job.TraceParent, TraceState = job.TraceState,
+            TraceParent = job.TraceParent, TraceState = job.TraceState, Timeout = job.Timeout,
         };
         _jobs.Add(entry.Id, entry);
         foreach (var parent in parents)
@@ -617,6 +618,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public ResourceAllocation? Allocation;
         public string? TraceParent;
         public string? TraceState;
+        public TimeSpan? Timeout;
         public readonly List<JobAttemptError> Errors = [];
     }
 

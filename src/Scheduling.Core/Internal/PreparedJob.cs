@@ -39,6 +39,9 @@ public sealed record PreparedJob(
 
     /// <summary>What the job does when a parent ends dead or cancelled.</summary>
     public ParentFailurePolicy OnParentFailure { get; init; }
+
+    /// <summary>The job's own attempt timeout (whole milliseconds), if it has one.</summary>
+    public TimeSpan? Timeout { get; init; }
 }
 
 /// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
@@ -92,6 +95,9 @@ public static partial class JobValidation
 
         return kept.Length == 0 ? null : kept.ToString();
     }
+    /// <summary>The longest attempt timeout a job may carry.</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(7);
+
     /// <summary>Largest MaxAttempts.</summary>
     public const int MaxMaxAttempts = 10_000;
     /// <summary>Longest command.</summary>
@@ -126,6 +132,8 @@ public static partial class JobValidation
         if (request.Description is { Length: > MaxDescriptionLength })
             throw new ArgumentException($"The description is {request.Description.Length} characters long; the limit is {MaxDescriptionLength}.", $"{parameterName}.{nameof(JobRequest.Description)}");
         if (request.Definition is { } d) ValidateDefinition(d, $"{parameterName}.{nameof(JobRequest.Definition)}");
+        if (request.Timeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(1) || timeout > MaxTimeout || timeout.Ticks % TimeSpan.TicksPerMillisecond != 0))
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.Timeout)}", timeout, $"Timeout must be whole milliseconds between 1 ms and {MaxTimeout.TotalDays:0} days (was {timeout}).");
         RequireValidUnicode(request.Kind, $"{parameterName}.{nameof(JobRequest.Kind)}");
         RequireValidUnicode(request.UniqueKey, $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
         RequireValidUnicode(request.Command, $"{parameterName}.{nameof(JobRequest.Command)}");
@@ -137,6 +145,7 @@ public static partial class JobValidation
             request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition)
         {
             OnParentFailure = request.OnParentFailure,
+            Timeout = request.Timeout,
         };
     }
 

@@ -42,6 +42,14 @@ public sealed record JobRequest
     public int MaxAttempts { get; init; } = DefaultMaxAttempts;
 
     /// <summary>
+    /// How long one attempt may run (1 ms to 7 days, whole milliseconds); null takes the host's default
+    /// for the kind (<see cref="SchedulingOptions.JobTimeouts"/>, then <see cref="SchedulingOptions.DefaultJobTimeout"/>).
+    /// At the deadline the handler's token is cancelled and the attempt fails with a timeout error
+    /// (retried per policy); see <see cref="SchedulingOptions.TimeoutGrace"/> for a handler that ignores its token.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
     /// An optional key that at most one active (not yet finished) job may hold; enqueueing a key
     /// that is already active is resolved by <see cref="OnUniqueConflict"/>.
     /// </summary>

@@ -28,7 +28,7 @@ internal sealed class PostgresMigrator
     /// library migrated: stored with the schema (<c>schema_compatibility</c>), and checked by every
     /// library before it uses the schema, so an older one refuses instead of stranding jobs. Raise it
     /// with a migration older code cannot live with. 5: before dependencies, code never releases
-    /// children (migrations 6 and 7 are safe for it: 7's columns have defaults older code ignores).
+    /// children (migrations 6 to 8 are safe for it: 7's columns have defaults older code ignores, 8's is nullable).
     /// </summary>
     public const int OldestCompatibleLibrary = 5;
 

@@ -110,6 +110,29 @@ public sealed class WorkerHostTests
     }
 
     [Fact]
+    public async Task A_job_past_its_timeout_has_its_handler_cancelled_and_fails_each_attempt_until_dead()
+    {
+        var attempts = 0;
+        using var host = BuildHost(s => s
+            .Configure(o => o.Queue.Retry = new RetryBackoffOptions { BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(10) })
+            .AddHandler<int>("stuck", async (_, ct) =>
+            {
+                Interlocked.Increment(ref attempts);
+                await Task.Delay(Timeout.Infinite, ct); // honours its token
+            }));
+        await host.StartAsync();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        var id = (await queue.EnqueueAsync(new JobRequest("stuck", 1) { Timeout = TimeSpan.FromMilliseconds(100), MaxAttempts = 2 })).JobId;
+
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(id))!.State == JobState.Dead, "the job times out on both attempts");
+        var job = (await queue.GetJobAsync(id))!;
+        Assert.Equal(2, job.Errors.Count);
+        Assert.All(job.Errors, e => Assert.StartsWith("The attempt timed out after 0.1 s", e.Message, StringComparison.Ordinal));
+        Assert.Equal(2, attempts);
+        await host.StopAsync();
+    }
+
+    [Fact]
     public async Task Cancelling_a_running_job_reaches_its_handler_token()
     {
         var started = new TaskCompletionSource();

@@ -7,13 +7,14 @@ namespace Scheduling.Hosting;
 /// measures, and the acknowledgement the outcome calls for. It decides nothing about the job's next
 /// state; the store does that with <see cref="JobTransitions"/> when the acknowledgement is written.
 /// </summary>
-internal sealed class JobRunner(JobExecutor executor, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
+internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
 {
     /// <summary>Runs the handler and returns its acknowledgement, or null when there is none to write.</summary>
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
     {
         var job = holding.Job;
         holding.MarkStarted();
+        if (options.TimeoutOf(job) is { } timeout) holding.StartTimeout(timeout, time);
         var usage = new ResourceUsage();
         var started = time.GetTimestamp();
         using var activity = JobTelemetry.StartProcess(job, holding.Received);
@@ -32,6 +33,7 @@ internal sealed class JobRunner(JobExecutor executor, RunningJobs running, strin
             {
                 StopReason.CancellationRequested => new JobAck(job.Lease, JobAckKind.Cancelled),
                 StopReason.Shutdown => new JobAck(job.Lease, JobAckKind.Released),
+                StopReason.TimedOut => TimedOut(job, holding.Timeout!.Value),
                 _ => null, // lease lost: the job belongs to someone else now
             };
             if (ack is { } stopped) ack = JobExecutor.WithUsage(job, stopped, usage, time.GetElapsedTime(started));
@@ -47,5 +49,13 @@ internal sealed class JobRunner(JobExecutor executor, RunningJobs running, strin
         JobOutcomes.Ran(job, ack, elapsed, activity);
         if (ack is not { } value || holding.Released) return null;
         return value;
+    }
+
+    /// <summary>The failure of an attempt that ran past its timeout (retried per policy, like any failure).</summary>
+    private JobAck TimedOut(AcquiredJob job, TimeSpan timeout)
+    {
+        var error = new TimeoutException($"The attempt timed out after {timeout.TotalSeconds:0.###} s: its handler was cancelled at the deadline.");
+        failures.Failed(job, error);
+        return JobAck.Failure(job.Lease, error.Message);
     }
 }

@@ -25,7 +25,10 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
         // ahead and still waiting for a slot, is not kept alive (the fetch loop gives it back or
         // starts it well within its lease). A heartbeat is what tells the store a job started, so
         // a rescue charges the attempt of these only.
-        var holding = running.Snapshot().Where(r => r.Started).ToArray();
+        // A handler past its timeout by more than the grace ignores its token: its lease is left to
+        // run out, so the job is rescued (its code may still run here; its slot stays taken until it returns).
+        var now = Time.GetUtcNow();
+        var holding = running.Snapshot().Where(r => r.Started && !Abandoned(r, now)).ToArray();
         if (holding.Length == 0)
         {
             _retrySoon = false;
@@ -52,6 +55,20 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
         }
 
         _retrySoon = skipped;
+    }
+
+    private readonly HashSet<(long, Guid)> _abandoned = [];
+
+    private bool Abandoned(RunningJob job, DateTimeOffset now)
+    {
+        if (!job.PastGrace(now, options.TimeoutGrace)) return false;
+        lock (_abandoned)
+        {
+            _abandoned.RemoveWhere(key => !running.Holds(new JobLease(key.Item1, key.Item2, 0, 0)));
+            if (_abandoned.Add((job.Job.Id, job.Job.Lease.Token))) Log.TimeoutIgnored(Logger, job.Job.Id, job.Job.Kind, job.Timeout!.Value, options.TimeoutGrace);
+        }
+
+        return true;
     }
 
     protected override void OnFailure(Exception exception, TimeSpan retryIn) => Log.HeartbeatFailed(Logger, exception, retryIn);

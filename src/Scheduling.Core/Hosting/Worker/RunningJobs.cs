@@ -9,12 +9,14 @@ internal enum StopReason
     CancellationRequested = 1,
     Shutdown = 2,
     LeaseLost = 3,
+    TimedOut = 4,
 }
 
 /// <summary>A job this host holds: fetched and waiting for a slot, or running its handler.</summary>
 internal sealed class RunningJob : IDisposable
 {
     private readonly CancellationTokenSource _cts = new();
+    private ITimer? _timeoutTimer;
     private int _stopReason;
     private int _released;
 
@@ -36,6 +38,22 @@ internal sealed class RunningJob : IDisposable
 
     public void MarkStarted() => Volatile.Write(ref _started, 1);
 
+    /// <summary>The attempt's timeout, once its clock started.</summary>
+    public TimeSpan? Timeout { get; private set; }
+
+    /// <summary>When the attempt times out, once its clock started.</summary>
+    public DateTimeOffset? Deadline { get; private set; }
+
+    /// <summary>Starts the attempt's timeout on <paramref name="time"/>: at the deadline the handler is asked to stop (<see cref="StopReason.TimedOut"/>).</summary>
+    public void StartTimeout(TimeSpan timeout, TimeProvider time)
+    {
+        (Timeout, Deadline) = (timeout, time.GetUtcNow() + timeout);
+        _timeoutTimer = time.CreateTimer(static state => ((RunningJob)state!).Stop(StopReason.TimedOut), this, timeout, System.Threading.Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>True once the attempt is past its deadline by more than <paramref name="grace"/>: its lease is no longer extended.</summary>
+    public bool PastGrace(DateTimeOffset now, TimeSpan grace) => Deadline is { } deadline && now >= deadline + grace;
+
     public AcquiredJob Job { get; }
     public System.Diagnostics.Activity? Received { get; }
     public CancellationToken Token { get; }
@@ -52,7 +70,11 @@ internal sealed class RunningJob : IDisposable
     /// <summary>Claims the right to release the job on the handler's behalf; false if it already finished.</summary>
     public bool MarkReleased() => Interlocked.Exchange(ref _released, 1) == 0;
 
-    public void Dispose() => _cts.Dispose();
+    public void Dispose()
+    {
+        _timeoutTimer?.Dispose();
+        _cts.Dispose();
+    }
 }
 
 /// <summary>
