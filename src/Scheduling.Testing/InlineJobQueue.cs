@@ -37,6 +37,15 @@ internal sealed class InlineJobQueue(IJobQueue inner, Func<TestJobRunner> runner
 
     public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
 
+    public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.PauseQueueAsync(queue, cancellationToken);
+
+    public async ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        var resumed = await inner.ResumeQueueAsync(queue, cancellationToken).ConfigureAwait(false);
+        await RunAsync(cancellationToken).ConfigureAwait(false);
+        return resumed;
+    }
+
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
 
     private async Task RunAsync(CancellationToken cancellationToken)

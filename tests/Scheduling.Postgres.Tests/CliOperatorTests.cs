@@ -99,6 +99,32 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Queues_pause_and_resume_for_every_host_and_the_listing_shows_it()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        await queue.EnqueueAsync(new JobRequest("k") { Queue = "reports" });
+
+        Assert.Equal(0, (await CliAsync("queues", "pause", "reports", "--schema", schema)).Exit);
+        Assert.Equal(5, (await CliAsync("queues", "pause", "reports", "--schema", schema)).Exit); // already paused
+        Assert.Equal(0, (await CliAsync("queues", "pause", "empty-one", "--schema", schema)).Exit);
+        Assert.Empty(await queue.AcquireAsync(new AcquireRequest("reports", "w", 10, TimeSpan.FromMinutes(1))));
+
+        using (var listing = JsonDocument.Parse((await CliAsync("queues", "--schema", schema, "--json")).Out))
+        {
+            var rows = listing.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("queue").GetString()!, e => e.GetProperty("paused").GetBoolean());
+            Assert.Equal(new Dictionary<string, bool> { ["empty-one"] = true, ["reports"] = true }, rows); // a paused queue is listed even when empty
+        }
+
+        Assert.Matches(@"(?m)^reports\s.*\spaused$", (await CliAsync("queues", "--schema", schema)).Out);
+        var resumed = await CliAsync("queues", "resume", "reports", "--schema", schema);
+        Assert.Equal((0, "queue 'reports' resumed"), (resumed.Exit, resumed.Out.Trim()));
+        Assert.Equal(5, (await CliAsync("queues", "resume", "reports", "--schema", schema)).Exit);
+        Assert.Single(await queue.AcquireAsync(new AcquireRequest("reports", "w", 10, TimeSpan.FromMinutes(1))));
+        Assert.Equal(2, (await CliAsync("queues", "pause", "", "--schema", schema)).Exit);
+    }
+
+    [Fact]
     public async Task A_command_on_a_schema_that_was_never_migrated_says_to_migrate_it()
     {
         var schema = database.NewSchema();

@@ -17,6 +17,8 @@ public sealed class StoreUnderTest(IJobQueue queue) : IJobQueue, IJobWorkerStore
     public ValueTask<CancelOutcome> CancelAsync(long jobId, CancellationToken cancellationToken = default) => Inner.CancelAsync(jobId, cancellationToken);
     public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => Inner.RedriveAsync(jobId, cancellationToken);
     public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => Inner.GetJobAsync(jobId, cancellationToken);
+    public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => Inner.PauseQueueAsync(queue, cancellationToken);
+    public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => Inner.ResumeQueueAsync(queue, cancellationToken);
     public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => Inner.ListJobsAsync(query, cancellationToken);
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => Inner.GetQueueStatsAsync(cancellationToken);
     public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) => _worker.AcquireAsync(request, cancellationToken);

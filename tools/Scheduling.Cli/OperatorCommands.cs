@@ -39,7 +39,30 @@ internal static class OperatorCommands
         return version == latest ? Cli.Ok : Cli.NothingChanged;
     });
 
-    public static Command Queues() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age and the throughput.", async (db, _, cancellationToken) =>
+    public static Command Queues()
+    {
+        var queues = QueueList();
+        queues.Add(OnOneQueue("pause", "Pause a queue for every host: nothing of it starts until it is resumed; enqueueing and running jobs go on (exit 5 when it was paused already).",
+            (queue, name, cancellationToken) => queue.PauseQueueAsync(name, cancellationToken), "paused", "was paused already"));
+        queues.Add(OnOneQueue("resume", "Resume a paused queue and wake its workers (exit 5 when it was not paused).",
+            (queue, name, cancellationToken) => queue.ResumeQueueAsync(name, cancellationToken), "resumed", "was not paused"));
+        return queues;
+    }
+
+    private static Command OnOneQueue(string verb, string description, Func<PostgresJobQueue, string, CancellationToken, ValueTask<bool>> change, string done, string unchanged)
+    {
+        var name = new Argument<string>("queue") { Description = "the queue's name" };
+        return DatabaseCommand.Create(verb, description, async (db, parse, cancellationToken) =>
+        {
+            var queue = parse.GetValue(name)!;
+            var changed = await change(new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false }), queue, cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { queue, changed });
+            else await db.Output.WriteLineAsync(changed ? $"queue '{queue}' {done}" : $"queue '{queue}' {unchanged}");
+            return changed ? Cli.Ok : Cli.NothingChanged;
+        }, name);
+    }
+
+    private static Command QueueList() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age, the throughput and whether it is paused; 'queues pause|resume NAME'.", async (db, _, cancellationToken) =>
     {
         var queues = await db.Operations.QueuesAsync(cancellationToken);
         if (db.Json)
@@ -48,11 +71,11 @@ internal static class OperatorCommands
             return Cli.Ok;
         }
 
-        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}");
+        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}  state");
         foreach (var q in queues)
         {
             var oldest = q.OldestDueSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "-";
-            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}"));
+            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}  {(q.Paused ? "paused" : "running")}"));
         }
 
         return Cli.Ok;

@@ -9,6 +9,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];
+    private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<Entry>> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _activeUniqueKeys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _permanentUniqueKeys = new(StringComparer.Ordinal);
@@ -114,7 +115,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             var spareCandidates = new List<(double Rank, Entry Entry)>();
             for (var q = 0; q < shares.Count; q++)
             {
-                if (!_ready.TryGetValue(shares[q].Queue, out var ready)) continue;
+                if (_paused.Contains(shares[q].Queue) || !_ready.TryGetValue(shares[q].Queue, out var ready)) continue;
                 var fromQueue = 0;
                 var extra = 0;
                 foreach (var entry in ready)
@@ -503,9 +504,29 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 {
                     Waiting = g.LongCount(e => e.State == JobState.Waiting),
                     ReadAt = now,
+                    Paused = _paused.Contains(g.Key),
                 })
                 .ToArray());
         }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate) return ValueTask.FromResult(_paused.Add(queue));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        cancellationToken.ThrowIfCancellationRequested();
+        bool resumed;
+        lock (_gate) resumed = _paused.Remove(queue);
+        if (resumed) _signals?.Notify(queue);
+        return ValueTask.FromResult(resumed);
     }
 
     private Dictionary<string, long> KeysOf(UniqueKeyScope scope) => scope == UniqueKeyScope.AnyState ? _permanentUniqueKeys : _activeUniqueKeys;

@@ -43,6 +43,18 @@ public interface IJobQueue
 
     /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
     ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Pauses <paramref name="queue"/> for every worker of the store, durably: no job of it is acquired
+    /// by a claim that starts after the pause is stored, until it is resumed. Enqueueing goes on, and
+    /// jobs already running finish (and are retried, rescued or released) as ever.
+    /// </summary>
+    /// <returns>True when the queue was running and is now paused; false when it was paused already.</returns>
+    ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>Resumes a paused queue and wakes its workers.</summary>
+    /// <returns>True when the queue was paused; false when it was not.</returns>
+    ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -112,6 +124,9 @@ public sealed record QueueStats(string Queue, long Available, long Scheduled, lo
 {
     /// <summary>Waiting for parent jobs to finish.</summary>
     public long Waiting { get; init; }
+
+    /// <summary>True while the queue is paused (<see cref="IJobQueue.PauseQueueAsync"/>): its due jobs wait.</summary>
+    public bool Paused { get; init; }
 
     /// <summary>
     /// The store's clock when these were read (the database's, for a store that keeps due times by

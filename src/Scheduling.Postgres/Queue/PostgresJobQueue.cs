@@ -20,6 +20,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly AcquireJobs _acquire;
     private readonly PostgresJobWriter _writer;
     private readonly ReadJob _read;
+    private readonly QueueControl _queueControl;
     private readonly Heartbeat _heartbeat;
     private readonly RescueCandidates _rescue;
     private readonly Dependencies _dependencies;
@@ -54,6 +55,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _schema = new PostgresSchema(_options.Schema, "options.Schema");
         _acquire = new AcquireJobs(_schema);
         _read = new ReadJob(_schema);
+        _queueControl = new QueueControl(_schema);
         _heartbeat = new Heartbeat(_schema);
         _rescue = new RescueCandidates(_schema);
         _dependencies = new Dependencies(_schema);
@@ -345,6 +347,25 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         await using var command = _read.Command(_dataSource, jobId, _clock.WriteNow());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await ReadJob.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _queueControl.Pause(_dataSource, queue, _clock.WriteNow());
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _queueControl.Resume(_dataSource, queue, _schema.NotificationChannel);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -34,10 +34,12 @@ internal sealed class AcquireJobs
                 RETURNING {Returned})
             {OrderedTail}
             """;
-        // The due jobs of one queue in acquisition order: exactly the fetch index's equality column and order.
+        // The due jobs of one queue in acquisition order: exactly the fetch index's equality column and
+        // order; none while the queue is paused (a one-time probe of the queues table, not a per-row test).
         static string Due(string queue, string also = "") => $"""
             SELECT id FROM {"{schema}"}.jobs
             WHERE state = 'available' AND queue = {queue} AND run_at <= coalesce($4, now()){also}
+              AND NOT EXISTS (SELECT 1 FROM {"{schema}"}.queues c WHERE c.queue = {queue} AND c.paused_at IS NOT NULL)
             ORDER BY sort_rank DESC, sort_at, id
             """;
 

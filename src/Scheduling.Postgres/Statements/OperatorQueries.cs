@@ -40,28 +40,33 @@ internal sealed class PostgresOperations
 
     public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken) => new PostgresMigrator(_dataSource, _schema).MigrateAsync(cancellationToken);
 
-    /// <summary>Per queue: available, scheduled, running, dead, the oldest due age, and jobs finished in the last five minutes.</summary>
+    /// <summary>Per queue: available, scheduled, running, dead, the oldest due age, jobs finished in the last five minutes, and whether it is paused (paused queues are listed even when empty).</summary>
     public async Task<IReadOnlyList<QueueOverview>> QueuesAsync(CancellationToken cancellationToken)
     {
         await using var command = _dataSource.CreateCommand(_schema.Apply("""
-            SELECT queue,
-                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'),
-                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'scheduled'),
-                   count(*) FILTER (WHERE state = 'running'),
-                   count(*) FILTER (WHERE state = 'dead'),
-                   extract(epoch FROM now() - min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'))::float8,
-                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes'),
-                   count(*) FILTER (WHERE state = 'waiting')
+            WITH counts AS (SELECT queue,
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available') AS available,
+                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'scheduled') AS scheduled,
+                   count(*) FILTER (WHERE state = 'running') AS running,
+                   count(*) FILTER (WHERE state = 'dead') AS dead,
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'))::float8 AS oldest,
+                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes') AS finished,
+                   count(*) FILTER (WHERE state = 'waiting') AS waiting
             FROM {schema}.jobs
             WHERE state IN ('waiting', 'available', 'running', 'dead') OR finalized_at > now() - interval '5 minutes'
-            GROUP BY queue ORDER BY queue
+            GROUP BY queue),
+            paused AS (SELECT queue FROM {schema}.queues WHERE paused_at IS NOT NULL)
+            SELECT queue, coalesce(c.available, 0), coalesce(c.scheduled, 0), coalesce(c.running, 0), coalesce(c.dead, 0), c.oldest,
+                   coalesce(c.finished, 0), coalesce(c.waiting, 0), p.queue IS NOT NULL
+            FROM counts c FULL JOIN paused p USING (queue)
+            ORDER BY queue
             """));
         var queues = new List<QueueOverview>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             queues.Add(new QueueOverview(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0) { Waiting = reader.GetInt64(7) });
+                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0) { Waiting = reader.GetInt64(7), Paused = reader.GetBoolean(8) });
         }
 
         return queues;
@@ -86,4 +91,7 @@ internal sealed record QueueOverview(string Queue, long Available, long Schedule
 {
     /// <summary>Waiting for parent jobs.</summary>
     public long Waiting { get; init; }
+
+    /// <summary>Paused for every host.</summary>
+    public bool Paused { get; init; }
 }

@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
 internal sealed class Retention
 {
-    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6;
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7;
 
     public Retention(PostgresSchema schema)
     {
@@ -46,8 +46,9 @@ internal sealed class Retention
                    count(*) FILTER (WHERE state = 'running'),
                    min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
                    count(*) FILTER (WHERE state = 'waiting'),
-                   coalesce($1, now())
-            FROM {schema}.jobs WHERE state IN ('waiting', 'available', 'running')
+                   coalesce($1, now()),
+                   EXISTS (SELECT 1 FROM {schema}.queues c WHERE c.queue = j.queue AND c.paused_at IS NOT NULL)
+            FROM {schema}.jobs j WHERE state IN ('waiting', 'available', 'running')
             GROUP BY queue ORDER BY queue
             """);
     }
@@ -95,7 +96,7 @@ internal sealed class Retention
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
-                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt) });
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused) });
         }
 
         return stats;

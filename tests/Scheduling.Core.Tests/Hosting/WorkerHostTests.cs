@@ -359,6 +359,8 @@ public sealed class WorkerHostTests
         public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => inner.RedriveAsync(jobId, cancellationToken);
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => inner.GetJobAsync(jobId, cancellationToken);
         public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
+        public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.PauseQueueAsync(queue, cancellationToken);
+        public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.ResumeQueueAsync(queue, cancellationToken);
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
     }
 

@@ -188,5 +188,7 @@ public sealed class TelemetryTests
         public ValueTask<bool> RedriveAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }
