@@ -36,7 +36,7 @@ public sealed record TestRunOptions
     public string? Queue { get; init; }
 
     /// <summary>
-    /// Retries in backoff run at once: the fake clock is moved to the retry's due time (default true).
+    /// Retries in backoff and snoozed jobs run at once: the fake clock is moved to their due time (default true).
     /// Needs the queue's clock to be a <see cref="FakeTimeProvider"/> (<see cref="TestingServiceCollectionExtensions.UseTesting"/> sees to it).
     /// </summary>
     public bool SkipBackoff { get; init; } = true;
@@ -143,7 +143,8 @@ public sealed class TestJobRunner : IDisposable
     {
         if (Clock is null || !(options.SkipBackoff || options.IncludeScheduled)) return false;
         var scheduled = await _queue.ListJobsAsync(new JobListQuery { Queue = options.Queue, States = [JobState.Scheduled], Limit = JobListQuery.MaxLimit }, cancellationToken).ConfigureAwait(false);
-        var next = scheduled.Where(j => j.Attempt > 0 ? options.SkipBackoff : options.IncludeScheduled).Select(j => (DateTimeOffset?)j.RunAt).Min();
+        // A retry's backoff and a snooze are skipped; a job enqueued for later waits unless asked.
+        var next = scheduled.Where(j => j.Attempt > 0 || j.Snoozes > 0 ? options.SkipBackoff : options.IncludeScheduled).Select(j => (DateTimeOffset?)j.RunAt).Min();
         if (next is not { } at) return false;
         var now = Clock.GetUtcNow();
         if (at <= now) return false; // due by this clock yet not listed as due: the store keeps another clock (PostgreSQL's own)

@@ -108,6 +108,25 @@ public sealed class TestJobRunnerTests
         Assert.Equal("retried@example.com", host.Outbox.Sent[^1]); // the retry ran at once, on the fake clock
     }
 
+    [Fact]
+    public async Task A_snoozing_handler_runs_again_after_its_snooze_without_using_up_its_attempts()
+    {
+        var calls = 0;
+        using var host = new TestHost(TestingMode.Manual, s => s.AddHandler<int>("poll", (context, _) =>
+            ++calls < 3 ? throw new SnoozeJobException(TimeSpan.FromMinutes(10)) : Task.CompletedTask));
+        var start = host.Clock.GetUtcNow();
+        var id = (await host.Queue.EnqueueAsync(new JobRequest("poll", 1) { MaxAttempts = 1 })).JobId;
+
+        var summary = await host.Runner.RunPendingAsync();
+
+        Assert.Equal(3, calls);
+        Assert.Equal((1, 0, 0), (summary.Succeeded, summary.Retried, summary.Dead));
+        var job = (await host.Queue.GetJobAsync(id))!;
+        Assert.Equal((JobState.Succeeded, 1, 2), (job.State, job.Attempt, job.Snoozes));
+        Assert.Empty(job.Errors);
+        Assert.Equal(start.AddMinutes(20), host.Clock.GetUtcNow());
+    }
+
     private sealed class EnqueueNext(IJobQueue queue) : IJobHandler<int>
     {
         public async Task HandleAsync(JobContext<int> context, CancellationToken cancellationToken) =>

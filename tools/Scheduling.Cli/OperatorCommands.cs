@@ -179,6 +179,7 @@ internal static class OperatorCommands
             ("priority", job.EffectivePriority > job.Priority ? $"{job.Priority} (effective {job.EffectivePriority})" : $"{job.Priority}"),
             ("attempt", $"{job.Attempt} of {job.MaxAttempts}"),
             ("timeout", job.Timeout is { } timeout ? $"{timeout.TotalSeconds:0.###} s per attempt" : null),
+            ("snoozed", job.Snoozes > 0 ? $"{job.Snoozes} time(s)" : null),
             ("enqueued", Time(job.CreatedAt)),
             ("run at", Time(job.RunAt)),
             ("attempted", Time(job.AttemptedAt)),

@@ -26,6 +26,38 @@ public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload)
     public ResourceUsage Usage { get; init; } = new();
 }
 
+/// <summary>
+/// Thrown by a handler to run the job again after <see cref="Delay"/> without counting a failure: the
+/// attempt is given back and no error is kept (a rate-limited API, a resource not ready yet). Up to
+/// <see cref="JobTransitions.MaxSnoozes"/> snoozes per job; beyond that a snooze counts as a failed attempt.
+/// </summary>
+public sealed class SnoozeJobException : Exception
+{
+    /// <summary>The longest snooze.</summary>
+    public static readonly TimeSpan MaxDelay = TimeSpan.FromDays(365);
+
+    /// <summary>Snoozes the job for <paramref name="delay"/> (zero to <see cref="MaxDelay"/>).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The delay is negative or longer than <see cref="MaxDelay"/>.</exception>
+    public SnoozeJobException(TimeSpan delay)
+        : base($"The handler snoozed the job for {delay}.")
+    {
+        if (delay < TimeSpan.Zero || delay > MaxDelay) throw new ArgumentOutOfRangeException(nameof(delay), delay, $"A snooze lasts from zero to {MaxDelay.TotalDays:0} days (was {delay}).");
+        Delay = delay;
+    }
+
+    /// <summary>Snoozes the job for one second.</summary>
+    public SnoozeJobException() : this(TimeSpan.FromSeconds(1)) { }
+
+    /// <summary>Snoozes the job for one second (the message is ignored; for the exception pattern).</summary>
+    public SnoozeJobException(string message, Exception innerException) : base(message, innerException) => Delay = TimeSpan.FromSeconds(1);
+
+    /// <summary>Snoozes the job for one second (the message is ignored; for the exception pattern).</summary>
+    public SnoozeJobException(string message) : base(message) => Delay = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long until the job is due again.</summary>
+    public TimeSpan Delay { get; }
+}
+
 /// <summary>Thrown by a handler when retrying cannot help; the job goes straight to dead.</summary>
 public sealed class PermanentJobFailureException : Exception
 {

@@ -154,7 +154,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt, entry.MaxAttempts), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
                     Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
-                    Timeout = entry.Timeout,
+                    Timeout = entry.Timeout, Snoozes = entry.Snoozes,
                 });
             }
         }
@@ -208,7 +208,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     outcomes.Add(outcome);
 
                 var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
-                var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : TimeSpan.Zero;
+                var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
                 Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay), now, notify);
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
             }
@@ -314,7 +314,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
-        Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout,
+        Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -551,7 +551,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         ReadySet(entry.Queue).Add(entry);
     }
 
-    private static JobFacts Facts(Entry entry) => new(entry.State, entry.Attempt, entry.MaxAttempts, entry.CancelRequested, entry.LockedBy, entry.Started, entry.UnstartedRescues);
+    private static JobFacts Facts(Entry entry) => new(entry.State, entry.Attempt, entry.MaxAttempts, entry.CancelRequested, entry.LockedBy, entry.Started, entry.UnstartedRescues, entry.Snoozes);
 
     /// <summary>Writes a decided transition; a job that finished settles its waiting children.</summary>
     private void Apply(Entry entry, JobTransition transition, DateTimeOffset now, HashSet<string>? notify)
@@ -559,6 +559,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         if (transition.Error is { } error) AddError(entry, error);
         entry.Attempt = transition.ResetsAttempts ? 0 : entry.Attempt + transition.AttemptChange;
         if (transition.CountsUnstartedRescue) entry.UnstartedRescues++;
+        if (transition.CountsSnooze) entry.Snoozes++;
         if (transition.State == JobState.Available)
         {
             entry.FinalizedAt = null;
@@ -640,6 +641,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public string? TraceParent;
         public string? TraceState;
         public TimeSpan? Timeout;
+        public int Snoozes;
         public readonly List<JobAttemptError> Errors = [];
     }
 

@@ -64,6 +64,10 @@ public sealed class JobExecutor
         {
             throw;
         }
+        catch (SnoozeJobException snooze)
+        {
+            ack = JobAck.Snooze(job, snooze.Delay); // not a failure: nothing to log or keep
+        }
         catch (PermanentJobFailureException ex)
         {
             (failure, ack) = (ex, JobAck.Failure(job.Lease, ex.ToString(), retryable: false));

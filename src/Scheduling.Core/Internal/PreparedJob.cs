@@ -310,6 +310,10 @@ public static partial class JobValidation
         {
             if (!Enum.IsDefined(acks[i].Kind))
                 throw new ArgumentOutOfRangeException($"acks[{i}].Kind", acks[i].Kind, "Unknown acknowledgement kind.");
+            if (acks[i].Kind == JobAckKind.Snoozed && (acks[i].Delay < TimeSpan.Zero || acks[i].Delay > SnoozeJobException.MaxDelay))
+                throw new ArgumentOutOfRangeException($"acks[{i}].Delay", acks[i].Delay, $"A snooze lasts from zero to {SnoozeJobException.MaxDelay.TotalDays:0} days.");
+            if (acks[i].Snoozes < 0)
+                throw new ArgumentOutOfRangeException($"acks[{i}].Snoozes", acks[i].Snoozes, "The snooze count cannot be negative.");
         }
     }
 

@@ -11,6 +11,8 @@ public enum JobAckKind
     Cancelled = 2,
     /// <summary>The worker gives the job back unfinished (shutdown); the attempt does not count and it is due at once.</summary>
     Released = 3,
+    /// <summary>The handler asked to run again after <see cref="JobAck.Delay"/> (<see cref="SnoozeJobException"/>): the attempt is given back, up to <see cref="JobTransitions.MaxSnoozes"/> times.</summary>
+    Snoozed = 4,
 }
 
 /// <summary>A worker's acknowledgement of one job it holds.</summary>
@@ -25,6 +27,19 @@ public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Er
 
     /// <summary>How long the run took, recorded with <see cref="Usage"/>.</summary>
     public TimeSpan? RunDuration { get; init; }
+
+    /// <summary>For a snooze, how long until the job is due again.</summary>
+    public TimeSpan Delay { get; init; }
+
+    /// <summary>For a snooze, how many times the job had been snoozed before (<see cref="AcquiredJob.Snoozes"/>: the lease fences it).</summary>
+    public int Snoozes { get; init; }
+
+    /// <summary>A snooze of <paramref name="job"/>: due again after <paramref name="delay"/>, its attempt given back.</summary>
+    public static JobAck Snooze(AcquiredJob job, TimeSpan delay)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return new JobAck(job.Lease, JobAckKind.Snoozed) { Delay = delay, Snoozes = job.Snoozes };
+    }
 
     /// <summary>A success.</summary>
     public static JobAck Success(JobLease lease) => new(lease, JobAckKind.Succeeded);

@@ -56,6 +56,8 @@ public sealed record JobInfo
     public string? Description { get; init; }
     /// <summary>What the job was given and why, for jobs with a definition.</summary>
     public ResourceAllocation? Allocation { get; init; }
+    /// <summary>How many times its handler snoozed it (<see cref="SnoozeJobException"/>).</summary>
+    public int Snoozes { get; init; }
     /// <summary>The job's own attempt timeout (<see cref="JobRequest.Timeout"/>), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
     /// <summary>The errors of failed attempts, oldest first (bounded to the most recent ones).</summary>

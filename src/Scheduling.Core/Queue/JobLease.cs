@@ -39,6 +39,8 @@ public sealed record AcquiredJob
     public string? Command { get; init; }
     /// <summary>What the job was given (memory, CPU, GPUs) and why, for jobs with a definition.</summary>
     public ResourceAllocation? Allocation { get; init; }
+    /// <summary>How many times the job has been snoozed (<see cref="SnoozeJobException"/>).</summary>
+    public int Snoozes { get; init; }
     /// <summary>The job's own attempt timeout, if it was enqueued with one (<see cref="JobRequest.Timeout"/>).</summary>
     public TimeSpan? Timeout { get; init; }
     /// <summary>The W3C traceparent stored when the job was enqueued.</summary>

@@ -15,7 +15,8 @@ namespace Scheduling;
 /// but never started (fetched ahead, waiting for a slot) has not used its attempt.
 /// </param>
 /// <param name="UnstartedRescues">How many times it was rescued without having been reported started.</param>
-public readonly record struct JobFacts(JobState State, int Attempt, int MaxAttempts, bool CancelRequested, string? LockedBy = null, bool Started = true, int UnstartedRescues = 0);
+/// <param name="Snoozes">How many times it was snoozed.</param>
+public readonly record struct JobFacts(JobState State, int Attempt, int MaxAttempts, bool CancelRequested, string? LockedBy = null, bool Started = true, int UnstartedRescues = 0, int Snoozes = 0);
 
 /// <summary>
 /// A decided change of one job: its new state and what moves with it. Stores write exactly this;
@@ -33,6 +34,9 @@ public readonly record struct JobTransition(JobState State, DateTimeOffset? RunA
 
     /// <summary>True for a rescue of a job that was never reported started: it counts towards <see cref="JobTransitions.MaxUnstartedRescues"/>.</summary>
     public bool CountsUnstartedRescue { get; init; }
+
+    /// <summary>True for a snooze within the bound: it counts towards <see cref="JobTransitions.MaxSnoozes"/>.</summary>
+    public bool CountsSnooze { get; init; }
 
     /// <summary>True when the job ends here.</summary>
     public bool IsTerminal => State.IsTerminal();
@@ -65,13 +69,14 @@ public static class JobTransitions
     /// <param name="error">For a failure, its (already trimmed) error text.</param>
     /// <param name="retryable">For a failure, false makes it dead at once.</param>
     /// <param name="now">The store's clock.</param>
-    /// <param name="retryDelay">The backoff before a retry (<see cref="RetryBackoff.Delay"/> of the failed attempt).</param>
+    /// <param name="retryDelay">The backoff before a retry (<see cref="RetryBackoff.Delay"/> of the failed attempt), or a snooze's delay.</param>
     public static JobTransition Acknowledge(JobFacts job, JobAckKind kind, string? error, bool retryable, DateTimeOffset now, TimeSpan retryDelay) => kind switch
     {
         JobAckKind.Succeeded => Finished(JobState.Succeeded, now, null), // done is done, even if cancellation came too late
         JobAckKind.Cancelled => Finished(JobState.Cancelled, now, null),
         JobAckKind.Released => Release(job, now),
         JobAckKind.Failed => Fail(job, error, retryable, now, retryDelay),
+        JobAckKind.Snoozed => Snooze(job, now, retryDelay),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown acknowledgement kind."),
     };
 
@@ -81,7 +86,7 @@ public static class JobTransitions
     /// or a cancellation does not. A store that cannot read the flag before it writes decides such
     /// an acknowledgement for both values and lets the row pick.
     /// </summary>
-    public static bool DependsOnCancelRequest(JobAckKind kind) => kind is JobAckKind.Failed or JobAckKind.Released;
+    public static bool DependsOnCancelRequest(JobAckKind kind) => kind is JobAckKind.Failed or JobAckKind.Released or JobAckKind.Snoozed;
 
     /// <summary>
     /// A failed attempt: a requested cancellation wins; a permanent error or the last allowed
@@ -102,6 +107,21 @@ public static class JobTransitions
     /// </summary>
     public static JobTransition Release(JobFacts job, DateTimeOffset now) =>
         job.CancelRequested ? Finished(JobState.Cancelled, now, null) : new JobTransition(JobState.Available, null, null, -1, null);
+
+    /// <summary>How many times a job may be snoozed with its attempt given back; later snoozes count as failed attempts.</summary>
+    public const int MaxSnoozes = 100;
+
+    /// <summary>
+    /// The handler snoozed the job: due again after <paramref name="delay"/> with its attempt given back
+    /// and no error kept, up to <see cref="MaxSnoozes"/> times; after that a snooze is a failed attempt
+    /// (retried after the delay, or dead on the last). A requested cancellation wins.
+    /// </summary>
+    public static JobTransition Snooze(JobFacts job, DateTimeOffset now, TimeSpan delay)
+    {
+        if (job.CancelRequested) return Finished(JobState.Cancelled, now, null);
+        if (job.Snoozes < MaxSnoozes) return new JobTransition(JobState.Available, now + delay, null, -1, null) { CountsSnooze = true };
+        return Fail(job, $"The job was snoozed {MaxSnoozes} times, the most with attempts given back; this snooze counts as a failed attempt.", retryable: true, now, delay);
+    }
 
     /// <summary>
     /// How many times a job may be rescued without having been reported started before its attempt

@@ -195,8 +195,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         {
             var failed = ack.Kind == JobAckKind.Failed;
             var error = failed ? JobValidation.TrimError(ack.Error, _rules) : null;
-            var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : TimeSpan.Zero;
-            var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false);
+            var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
+            // The snooze count comes with the acknowledgement, from the acquisition: the lease fences it.
+            var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false, Snoozes: ack.Snoozes);
             var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay);
             if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
             else

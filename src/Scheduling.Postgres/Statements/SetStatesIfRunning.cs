@@ -20,15 +20,15 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 /// </summary>
 internal sealed class SetStatesIfRunning
 {
-    // Parameters, as $1..$14 in the SQL.
+    // Parameters, as $1..$15 in the SQL.
     private const int Ids = 0, Tokens = 1, WhenCancel = 2, States = 3, RunAfter = 4, Finalized = 5, AttemptChange = 6,
-        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13;
+        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14;
 
     // Row ordinals.
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3, RowToken = 4;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[64];
+    private readonly string?[] _variants = new string?[128];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -51,6 +51,7 @@ internal sealed class SetStatesIfRunning
         Wakes = 8, // some job becomes due at once: notify its queue (a data-modifying CTE, dearer)
         DependsOnCancel = 16, // some row is for one value of the job's cancellation flag
         CountsUnstarted = 32, // some row is a rescue of a job never reported started
+        CountsSnooze = 64, // some row is a snooze within the bound
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -62,6 +63,7 @@ internal sealed class SetStatesIfRunning
         set.Add("finalized_at = CASE WHEN t.finalized THEN coalesce($11, now()) END");
         if (shape.HasFlag(Shape.ChangesAttempt)) set.Add("attempt = j.attempt + t.attempt_change");
         if (shape.HasFlag(Shape.CountsUnstarted)) set.Add("unstarted_rescues = j.unstarted_rescues + CASE WHEN t.counts_unstarted THEN 1 ELSE 0 END");
+        if (shape.HasFlag(Shape.CountsSnooze)) set.Add("snoozes = j.snoozes + CASE WHEN t.counts_snooze THEN 1 ELSE 0 END");
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
@@ -73,6 +75,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.AddsErrors)) columns.AddRange([("$8::integer[]", "error_attempt"), ("$9::text[]", "error_message")]);
         if (shape.HasFlag(Shape.Wakes)) columns.Add(("$10::boolean[]", "wake"));
         if (shape.HasFlag(Shape.CountsUnstarted)) columns.Add(("$14::boolean[]", "counts_unstarted"));
+        if (shape.HasFlag(Shape.CountsSnooze)) columns.Add(("$15::boolean[]", "counts_snooze"));
         // A row for one value of the cancellation flag is matched against the flag read under a row lock
         // (the latest value: a cancellation committed meanwhile is waited for and seen). Matched against
         // j.cancel_requested in the join, a cancellation committing while this statement waited for the
@@ -119,6 +122,7 @@ internal sealed class SetStatesIfRunning
         var errorMessage = new string?[n];
         var wake = new bool[n];
         var countsUnstarted = new bool[n];
+        var countsSnooze = new bool[n];
         var shape = Shape.None;
         for (var i = 0; i < n; i++)
         {
@@ -136,6 +140,8 @@ internal sealed class SetStatesIfRunning
             wake[i] = t.IsDueAt(decidedAt);
             countsUnstarted[i] = t.CountsUnstartedRescue;
             if (t.CountsUnstartedRescue) shape |= Shape.CountsUnstarted;
+            countsSnooze[i] = t.CountsSnooze;
+            if (t.CountsSnooze) shape |= Shape.CountsSnooze;
             if (t.RunAt is not null) shape |= Shape.MovesRunAt;
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
@@ -147,7 +153,7 @@ internal sealed class SetStatesIfRunning
         // missing array with NULLs, so a batch of successes sends four arrays, not ten.
         object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
-        var p = new NpgsqlParameter[CountsUnstarted + 1];
+        var p = new NpgsqlParameter[CountsSnooze + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
         p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
@@ -162,6 +168,7 @@ internal sealed class SetStatesIfRunning
         p[MaxErrorsKept] = new NpgsqlParameter<int> { TypedValue = maxErrorsKept };
         p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
         p[CountsUnstarted] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsUnstarted), countsUnstarted), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
+        p[CountsSnooze] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsSnooze), countsSnooze), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         var command = new NpgsqlBatchCommand(Variant(shape));
         command.Parameters.AddRange(p);
         return command;

@@ -16,6 +16,7 @@ internal static class JobOutcomes
             JobAckKind.Failed => "failed",
             JobAckKind.Cancelled => "cancelled",
             JobAckKind.Released => "released",
+            JobAckKind.Snoozed => "snoozed",
             _ => "lease_lost",
         };
         if (ack is { Kind: JobAckKind.Failed } failed) activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, Truncate(failed.Error));
