@@ -32,7 +32,7 @@ public sealed class TimeoutTests
         var options = new SchedulingOptions { DefaultJobTimeout = TimeSpan.FromMinutes(10) };
         options.JobTimeouts["slow"] = TimeSpan.FromSeconds(30);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var (runner, running) = Runner(time, options, async (_, ct) => { entered.SetResult(); await Task.Delay(Timeout.Infinite, ct); });
+        var (runner, running) = Runner(time, options, async (_, ct) => { entered.SetResult(); await new TaskCompletionSource().Task.WaitAsync(ct); });
         var holding = Holding(running, jobTimeout: TimeSpan.FromSeconds(5)); // the job's own wins over its kind's and the default
 
         var run = runner.RunAsync(holding, new PrefetchSizing(new QueueWorkerOptions()));
@@ -56,7 +56,7 @@ public sealed class TimeoutTests
         var options = new SchedulingOptions { DefaultJobTimeout = TimeSpan.FromSeconds(90) };
         if (byKind) options.JobTimeouts["slow"] = TimeSpan.FromSeconds(20);
         var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var (runner, running) = Runner(time, options, async (_, ct) => { entered.SetResult(); await Task.Delay(Timeout.Infinite, ct); });
+        var (runner, running) = Runner(time, options, async (_, ct) => { entered.SetResult(); await new TaskCompletionSource().Task.WaitAsync(ct); });
 
         var run = runner.RunAsync(Holding(running), new PrefetchSizing(new QueueWorkerOptions()));
         await entered.Task;
