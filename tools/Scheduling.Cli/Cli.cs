@@ -76,6 +76,9 @@ internal static class Cli
         }
     }
 
+    /// <summary>An enum value as the CLI spells it everywhere (as in its JSON): its name, camelCase.</summary>
+    internal static string Name<T>(T value) where T : struct, Enum => JsonNamingPolicy.CamelCase.ConvertName(value.ToString());
+
     /// <summary>"scheduling jobs list" for the command that <paramref name="result"/> matched.</summary>
     internal static string CommandPath(CommandResult result)
     {

@@ -9,6 +9,11 @@ internal sealed record DatabaseInvocation(string Command, NpgsqlDataSource DataS
 {
     /// <summary>The schema the command works on.</summary>
     public string Schema => Operations.Schema;
+
+    /// <summary>The schema's queue, for the commands that act through its API (it never migrates: the CLI's migrate does).</summary>
+    public PostgresJobQueue Queue => _queue ??= new PostgresJobQueue(DataSource, new PostgresQueueOptions { Schema = Schema, ApplyMigrations = false });
+
+    private PostgresJobQueue? _queue;
 }
 
 /// <summary>The options every database command takes, and the one place their failures become messages and exit codes.</summary>

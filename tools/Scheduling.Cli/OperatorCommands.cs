@@ -55,7 +55,7 @@ internal static class OperatorCommands
         return DatabaseCommand.Create(verb, description, async (db, parse, cancellationToken) =>
         {
             var queue = parse.GetValue(name)!;
-            var changed = await change(new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false }), queue, cancellationToken);
+            var changed = await change(db.Queue, queue, cancellationToken);
             if (db.Json) await WriteJsonAsync(db, new { queue, changed });
             else await db.Output.WriteLineAsync(changed ? $"queue '{queue}' {done}" : $"queue '{queue}' {unchanged}");
             return changed ? Cli.Ok : Cli.NothingChanged;
@@ -85,23 +85,23 @@ internal static class OperatorCommands
     {
         List(),
         OnOneJob("show", "A job's state, timing, lease, allocation, links and attempt errors.", ShowAsync),
-        OnOneJob("cancel", "Cancel a job (a running job is asked to stop; exit 5 when it had already finished).", async (db, queue, id, cancellationToken) =>
+        OnOneJob("cancel", "Cancel a job (a running job is asked to stop; exit 5 when it had already finished).", async (db, id, cancellationToken) =>
         {
-            var outcome = await queue.CancelAsync(id, cancellationToken);
+            var outcome = await db.Queue.CancelAsync(id, cancellationToken);
             if (db.Json) await WriteJsonAsync(db, new { id, outcome });
-            else await db.Output.WriteLineAsync($"job {id}: {Name(outcome)}");
+            else await db.Output.WriteLineAsync($"job {id}: {Cli.Name(outcome)}");
             return outcome switch { CancelOutcome.NotFound => Cli.BadInput, CancelOutcome.AlreadyFinished => Cli.NothingChanged, _ => Cli.Ok };
         }),
-        OnOneJob("retry", "Make a job waiting for its retry (or a later run-at) due now (exit 5 when it is not waiting).", async (db, _, id, cancellationToken) =>
+        OnOneJob("retry", "Make a job waiting for its retry (or a later run-at) due now (exit 5 when it is not waiting).", async (db, id, cancellationToken) =>
         {
             var retried = await db.Operations.RetryNowAsync(id, cancellationToken);
             if (db.Json) await WriteJsonAsync(db, new { id, retried });
             else await db.Output.WriteLineAsync(retried ? $"job {id} is due now" : $"job {id} is not waiting for a retry");
             return retried ? Cli.Ok : Cli.NothingChanged;
         }),
-        OnOneJob("redrive", "Make a dead job available again with fresh attempts (exit 5 when it is not dead).", async (db, queue, id, cancellationToken) =>
+        OnOneJob("redrive", "Make a dead job available again with fresh attempts (exit 5 when it is not dead).", async (db, id, cancellationToken) =>
         {
-            var redriven = await queue.RedriveAsync(id, cancellationToken);
+            var redriven = await db.Queue.RedriveAsync(id, cancellationToken);
             if (db.Json) await WriteJsonAsync(db, new { id, redriven });
             else await db.Output.WriteLineAsync(redriven ? $"job {id} is available again" : $"job {id} is not dead");
             return redriven ? Cli.Ok : Cli.NothingChanged;
@@ -120,8 +120,7 @@ internal static class OperatorCommands
         return DatabaseCommand.Create("list", "Jobs matching the filters, newest first, a page at a time.", async (db, parse, cancellationToken) =>
         {
             var pageSize = parse.GetValue(limit);
-            var queue = new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false });
-            var rows = await queue.ListJobsAsync(new JobListQuery
+            var rows = await db.Queue.ListJobsAsync(new JobListQuery
             {
                 Queue = parse.GetValue(queueName), Kind = parse.GetValue(kind), States = parse.GetValue(state) is { } s ? [s] : null,
                 CreatedFrom = parse.GetValue(since), CreatedBefore = parse.GetValue(until), BeforeId = parse.GetValue(beforeId), Limit = pageSize,
@@ -134,13 +133,13 @@ internal static class OperatorCommands
             }
 
             await db.Output.WriteLineAsync($"{"id",10} {"queue",-16} {"kind",-20} {"state",-10} {"attempt",7} {"run at (UTC)",-20}");
-            foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
+            foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Cli.Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
             if (next is not null) await db.Output.WriteLineAsync($"more: --before-id {next}");
             return Cli.Ok;
         }, queueName, kind, state, since, until, limit, beforeId);
     }
 
-    private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, PostgresJobQueue, long, CancellationToken, Task<int>> run)
+    private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, long, CancellationToken, Task<int>> run)
     {
         var id = new Argument<long>("id")
         {
@@ -154,12 +153,12 @@ internal static class OperatorCommands
             },
         };
         return DatabaseCommand.Create(name, description, (db, parse, cancellationToken) =>
-            run(db, new PostgresJobQueue(db.DataSource, new PostgresQueueOptions { Schema = db.Schema, ApplyMigrations = false }), parse.GetValue(id), cancellationToken), id);
+            run(db, parse.GetValue(id), cancellationToken), id);
     }
 
-    private static async Task<int> ShowAsync(DatabaseInvocation db, PostgresJobQueue queue, long id, CancellationToken cancellationToken)
+    private static async Task<int> ShowAsync(DatabaseInvocation db, long id, CancellationToken cancellationToken)
     {
-        var job = await queue.GetJobAsync(id, cancellationToken);
+        var job = await db.Queue.GetJobAsync(id, cancellationToken);
         if (job is null)
         {
             await db.Error.WriteLineAsync($"{db.Command}: no job {id} in schema '{db.Schema}'.");
@@ -175,7 +174,7 @@ internal static class OperatorCommands
         var lines = new List<(string, string?)>
         {
             ("job", $"{job.Id} ({job.Kind}, queue {job.Queue})"),
-            ("state", Name(job.State) + (job.CancellationRequested ? " (cancellation requested)" : "")),
+            ("state", Cli.Name(job.State) + (job.CancellationRequested ? " (cancellation requested)" : "")),
             ("priority", job.EffectivePriority > job.Priority ? $"{job.Priority} (effective {job.EffectivePriority})" : $"{job.Priority}"),
             ("attempt", $"{job.Attempt} of {job.MaxAttempts}"),
             ("timeout", job.Timeout is { } timeout ? $"{timeout.TotalSeconds:0.###} s per attempt" : null),
@@ -189,7 +188,7 @@ internal static class OperatorCommands
             ("description", job.Description),
             ("command", job.Command),
             ("allocation", job.Allocation is { } a ? Allocation(a) : null),
-            ("parents", Links(job.Parents) + (job.PendingParents > 0 ? $" ({job.PendingParents} unfinished; on failure: {Name(job.OnParentFailure)})" : "")),
+            ("parents", Links(job.Parents) + (job.PendingParents > 0 ? $" ({job.PendingParents} unfinished; on failure: {Cli.Name(job.OnParentFailure)})" : "")),
             ("children", Links(job.Children)),
             ("payload", job.PayloadJson),
         };
@@ -199,16 +198,13 @@ internal static class OperatorCommands
     }
 
     private static string Allocation(ResourceAllocation a) =>
-        $"{a.MemoryMb} MB, {a.CpuMillicores} mCPU{(a.Gpus > 0 ? $", {a.Gpus} GPU" : "")} for {a.DefinitionId} (baseline {a.BaselineMemoryMb} MB; {Name(a.Source)}"
-        + (a.SkipReason == AraSkipReason.None ? "" : $", skipped: {Name(a.SkipReason)}")
+        $"{a.MemoryMb} MB, {a.CpuMillicores} mCPU{(a.Gpus > 0 ? $", {a.Gpus} GPU" : "")} for {a.DefinitionId} (baseline {a.BaselineMemoryMb} MB; {Cli.Name(a.Source)}"
+        + (a.SkipReason == AraSkipReason.None ? "" : $", skipped: {Cli.Name(a.SkipReason)}")
         + (a.SampleCount > 0 ? $", {a.SampleCount} runs" : "") + (a.CeilingHit ? ", at the ceiling" : a.Clamped ? ", clamped" : "") + ")";
 
-    private static string Links(IReadOnlyList<JobLink> links) => string.Join(", ", links.Select(l => $"{l.JobId} ({Name(l.State)})"));
+    private static string Links(IReadOnlyList<JobLink> links) => string.Join(", ", links.Select(l => $"{l.JobId} ({Cli.Name(l.State)})"));
 
     private static string? Time(DateTimeOffset? time) => time?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
-
-    /// <summary>An enum value as the CLI spells it everywhere (as in JSON): its name, camelCase.</summary>
-    private static string Name<T>(T value) where T : struct, Enum => JsonNamingPolicy.CamelCase.ConvertName(value.ToString());
 
     private static Task WriteJsonAsync<T>(DatabaseInvocation db, T value) => db.Output.WriteLineAsync(JsonSerializer.Serialize(value, Cli.Json));
 }

@@ -77,7 +77,7 @@ internal static class StaggerCommands
             ["cron"] = a.Cron,
             ["effectiveCron"] = a.EffectiveCron,
             ["offsetSeconds"] = a.OffsetSeconds,
-            ["source"] = JsonNamingPolicy.CamelCase.ConvertName(a.Source.ToString()),
+            ["source"] = Cli.Name(a.Source),
             ["durationSeconds"] = jobs[i].ExpectedDuration.TotalSeconds,
         }).ToArray()),
         ["peakConcurrency"] = plan.PeakConcurrency,
