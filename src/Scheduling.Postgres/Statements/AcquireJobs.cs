@@ -133,7 +133,7 @@ internal sealed class AcquireJobs
                 Allocation = AllocationColumns.Read(reader, Allocation),
                 TraceParent = reader.IsDBNull(TraceParent) ? null : reader.GetString(TraceParent),
                 TraceState = reader.IsDBNull(TraceState) ? null : reader.GetString(TraceState),
-                Timeout = reader.IsDBNull(TimeoutMs) ? null : TimeSpan.FromMilliseconds(reader.GetInt32(TimeoutMs)),
+                Timeout = TimeoutColumn.Read(reader, TimeoutMs),
                 Snoozes = reader.GetInt16(Snoozes),
             });
         }

@@ -135,7 +135,7 @@ internal sealed class EnqueueJobs
             (StateCodec.ToText(start.State), NpgsqlDbType.Text), (start.PendingParents, NpgsqlDbType.Integer), (StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text),
             (_agingStepUs, NpgsqlDbType.Bigint),
             (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
-            (job.Timeout is { } timeout ? (int)timeout.TotalMilliseconds : null, NpgsqlDbType.Integer),
+            (TimeoutColumn.ToStored(job.Timeout), NpgsqlDbType.Integer),
         ];
     }
 

@@ -105,7 +105,7 @@ internal sealed class ReadJob
             Errors = JobTransitions.ErrorsFromJson(reader.GetString(Errors)),
             Command = Text(CommandColumn),
             Allocation = AllocationColumns.Read(reader, Allocation),
-            Timeout = reader.IsDBNull(TimeoutMs) ? null : TimeSpan.FromMilliseconds(reader.GetInt32(TimeoutMs)),
+            Timeout = TimeoutColumn.Read(reader, TimeoutMs),
             Snoozes = reader.GetInt16(Snoozes),
             CommandHash = Text(CommandHash),
             Description = Text(Description),
