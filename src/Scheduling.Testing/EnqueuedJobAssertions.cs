@@ -50,11 +50,8 @@ public static class EnqueuedJobAssertions
     /// </summary>
     public static async Task<IReadOnlyList<JobInfo>> AssertEnqueuedAsync(this IJobQueue queue, string kind, Func<JobInfo, bool>? where = null, int? count = null, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "count must not be negative.");
-        var all = await queue.EnqueuedJobsAsync(null, cancellationToken).ConfigureAwait(false);
-        var matches = all.Where(j => j.Kind == kind && (where?.Invoke(j) ?? true)).ToArray();
-        var condition = where is null ? "" : " matching the condition";
+        var (all, matches, condition) = await MatchAsync(queue, kind, where, cancellationToken).ConfigureAwait(false);
         if (count is { } expected && matches.Length != expected) throw Failure($"Expected {expected} job(s) of kind '{kind}'{condition} to be enqueued, found {matches.Length}.", all);
         if (count is null && matches.Length == 0) throw Failure($"Expected a job of kind '{kind}'{condition} to be enqueued, found none.", all);
         return matches;
@@ -74,10 +71,8 @@ public static class EnqueuedJobAssertions
     /// <summary>Asserts that no job of <paramref name="kind"/> matching <paramref name="where"/> is enqueued.</summary>
     public static async Task AssertNotEnqueuedAsync(this IJobQueue queue, string kind, Func<JobInfo, bool>? where = null, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
-        var all = await queue.EnqueuedJobsAsync(null, cancellationToken).ConfigureAwait(false);
-        var matches = all.Count(j => j.Kind == kind && (where?.Invoke(j) ?? true));
-        if (matches > 0) throw Failure($"Expected no job of kind '{kind}'{(where is null ? "" : " matching the condition")} to be enqueued, found {matches}.", all);
+        var (all, matches, condition) = await MatchAsync(queue, kind, where, cancellationToken).ConfigureAwait(false);
+        if (matches.Length > 0) throw Failure($"Expected no job of kind '{kind}'{condition} to be enqueued, found {matches.Length}.", all);
     }
 
     /// <summary>Asserts that no job whose payload, read as <typeparamref name="TPayload"/>, matches <paramref name="payload"/> is enqueued.</summary>
@@ -100,6 +95,14 @@ public static class EnqueuedJobAssertions
         {
             throw new JobAssertionException($"The payload of job {job.Id} ('{job.Kind}') does not read as {typeof(TPayload).Name}: {ex.Message} Payload: {job.PayloadJson}", ex);
         }
+    }
+
+    /// <summary>What is enqueued, the jobs of <paramref name="kind"/> matching <paramref name="where"/>, and how messages name the condition.</summary>
+    private static async Task<(IReadOnlyList<JobInfo> All, JobInfo[] Matches, string Condition)> MatchAsync(IJobQueue queue, string kind, Func<JobInfo, bool>? where, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(kind);
+        var all = await queue.EnqueuedJobsAsync(null, cancellationToken).ConfigureAwait(false);
+        return (all, all.Where(j => j.Kind == kind && (where?.Invoke(j) ?? true)).ToArray(), where is null ? "" : " matching the condition");
     }
 
     private static bool PayloadMatches<TPayload>(JobInfo job, Func<TPayload, bool> payload, JsonSerializerOptions? json) =>
