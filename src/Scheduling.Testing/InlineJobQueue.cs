@@ -46,6 +46,12 @@ internal sealed class InlineJobQueue(IJobQueue inner, Func<TestJobRunner> runner
         return resumed;
     }
 
+    public async ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    {
+        await inner.SetQueueLimitsAsync(queue, limits, cancellationToken).ConfigureAwait(false);
+        await RunAsync(cancellationToken).ConfigureAwait(false); // a loosened limit lets waiting jobs run now
+    }
+
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
 
     private async Task RunAsync(CancellationToken cancellationToken)

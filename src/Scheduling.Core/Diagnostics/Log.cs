@@ -56,6 +56,9 @@ internal static partial class Log
     [LoggerMessage(2010, LogLevel.Warning, "Rescued {Count} job(s) whose leases had expired")]
     public static partial void Rescued(ILogger logger, int count);
 
+    [LoggerMessage(2032, LogLevel.Information, "Expired {Count} job(s) not started by their latest start time")]
+    public static partial void Expired(ILogger logger, int count);
+
     [LoggerMessage(2011, LogLevel.Warning, "Rescuing expired leases failed")]
     public static partial void RescueFailed(ILogger logger, Exception exception);
 

@@ -24,6 +24,8 @@ internal static class SchedulingMetrics
     public static readonly Counter<long> Retried = Meter.CreateCounter<long>("scheduling.jobs.retried", "{job}", "Failed attempts that will be retried.");
     public static readonly Counter<long> Dead = Meter.CreateCounter<long>("scheduling.jobs.dead", "{job}", "Jobs that failed for the last time.");
     public static readonly Counter<long> Cancelled = Meter.CreateCounter<long>("scheduling.jobs.cancelled", "{job}", "Running jobs stopped on request.");
+    public static readonly Counter<long> Expired = Meter.CreateCounter<long>("scheduling.jobs.expired", "{job}", "Jobs that ended expired, not started by their latest start time, found by this host's rescuer.");
+
     public static readonly Counter<long> Rescued = Meter.CreateCounter<long>("scheduling.jobs.rescued", "{job}", "Jobs whose lease expired and were returned by this host's rescuer.");
     public static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("scheduling.job.queue_wait", "s", "From when a job was due to when its attempt started.");
     public static readonly Histogram<double> RunDuration = Meter.CreateHistogram<double>("scheduling.job.duration", "s", "How long an attempt ran.");

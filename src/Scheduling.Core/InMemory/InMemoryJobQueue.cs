@@ -10,6 +10,9 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, QueueLimitState> _limits = new(StringComparer.Ordinal);
+    // The partition keys with active jobs, per queue: the claim's round-robin cursor and per-key buckets (SQL twin: queue_keys).
+    private readonly Dictionary<string, Dictionary<string, KeyState>> _keys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<Entry>> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _activeUniqueKeys = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _permanentUniqueKeys = new(StringComparer.Ordinal);
@@ -116,11 +119,18 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             for (var q = 0; q < shares.Count; q++)
             {
                 if (_paused.Contains(shares[q].Queue) || !_ready.TryGetValue(shares[q].Queue, out var ready)) continue;
+                if (_limits.TryGetValue(shares[q].Queue, out var limited))
+                {
+                    // A limited queue takes at most its quota, by its limits; it competes for no spare share.
+                    taken.AddRange(ClaimLimited(shares[q].Queue, ready, limited, quotas[q], now));
+                    continue;
+                }
+
                 var fromQueue = 0;
                 var extra = 0;
                 foreach (var entry in ready)
                 {
-                    if (entry.RunAt > now) continue; // not yet due: scheduled
+                    if (!IsDue(entry, now)) continue; // not yet due (scheduled), or past its latest start
                     if (fromQueue < quotas[q])
                     {
                         taken.Add(entry);
@@ -276,6 +286,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             var activeKey = entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active;
             if (activeKey && _activeUniqueKeys.ContainsKey(entry.UniqueKey!)) return ValueTask.FromResult(false);
             Apply(entry, redrive, redrive.RunAt!.Value, null);
+            TouchKey(entry);
             if (activeKey) _activeUniqueKeys[entry.UniqueKey!] = entry.Id;
             queue = entry.Queue;
         }
@@ -315,6 +326,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
         Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
+        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -342,8 +354,10 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
             TraceParent = job.TraceParent, TraceState = job.TraceState, Timeout = job.Timeout,
+            PartitionKey = job.PartitionKey, LatestStartAt = job.LatestStartAt,
         };
         _jobs.Add(entry.Id, entry);
+        TouchKey(entry);
         foreach (var parent in parents)
         {
             var edge = new Edge(parent, entry) { Resolved = parent.State.IsTerminal() };
@@ -505,6 +519,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     Waiting = g.LongCount(e => e.State == JobState.Waiting),
                     ReadAt = now,
                     Paused = _paused.Contains(g.Key),
+                    Limits = _limits.TryGetValue(g.Key, out var limited) ? limited.Limits : QueueLimits.None,
                 })
                 .ToArray());
         }
@@ -527,6 +542,120 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         lock (_gate) resumed = _paused.Remove(queue);
         if (resumed) _signals?.Notify(queue);
         return ValueTask.FromResult(resumed);
+    }
+
+    /// <inheritdoc />
+    public ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        JobValidation.ValidateQueueLimits(limits, nameof(limits));
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            // A changed rate starts its bucket full again (its old timestamp was paced for the old rate).
+            var old = _limits.GetValueOrDefault(queue);
+            if (old is not null && old.Limits.RatePerKey != limits.RatePerKey && _keys.TryGetValue(queue, out var keys))
+                foreach (var key in keys.Values) key.Tat = null;
+            if (!limits.IsLimited) _limits.Remove(queue);
+            else _limits[queue] = new QueueLimitState { Limits = limits, Tat = old is not null && old.Limits.Rate == limits.Rate ? old.Tat : null };
+        }
+
+        _signals?.Notify(queue);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var notify = new HashSet<string>(StringComparer.Ordinal);
+        var expired = 0;
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            foreach (var entry in _jobs.Values.Where(e => e.LatestStartAt < now && e.State is JobState.Waiting or JobState.Available).OrderBy(e => e.Id).ToArray())
+            {
+                if (JobTransitions.Expire(Facts(entry), entry.LatestStartAt, now) is not { } expire) continue;
+                if (entry.State == JobState.Available) _ready[entry.Queue].Remove(entry);
+                var wasWaiting = entry.State == JobState.Waiting;
+                entry.PendingParents = 0;
+                Apply(entry, expire, now, notify);
+                if (wasWaiting) LowerParents(entry);
+                expired++;
+            }
+        }
+
+        foreach (var queue in notify) _signals?.Notify(queue);
+        return ValueTask.FromResult(expired);
+    }
+
+    /// <summary>Due now, and not past its latest start (the claim's filter; expiry makes it visible later).</summary>
+    private static bool IsDue(Entry entry, DateTimeOffset now) => entry.RunAt <= now && !(entry.LatestStartAt < now);
+
+    /// <summary>A keyed job's key is registered while the key has active jobs (SQL twin: the enqueue's upsert into queue_keys).</summary>
+    private void TouchKey(Entry entry)
+    {
+        if (entry.PartitionKey is null || entry.State.IsTerminal()) return;
+        if (!_keys.TryGetValue(entry.Queue, out var keys)) _keys[entry.Queue] = keys = new(StringComparer.Ordinal);
+        keys.TryAdd(entry.PartitionKey, new KeyState());
+    }
+
+    /// <summary>
+    /// The claim of a limited queue (SQL twin: claim_limited): the queue's bucket bounds the batch;
+    /// without per-key controls, due jobs in queue order; with them, the least recently visited keys
+    /// (and the unkeyed jobs among the first due ones, as one more key), each allowed what its cap and
+    /// bucket leave, dealt in equal shares pass after pass until the batch is full or no key can give more.
+    /// </summary>
+    private List<Entry> ClaimLimited(string queue, SortedSet<Entry> ready, QueueLimitState state, int maxJobs, DateTimeOffset now)
+    {
+        var limits = state.Limits;
+        var want = limits.Rate is { } rate ? Math.Min(maxJobs, RateAllowance.Allowed(state.Tat, now, rate)) : maxJobs;
+        var picked = new List<Entry>();
+        if (want <= 0) return picked;
+        if (!limits.IsKeyed)
+        {
+            picked.AddRange(ready.Where(e => IsDue(e, now)).Take(want));
+        }
+        else
+        {
+            var scan = LimitedClaim.KeysVisited(maxJobs);
+            var keys = _keys.GetValueOrDefault(queue) ?? [];
+            var visited = keys.OrderBy(k => k.Value.VisitedAt.HasValue).ThenBy(k => k.Value.VisitedAt).ThenBy(k => k.Key, StringComparer.Ordinal).Take(scan).ToList();
+            var slots = new List<(string? Key, int Allowed)>(visited.Count + 1);
+            // Unkeyed jobs: one more key, from among the first due jobs only (a bounded look), never capped per key.
+            var unkeyed = ready.Where(e => IsDue(e, now)).Take(scan).Where(e => e.PartitionKey is null).ToList();
+            if (unkeyed.Count > 0) slots.Add((null, want));
+            foreach (var (key, keyState) in visited)
+            {
+                var allowed = want;
+                if (limits.ConcurrencyPerKey is { } cap)
+                    allowed = Math.Min(allowed, cap - _jobs.Values.Count(e => e.State == JobState.Running && e.Queue == queue && e.PartitionKey == key));
+                if (limits.RatePerKey is { } keyRate) allowed = Math.Min(allowed, RateAllowance.Allowed(keyState.Tat, now, keyRate));
+                slots.Add((key, Math.Max(allowed, 0)));
+            }
+
+            var taken = LimitedClaim.Deal(want, slots.Select(s => s.Allowed).ToArray(), (slot, n, already) =>
+            {
+                var source = slots[slot].Key is { } key ? ready.Where(e => e.PartitionKey == key && IsDue(e, now)) : unkeyed;
+                var jobs = source.Skip(already).Take(n).ToList();
+                picked.AddRange(jobs);
+                return jobs.Count;
+            });
+
+            for (var i = 0; i < slots.Count; i++)
+            {
+                if (slots[i].Key is not { } key) continue;
+                var keyState = keys[key];
+                keyState.VisitedAt = now;
+                if (limits.RatePerKey is { } keyRate && taken[i] > 0) keyState.Tat = RateAllowance.Spend(keyState.Tat, now, keyRate, taken[i]);
+                // A key with no active job left is forgotten (re-registered by its next enqueue).
+                if (taken[i] == 0 && !_jobs.Values.Any(e => e.Queue == queue && e.PartitionKey == key && e.State is JobState.Waiting or JobState.Available or JobState.Running))
+                    keys.Remove(key);
+            }
+        }
+
+        if (limits.Rate is { } queueRate && picked.Count > 0) state.Tat = RateAllowance.Spend(state.Tat, now, queueRate, picked.Count);
+        return picked;
     }
 
     private Dictionary<string, long> KeysOf(UniqueKeyScope scope) => scope == UniqueKeyScope.AnyState ? _permanentUniqueKeys : _activeUniqueKeys;
@@ -603,6 +732,18 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 
     private static JobState StateAt(Entry entry, DateTimeOffset now) => JobTransitions.Visible(entry.State, entry.RunAt, now);
 
+    private sealed class QueueLimitState
+    {
+        public required QueueLimits Limits;
+        public DateTimeOffset? Tat;
+    }
+
+    private sealed class KeyState
+    {
+        public DateTimeOffset? VisitedAt;
+        public DateTimeOffset? Tat;
+    }
+
     private sealed class Entry
     {
         public long Id;
@@ -642,6 +783,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public string? TraceState;
         public TimeSpan? Timeout;
         public int Snoozes;
+        public string? PartitionKey;
+        public DateTimeOffset? LatestStartAt;
         public readonly List<JobAttemptError> Errors = [];
     }
 

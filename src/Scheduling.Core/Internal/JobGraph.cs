@@ -152,7 +152,7 @@ public static class DependencyRules
 {
     /// <summary>
     /// A new job's state from its parents' states when it is enqueued: a succeeded parent counts as
-    /// met; a dead or cancelled one cancels the job (default policy) or counts as met (run anyway);
+    /// met; a dead, cancelled or expired one cancels the job (default policy) or counts as met (run anyway);
     /// any other parent is pending.
     /// </summary>
     public static (JobState State, int Pending, long FailedParent, JobState FailedState) Initial(IEnumerable<(long Id, JobState State)> parents, ParentFailurePolicy policy)
@@ -160,7 +160,7 @@ public static class DependencyRules
         var pending = 0;
         foreach (var (id, state) in parents)
         {
-            if (state is JobState.Dead or JobState.Cancelled && policy == ParentFailurePolicy.CancelChild) return (JobState.Cancelled, 0, id, state);
+            if (Cancels(state, policy)) return (JobState.Cancelled, 0, id, state);
             if (!state.IsTerminal()) pending++;
         }
 
@@ -169,7 +169,7 @@ public static class DependencyRules
 
     /// <summary>Whether a parent ending in <paramref name="parentState"/> cancels a child with <paramref name="policy"/>.</summary>
     public static bool Cancels(JobState parentState, ParentFailurePolicy policy) =>
-        parentState is JobState.Dead or JobState.Cancelled && policy == ParentFailurePolicy.CancelChild;
+        parentState.IsTerminal() && parentState != JobState.Succeeded && policy == ParentFailurePolicy.CancelChild;
 
     /// <summary>The error recorded on a job cancelled because a parent failed.</summary>
     public static string CancelledBecause(long parentId, JobState parentState) =>

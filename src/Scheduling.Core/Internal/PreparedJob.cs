@@ -42,6 +42,12 @@ public sealed record PreparedJob(
 
     /// <summary>The job's own attempt timeout (whole milliseconds), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The key the queue's per-key limits count it under, if any.</summary>
+    public string? PartitionKey { get; init; }
+
+    /// <summary>The latest time it may start, if it has a deadline (storage precision).</summary>
+    public DateTimeOffset? LatestStartAt { get; init; }
 }
 
 /// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
@@ -70,6 +76,8 @@ public static partial class JobValidation
     public const int MaxKindLength = 200;
     /// <summary>Longest unique key.</summary>
     public const int MaxUniqueKeyLength = 512;
+    /// <summary>Longest partition key.</summary>
+    public const int MaxPartitionKeyLength = 200;
     /// <summary>Longest worker id.</summary>
     public const int MaxWorkerIdLength = 200;
     /// <summary>Most jobs one acquisition may take.</summary>
@@ -134,7 +142,12 @@ public static partial class JobValidation
         if (request.Definition is { } d) ValidateDefinition(d, $"{parameterName}.{nameof(JobRequest.Definition)}");
         if (request.Timeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(1) || timeout > MaxTimeout || timeout.Ticks % TimeSpan.TicksPerMillisecond != 0))
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.Timeout)}", timeout, $"Timeout must be whole milliseconds between 1 ms and {MaxTimeout.TotalDays:0} days (was {timeout}).");
+        if (request.PartitionKey is not null && (request.PartitionKey.Length is 0 or > MaxPartitionKeyLength || request.PartitionKey.Contains('\0', StringComparison.Ordinal)))
+            throw new ArgumentException($"PartitionKey must be null or 1-{MaxPartitionKeyLength} characters without NUL (was {request.PartitionKey.Length} characters).", $"{parameterName}.{nameof(JobRequest.PartitionKey)}");
+        if (request is { LatestStartAt: { } latestStart, RunAt: { } due } && latestStart < due)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.LatestStartAt)}", latestStart, $"LatestStartAt ({latestStart:O}) is before RunAt ({due:O}): the job could never start.");
         RequireValidUnicode(request.Kind, $"{parameterName}.{nameof(JobRequest.Kind)}");
+        RequireValidUnicode(request.PartitionKey, $"{parameterName}.{nameof(JobRequest.PartitionKey)}");
         RequireValidUnicode(request.UniqueKey, $"{parameterName}.{nameof(JobRequest.UniqueKey)}");
         RequireValidUnicode(request.Command, $"{parameterName}.{nameof(JobRequest.Command)}");
         RequireValidUnicode(request.Description, $"{parameterName}.{nameof(JobRequest.Description)}");
@@ -146,6 +159,8 @@ public static partial class JobValidation
         {
             OnParentFailure = request.OnParentFailure,
             Timeout = request.Timeout,
+            PartitionKey = request.PartitionKey,
+            LatestStartAt = request.LatestStartAt is { } latest ? Clock.ToStoragePrecision(latest) : null,
         };
     }
 
@@ -216,6 +231,13 @@ public static partial class JobValidation
         }
 
         return new PreparedBatch(prepared, JobGraph.Build(requests, static i => $"requests[{i}]"));
+    }
+
+    /// <summary>Rejects null limits, or a limit out of range (naming the property).</summary>
+    public static void ValidateQueueLimits(QueueLimits? limits, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(limits, parameterName);
+        limits.Validate(parameterName);
     }
 
     /// <summary>Rejects an empty, too long or badly formed queue name.</summary>

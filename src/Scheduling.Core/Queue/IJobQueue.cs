@@ -55,6 +55,16 @@ public interface IJobQueue
     /// <summary>Resumes a paused queue and wakes its workers.</summary>
     /// <returns>True when the queue was paused; false when it was not.</returns>
     ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sets what <paramref name="queue"/> may start, for every worker of the store at once and
+    /// durably: rate limits for the queue and per partition key, a per-key concurrency cap and fair
+    /// interleaving of keys, all enforced by the claim (<see cref="QueueLimits"/>). Replaces the
+    /// queue's previous limits; <see cref="QueueLimits.None"/> removes them. Workers are woken, so a
+    /// loosened limit takes effect at once.
+    /// </summary>
+    /// <exception cref="ArgumentException">The queue name or a limit is invalid; nothing was changed.</exception>
+    ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -101,6 +111,14 @@ public interface IJobWorkerStore
     ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Ends as <see cref="JobState.Expired"/> the waiting and available jobs whose latest start time
+    /// (<see cref="JobRequest.LatestStartAt"/>) has passed, and settles their children by their
+    /// failure policy. (No claim starts such a job meanwhile: this only makes the end visible.)
+    /// </summary>
+    /// <returns>How many jobs expired.</returns>
+    ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Deletes up to <paramref name="batchSize"/> jobs that finished (succeeded, cancelled, dead) more than
     /// <paramref name="olderThan"/> ago, measured on the store's clock (the one that dated their finish:
     /// the database's for PostgreSQL), so a host whose clock runs ahead cannot purge jobs early.
@@ -127,6 +145,9 @@ public sealed record QueueStats(string Queue, long Available, long Scheduled, lo
 
     /// <summary>True while the queue is paused (<see cref="IJobQueue.PauseQueueAsync"/>): its due jobs wait.</summary>
     public bool Paused { get; init; }
+
+    /// <summary>The queue's limits (<see cref="IJobQueue.SetQueueLimitsAsync"/>); <see cref="QueueLimits.None"/> when it has none.</summary>
+    public QueueLimits Limits { get; init; } = QueueLimits.None;
 
     /// <summary>
     /// The store's clock when these were read (the database's, for a store that keeps due times by

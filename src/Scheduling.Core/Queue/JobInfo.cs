@@ -60,6 +60,12 @@ public sealed record JobInfo
     public int Snoozes { get; init; }
     /// <summary>The job's own attempt timeout (<see cref="JobRequest.Timeout"/>), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The key the queue's per-key limits count it under (<see cref="JobRequest.PartitionKey"/>).</summary>
+    public string? PartitionKey { get; init; }
+
+    /// <summary>The latest time it may start (<see cref="JobRequest.LatestStartAt"/>); past it, an unstarted job is <see cref="JobState.Expired"/>.</summary>
+    public DateTimeOffset? LatestStartAt { get; init; }
     /// <summary>The errors of failed attempts, oldest first (bounded to the most recent ones).</summary>
     public IReadOnlyList<JobAttemptError> Errors { get; init; } = [];
 }

@@ -50,6 +50,20 @@ public sealed record JobRequest
     public TimeSpan? Timeout { get; init; }
 
     /// <summary>
+    /// The key the queue's per-key controls count this job under (a tenant, a customer, an account):
+    /// <see cref="QueueLimits.ConcurrencyPerKey"/>, <see cref="QueueLimits.RatePerKey"/> and
+    /// <see cref="QueueLimits.FairKeys"/>. 1-200 characters; null: the job belongs to no key.
+    /// </summary>
+    public string? PartitionKey { get; init; }
+
+    /// <summary>
+    /// The latest time the job may start (a deadline); null: none. A job not started by then is never
+    /// started: it ends <see cref="JobState.Expired"/> (terminal, with its children handled by their
+    /// <see cref="OnParentFailure"/> policy). Must not be before <see cref="RunAt"/>.
+    /// </summary>
+    public DateTimeOffset? LatestStartAt { get; init; }
+
+    /// <summary>
     /// An optional key that at most one active (not yet finished) job may hold; enqueueing a key
     /// that is already active is resolved by <see cref="OnUniqueConflict"/>.
     /// </summary>

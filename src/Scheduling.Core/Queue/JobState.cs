@@ -23,6 +23,9 @@ public enum JobState
 
     /// <summary>Waiting for parent jobs (<see cref="JobRequest.DependsOn"/>) to finish.</summary>
     Waiting = 6,
+
+    /// <summary>Not started by its <see cref="JobRequest.LatestStartAt"/>: it never runs (terminal).</summary>
+    Expired = 7,
 }
 
 /// <summary>Helpers over <see cref="JobState"/>.</summary>
@@ -30,5 +33,5 @@ public static class JobStates
 {
     /// <summary>True for the states a job never leaves on its own.</summary>
     public static bool IsTerminal(this JobState state) =>
-        state is JobState.Succeeded or JobState.Cancelled or JobState.Dead;
+        state is JobState.Succeeded or JobState.Cancelled or JobState.Dead or JobState.Expired;
 }

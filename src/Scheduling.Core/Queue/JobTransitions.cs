@@ -158,7 +158,20 @@ public static class JobTransitions
         _ => (CancelOutcome.Cancelled, Finished(JobState.Cancelled, now, null)),
     };
 
-    /// <summary>A dead job runs again from its first attempt, due now; null when the job is not dead.</summary>
+    /// <summary>
+    /// A job not started by its latest start time never starts: a waiting or available one ends
+    /// <see cref="JobState.Expired"/>, with <see cref="ExpiredMessage"/> kept; null for any other state
+    /// or a deadline not passed yet.
+    /// </summary>
+    public static JobTransition? Expire(JobFacts job, DateTimeOffset? latestStartAt, DateTimeOffset now) =>
+        job.State is JobState.Waiting or JobState.Available && latestStartAt is { } latest && latest < now
+            ? Finished(JobState.Expired, now, new JobAttemptError(job.Attempt, now, ExpiredMessage(latest)))
+            : null;
+
+    /// <summary>The error kept when a job expired unstarted.</summary>
+    public static string ExpiredMessage(DateTimeOffset latestStartAt) => $"Not started by its latest start time {latestStartAt:O}; the job expired.";
+
+    /// <summary>A dead job runs again from its first attempt, due now; null when the job is not dead (an expired job's deadline has passed: enqueue it anew).</summary>
     public static JobTransition? Redrive(JobFacts job, DateTimeOffset now) =>
         job.State == JobState.Dead ? new JobTransition(JobState.Available, now, null, 0, null) { ResetsAttempts = true } : null;
 

@@ -21,7 +21,7 @@ BEGIN
             UPDATE {schema}.job_dependencies d SET resolved = true
             FROM {schema}.jobs p
             WHERE d.parent_id = ANY (frontier) AND NOT d.resolved
-              AND p.id = d.parent_id AND p.state IN ('succeeded', 'cancelled', 'dead')
+              AND p.id = d.parent_id AND p.state IN ('succeeded', 'cancelled', 'dead', 'expired')
             RETURNING d.child_id, d.parent_id, p.state AS parent_state),
         per_child AS (
             SELECT child_id, count(*)::integer AS n,

@@ -23,6 +23,8 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly QueueControl _queueControl;
     private readonly Heartbeat _heartbeat;
     private readonly RescueCandidates _rescue;
+    private readonly ExpireOverdue _expire;
+    private readonly EnqueueJobs _enqueue;
     private readonly Dependencies _dependencies;
     private readonly Retention _retention;
     private readonly PostgresMigrator _migrator;
@@ -58,8 +60,10 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _queueControl = new QueueControl(_schema);
         _heartbeat = new Heartbeat(_schema);
         _rescue = new RescueCandidates(_schema);
+        _expire = new ExpireOverdue(_schema);
         _dependencies = new Dependencies(_schema);
-        _writer = new PostgresJobWriter(dataSource, _options, _schema, new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep)), _dependencies, _clock);
+        _enqueue = new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep));
+        _writer = new PostgresJobWriter(dataSource, _options, _schema, _enqueue, _dependencies, _clock);
         _retention = new Retention(_schema);
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
@@ -331,6 +335,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         {
             await using var batch = new NpgsqlBatch(connection, transaction);
             batch.BatchCommands.Add(_oneJob.SetState(jobId, facts.State, redrive, now, _clock.ForWrite(now), _schema.NotificationChannel));
+            batch.BatchCommands.Add(_enqueue.RegisterKeyOfJobCommand(jobId)); // active again: its key, if any, is served again
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return true;
@@ -367,6 +372,49 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         await using var command = _queueControl.Resume(_dataSource, queue, _schema.NotificationChannel);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateQueueName(queue, nameof(queue));
+        JobValidation.ValidateQueueLimits(limits, nameof(limits));
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _queueControl.SetLimits(_dataSource, queue, limits, _schema.NotificationChannel);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var total = 0;
+        for (var round = 0; round < 100; round++)
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var _ = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var __ = transaction.ConfigureAwait(false);
+            List<(long Id, JobTransition Transition)> rows;
+            DateTimeOffset decidedAt;
+            await using (var command = _expire.CandidatesCommand(connection, transaction, _clock.WriteNow(), _options.RescueBatchSize))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+                (rows, decidedAt) = await ExpireOverdue.ReadDecidedAsync(reader, cancellationToken).ConfigureAwait(false);
+            if (rows.Count == 0) break;
+            await using (var batch = new NpgsqlBatch(connection, transaction))
+            {
+                batch.BatchCommands.Add(_expire.WriteCommand(rows, _clock.ForWrite(decidedAt), _rules.MaxErrorsKept));
+                // Their children by their failure policy; a waiting one's ancestors lose its priority.
+                batch.BatchCommands.Add(SettleCommand(cancelled: true, rows.Select(r => r.Id).ToArray()));
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            total += rows.Count;
+            if (rows.Count < _options.RescueBatchSize) break;
+        }
+
+        return total;
     }
 
     /// <inheritdoc />

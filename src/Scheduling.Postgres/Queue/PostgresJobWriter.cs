@@ -43,7 +43,8 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies)
+            // A keyed job registers its key in the same transaction (EnqueueJobs.RegisterKeys).
+            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies && prepared.Jobs[0].PartitionKey is null)
                 return await InsertAsync(connection, null, prepared, cancellationToken).ConfigureAwait(false);
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
@@ -98,6 +99,12 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             : transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null)
                 ? await CopyAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false)
                 : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock).ConfigureAwait(false);
+        if (_enqueue.RegisterKeysCommand(jobs.Select(j => (j.Queue, j.PartitionKey))) is { } register)
+        {
+            await using var registerBatch = new NpgsqlBatch(connection, transaction) { BatchCommands = { register } };
+            await registerBatch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         JobTelemetry.Sent(activity, jobs, results);
         return results;
     }

@@ -35,31 +35,44 @@ internal sealed class AcquireJobs
             {OrderedTail}
             """;
         // The due jobs of one queue in acquisition order: exactly the fetch index's equality column and
-        // order; none while the queue is paused (a one-time probe of the queues table, not a per-row test).
+        // order, less any past its latest start; none while the queue is paused or limited (a one-time
+        // probe of the queues table, not a per-row test).
         static string Due(string queue, string also = "") => $"""
             SELECT id FROM {"{schema}"}.jobs
             WHERE state = 'available' AND queue = {queue} AND run_at <= coalesce($4, now()){also}
-              AND NOT EXISTS (SELECT 1 FROM {"{schema}"}.queues c WHERE c.queue = {queue} AND c.paused_at IS NOT NULL)
+              AND (latest_start_at IS NULL OR latest_start_at >= coalesce($4, now()))
+              AND NOT EXISTS (SELECT 1 FROM {"{schema}"}.queues c WHERE c.queue = {queue} AND (c.paused_at IS NOT NULL OR c.limited))
             ORDER BY sort_rank DESC, sort_at, id
+            """;
+        // A limited queue's pick (claim_limited), behind the same probe the other way round: for a queue
+        // without limits the function is never called (the probe is a one-time filter).
+        static string Limited(string queue, string quota) => $"""
+            SELECT unnest({"{schema}"}.claim_limited({queue}, {quota}, coalesce($4, now()))) AS id
+            WHERE EXISTS (SELECT 1 FROM {"{schema}"}.queues c WHERE c.queue = {queue} AND c.paused_at IS NULL AND c.limited)
             """;
 
         Single = schema.Apply($"""
             WITH picked AS MATERIALIZED (
-                {Due("$1")}
+                SELECT id FROM ({Due("$1")}
                 LIMIT $2
-                FOR UPDATE SKIP LOCKED),
+                FOR UPDATE SKIP LOCKED) AS plain
+                UNION ALL
+                {Limited("$1", "$2")}),
             {leasePicked}
             """);
 
         // Each queue first takes its quota; queues that filled it share what the others left, the
-        // n-th extra job of a queue of weight w ranked at n / w (FairShare.SpareRank).
+        // n-th extra job of a queue of weight w ranked at n / w (FairShare.SpareRank). A limited queue
+        // takes at most its quota.
         Shared = schema.Apply($"""
             WITH q AS (SELECT * FROM unnest($1::text[], $2::integer[], $7::integer[]) AS q(queue, quota, weight)),
             by_quota AS MATERIALIZED (
                 SELECT c.id, q.queue FROM q CROSS JOIN LATERAL (
-                    {Due("q.queue")}
+                    SELECT id FROM ({Due("q.queue")}
                     LIMIT q.quota
-                    FOR UPDATE SKIP LOCKED) c),
+                    FOR UPDATE SKIP LOCKED) AS plain
+                    UNION ALL
+                    {Limited("q.queue", "q.quota")}) c),
             spare AS (SELECT $6 - (SELECT count(*) FROM by_quota) AS n),
             more AS MATERIALIZED (
                 SELECT c.id, row_number() OVER (PARTITION BY q.queue ORDER BY c.ord)::float8 / q.weight AS rank

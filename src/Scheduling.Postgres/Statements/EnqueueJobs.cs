@@ -20,10 +20,10 @@ internal sealed class EnqueueJobs
 
     /// <summary>The columns both INSERT and COPY write, in this order, from <see cref="Values"/>.</summary>
     private const string WrittenColumns = "queue, kind, priority, max_attempts, payload, command, command_hash, normalized_command_hash, description, "
-        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms";
+        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at";
 
     /// <summary>How many values <see cref="Values"/> gives.</summary>
-    private const int WrittenCount = 9 + AllocationColumns.Count + 8;
+    private const int WrittenCount = 9 + AllocationColumns.Count + 10;
 
     // INSERT parameters: the written values first ($1..), then these.
     private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
@@ -89,6 +89,19 @@ internal sealed class EnqueueJobs
             ORDER BY h
             """;
         _lockNamespace = schema.Name + ".jobs.unique_key:";
+        // $1 queues, $2 keys: registers partition keys with the claim of limited queues (claim_limited),
+        // in the enqueue's transaction. DO UPDATE, not DO NOTHING: the row lock it takes keeps a claim
+        // from forgetting the key (it skips a locked key) before this transaction's jobs are visible.
+        RegisterKeys = schema.Apply("""
+            INSERT INTO {schema}.queue_keys (queue, partition_key)
+            SELECT DISTINCT q, k FROM unnest($1::text[], $2::text[]) AS t(q, k) ORDER BY 1, 2
+            ON CONFLICT (queue, partition_key) DO UPDATE SET partition_key = excluded.partition_key
+            """);
+        RegisterKeyOfJob = schema.Apply("""
+            INSERT INTO {schema}.queue_keys (queue, partition_key)
+            SELECT queue, partition_key FROM {schema}.jobs WHERE id = $1 AND partition_key IS NOT NULL
+            ON CONFLICT (queue, partition_key) DO UPDATE SET partition_key = excluded.partition_key
+            """);
         // $1 count, $2 now: the clock and a block of ids for a COPY.
         ReserveIds = schema.Apply("SELECT coalesce($2, now()), array(SELECT nextval(pg_get_serial_sequence('{schema}.jobs', 'id')) FROM generate_series(1, $1))");
     }
@@ -99,6 +112,27 @@ internal sealed class EnqueueJobs
     public string Copy { get; }
     public string ReserveIds { get; }
     public string LockUniqueKeys { get; }
+    public string RegisterKeys { get; }
+    public string RegisterKeyOfJob { get; }
+
+    /// <summary>Registers the partition key of job <paramref name="jobId"/>, if it has one (a redrive makes it active again).</summary>
+    public NpgsqlBatchCommand RegisterKeyOfJobCommand(long jobId)
+    {
+        var command = new NpgsqlBatchCommand(RegisterKeyOfJob);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        return command;
+    }
+
+    /// <summary>Registers the partition keys of <paramref name="jobs"/>; null when none has one.</summary>
+    public NpgsqlBatchCommand? RegisterKeysCommand(IEnumerable<(string Queue, string? Key)> jobs)
+    {
+        var keyed = jobs.Where(j => j.Key is not null).Distinct().ToArray();
+        if (keyed.Length == 0) return null;
+        var command = new NpgsqlBatchCommand(RegisterKeys);
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyed.Select(j => j.Queue).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyed.Select(j => j.Key!).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        return command;
+    }
 
     /// <summary>
     /// Locks the unique keys of a batch that names two or more (null otherwise: one key cannot close a
@@ -136,6 +170,7 @@ internal sealed class EnqueueJobs
             (_agingStepUs, NpgsqlDbType.Bigint),
             (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
             (TimeoutColumn.ToStored(job.Timeout), NpgsqlDbType.Integer),
+            (job.PartitionKey, NpgsqlDbType.Text), (job.LatestStartAt, NpgsqlDbType.TimestampTz),
         ];
     }
 

@@ -11,7 +11,7 @@ internal sealed class ReadJob
     private const int Id = 0, Queue = 1, Kind = 2, Payload = 3, State = 4, RunAt = 5, Now = 6, Priority = 7, Attempt = 8, MaxAttempts = 9, CreatedAt = 10,
         AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
         CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26,
-        TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1;
+        TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1;
 
     public ReadJob(PostgresSchema schema)
     {
@@ -35,7 +35,7 @@ internal sealed class ReadJob
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-               {AllocationColumns.List}, timeout_ms, snoozes
+               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at
         FROM {"{schema}"}.jobs j
         """;
 
@@ -107,6 +107,8 @@ internal sealed class ReadJob
             Allocation = AllocationColumns.Read(reader, Allocation),
             Timeout = TimeoutColumn.Read(reader, TimeoutMs),
             Snoozes = reader.GetInt16(Snoozes),
+            PartitionKey = reader.IsDBNull(PartitionKey) ? null : reader.GetString(PartitionKey),
+            LatestStartAt = reader.IsDBNull(LatestStartAt) ? null : reader.GetFieldValue<DateTimeOffset>(LatestStartAt),
             CommandHash = Text(CommandHash),
             Description = Text(Description),
             EffectivePriority = reader.GetInt16(EffectivePriority),

@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
 internal sealed class Retention
 {
-    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7;
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7, StatLimits = 8;
 
     public Retention(PostgresSchema schema)
     {
@@ -29,7 +29,7 @@ internal sealed class Retention
             WITH purged AS (
                 DELETE FROM {schema}.jobs WHERE id IN (
                     SELECT id FROM {schema}.jobs
-                    WHERE state IN ('succeeded', 'cancelled', 'dead') AND finalized_at < coalesce($3, now()) - $1
+                    WHERE state IN ('succeeded', 'cancelled', 'dead', 'expired') AND finalized_at < coalesce($3, now()) - $1
                     ORDER BY finalized_at LIMIT $2
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id),
@@ -39,17 +39,20 @@ internal sealed class Retention
             """);
 
         // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible.
-        Stats = schema.Apply("""
-            SELECT queue,
-                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
-                   count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'scheduled'),
-                   count(*) FILTER (WHERE state = 'running'),
-                   min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
-                   count(*) FILTER (WHERE state = 'waiting'),
-                   coalesce($1, now()),
-                   EXISTS (SELECT 1 FROM {schema}.queues c WHERE c.queue = j.queue AND c.paused_at IS NOT NULL)
-            FROM {schema}.jobs j WHERE state IN ('waiting', 'available', 'running')
-            GROUP BY queue ORDER BY queue
+        Stats = schema.Apply($"""
+            SELECT s.*, c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))}
+            FROM (
+                SELECT queue,
+                       count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
+                       count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'scheduled'),
+                       count(*) FILTER (WHERE state = 'running'),
+                       min(run_at) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
+                       count(*) FILTER (WHERE state = 'waiting'),
+                       coalesce($1, now())
+                FROM {"{schema}"}.jobs WHERE state IN ('waiting', 'available', 'running')
+                GROUP BY queue) AS s
+            LEFT JOIN {"{schema}"}.queues c ON c.queue = s.queue
+            ORDER BY s.queue
             """);
     }
 
@@ -96,7 +99,7 @@ internal sealed class Retention
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
-                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused) });
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits) });
         }
 
         return stats;

@@ -14,6 +14,7 @@ internal static class StateCodec
         JobState.Succeeded => "succeeded",
         JobState.Cancelled => "cancelled",
         JobState.Dead => "dead",
+        JobState.Expired => "expired",
         // Scheduled is how readers see an available job that is not due; it is never stored.
         _ => throw new ArgumentOutOfRangeException(nameof(state), state, $"The job state {state} is never stored."),
     };
@@ -30,6 +31,7 @@ internal static class StateCodec
         "succeeded" => JobState.Succeeded,
         "cancelled" => JobState.Cancelled,
         "dead" => JobState.Dead,
+        "expired" => JobState.Expired,
         _ => throw new InvalidOperationException($"Unknown job state '{state}' in the database."),
     };
 

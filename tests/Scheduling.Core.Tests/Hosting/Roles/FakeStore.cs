@@ -9,6 +9,7 @@ internal sealed class FakeStore : IJobWorkerStore
     public Func<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>? OnAcknowledge { get; set; }
     public Func<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>? OnHeartbeat { get; set; }
     public Func<int>? OnRescue { get; set; }
+    public Func<int>? OnExpire { get; set; }
     public Func<AcquireRequest, CancellationToken, Task<IReadOnlyList<AcquiredJob>>>? OnAcquire { get; set; }
 
     public List<IReadOnlyList<JobAck>> Acknowledged { get; } = [];
@@ -21,6 +22,8 @@ internal sealed class FakeStore : IJobWorkerStore
 
     public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult((OnHeartbeat ?? Unexpected<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>())(leases));
+
+    public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(OnExpire?.Invoke() ?? 0);
 
     public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult((OnRescue ?? (() => throw new InvalidOperationException("unexpected rescue")))());
 

@@ -1,0 +1,48 @@
+namespace Scheduling.Internal;
+
+/// <summary>
+/// The shape of a limited queue's claim, shared by both stores (PL/pgSQL twin: claim_limited): how
+/// many keys one claim visits, and how a batch is dealt between the keys it visits.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public static class LimitedClaim
+{
+    /// <summary>
+    /// How many keys a claim of <paramref name="maxJobs"/> visits, least recently visited first: enough
+    /// to fill the batch when some keys are at their cap or out of tokens, and a bound on its cost.
+    /// </summary>
+    public static int KeysVisited(int maxJobs) => Math.Max(2 * maxJobs, 32);
+
+    /// <summary>
+    /// Deals up to <paramref name="want"/> jobs between slots allowed <paramref name="allowed"/>[i]
+    /// each: every pass offers each open slot an equal share of what is left (rounded up), a slot that
+    /// gives fewer than offered is closed, until the batch is full or no slot is open. So two keys
+    /// share a batch evenly, and a key with little to give leaves its share to the others in the next pass.
+    /// </summary>
+    /// <param name="want">The batch size.</param>
+    /// <param name="allowed">Per slot, the most it may give in this claim.</param>
+    /// <param name="take">Takes up to n more jobs from slot i, after the ones it already gave; returns how many it took.</param>
+    /// <returns>Per slot, how many it gave.</returns>
+    public static int[] Deal(int want, int[] allowed, Func<int, int, int, int> take)
+    {
+        var given = new int[allowed.Length];
+        var open = allowed.Select(a => a > 0).ToArray();
+        while (want > 0)
+        {
+            var openCount = open.Count(o => o);
+            if (openCount == 0) break;
+            var share = (want + openCount - 1) / openCount;
+            for (var i = 0; i < allowed.Length && want > 0; i++)
+            {
+                if (!open[i]) continue;
+                var n = Math.Min(Math.Min(share, allowed[i] - given[i]), want);
+                var got = take(i, n, given[i]);
+                given[i] += got;
+                want -= got;
+                if (got < n || given[i] >= allowed[i]) open[i] = false;
+            }
+        }
+
+        return given;
+    }
+}
