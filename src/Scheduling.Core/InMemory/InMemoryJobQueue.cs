@@ -634,7 +634,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 slots.Add((key, Math.Max(allowed, 0)));
             }
 
-            var taken = LimitedClaim.Deal(want, slots.Select(s => s.Allowed).ToArray(), (slot, n, already) =>
+            var (taken, dealt) = LimitedClaim.Deal(want, slots.Select(s => s.Allowed).ToArray(), (slot, n, already) =>
             {
                 var source = slots[slot].Key is { } key ? ready.Where(e => e.PartitionKey == key && IsDue(e, now)) : unkeyed;
                 var jobs = source.Skip(already).Take(n).ToList();
@@ -644,7 +644,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 
             for (var i = 0; i < slots.Count; i++)
             {
-                if (slots[i].Key is not { } key) continue;
+                if (slots[i].Key is not { } key || !dealt[i]) continue;
                 var keyState = keys[key];
                 keyState.VisitedAt = now;
                 if (limits.RatePerKey is { } keyRate && taken[i] > 0) keyState.Tat = RateAllowance.Spend(keyState.Tat, now, keyRate, taken[i]);

@@ -15,34 +15,40 @@ public static class LimitedClaim
 
     /// <summary>
     /// Deals up to <paramref name="want"/> jobs between slots allowed <paramref name="allowed"/>[i]
-    /// each: every pass offers each open slot an equal share of what is left (rounded up), a slot that
-    /// gives fewer than offered is closed, until the batch is full or no slot is open. So two keys
-    /// share a batch evenly, and a key with little to give leaves its share to the others in the next pass.
+    /// each: every pass offers each open slot, in order, an equal share of what is left (rounded down,
+    /// at least one), a slot that gives fewer than offered is closed, until the batch is full or no
+    /// slot is open. So every slot gets at least min(what it can give, ⌊want / slots⌋), and a slot
+    /// with little to give leaves its share to the others in the next pass.
     /// </summary>
     /// <param name="want">The batch size.</param>
     /// <param name="allowed">Per slot, the most it may give in this claim.</param>
     /// <param name="take">Takes up to n more jobs from slot i, after the ones it already gave; returns how many it took.</param>
-    /// <returns>Per slot, how many it gave.</returns>
-    public static int[] Deal(int want, int[] allowed, Func<int, int, int, int> take)
+    /// <returns>
+    /// Per slot, how many it gave, and whether it was visited: asked for jobs, or allowed none. A slot
+    /// the batch filled up before reaching keeps its place in the round (the stores move only visited keys back).
+    /// </returns>
+    public static (int[] Given, bool[] Visited) Deal(int want, int[] allowed, Func<int, int, int, int> take)
     {
         var given = new int[allowed.Length];
         var open = allowed.Select(a => a > 0).ToArray();
+        var visited = allowed.Select(a => a <= 0).ToArray();
         while (want > 0)
         {
             var openCount = open.Count(o => o);
             if (openCount == 0) break;
-            var share = (want + openCount - 1) / openCount;
+            var share = Math.Max(1, want / openCount);
             for (var i = 0; i < allowed.Length && want > 0; i++)
             {
                 if (!open[i]) continue;
                 var n = Math.Min(Math.Min(share, allowed[i] - given[i]), want);
                 var got = take(i, n, given[i]);
+                visited[i] = true;
                 given[i] += got;
                 want -= got;
                 if (got < n || given[i] >= allowed[i]) open[i] = false;
             }
         }
 
-        return given;
+        return (given, visited);
     }
 }

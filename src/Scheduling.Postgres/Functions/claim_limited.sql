@@ -8,8 +8,9 @@
 -- visited keys are locked (SKIP LOCKED: a key another claimer holds is left to it), each is
 -- allowed what its cap (counted from its running jobs, by a statement that starts after the key's
 -- lock is held, so it sees every lease committed before) and its bucket leave, and the batch is
--- dealt in equal shares pass after pass. Unkeyed jobs among the first due ones are one more key.
--- Every visited key moves to the back of the round; a key with no active job left is forgotten.
+-- dealt in equal shares pass after pass (LimitedClaim.Deal). Unkeyed jobs among the first due ones
+-- are one more key. Every visited key (asked for jobs, or allowed none) moves to the back of the
+-- round, a key the batch filled up before keeps its place; a key with no active job left is forgotten.
 CREATE OR REPLACE FUNCTION {schema}.claim_limited(q text, max_jobs integer, at timestamptz) RETURNS bigint[]
     LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -20,6 +21,7 @@ DECLARE
     allowed integer[] := '{}';
     given integer[];
     open boolean[];
+    visited boolean[];
     unkeyed bigint[];
     got bigint[];
     visit integer := greatest(2 * max_jobs, 32); -- LimitedClaim.KeysVisited
@@ -80,10 +82,11 @@ BEGIN
 
         given := array_fill(0, ARRAY[cardinality(keys)]);
         open := ARRAY(SELECT a > 0 FROM unnest(allowed) WITH ORDINALITY AS t(a, i) ORDER BY i);
+        visited := ARRAY(SELECT a <= 0 FROM unnest(allowed) WITH ORDINALITY AS t(a, i) ORDER BY i);
         LOOP
             open_count := (SELECT count(*) FROM unnest(open) AS o WHERE o);
             EXIT WHEN want <= 0 OR open_count = 0;
-            share := (want + open_count - 1) / open_count;
+            share := greatest(1, want / open_count);
             FOR i IN 1 .. cardinality(keys) LOOP
                 EXIT WHEN want <= 0;
                 CONTINUE WHEN NOT open[i];
@@ -103,6 +106,7 @@ BEGIN
                         LIMIT n
                         FOR UPDATE SKIP LOCKED);
                 END IF;
+                visited[i] := true;
                 given[i] := given[i] + cardinality(got);
                 want := want - cardinality(got);
                 picked := picked || got;
@@ -115,12 +119,12 @@ BEGIN
             rate_tat = CASE WHEN lim.key_rate_count IS NOT NULL AND v.n > 0
                             THEN {schema}.rate_spend(k.rate_tat, at, lim.key_rate_count, lim.key_rate_period_us, v.n)
                             ELSE k.rate_tat END
-        FROM unnest(keys, given) AS v(partition_key, n)
-        WHERE k.queue = q AND k.partition_key = v.partition_key;
+        FROM unnest(keys, given, visited) AS v(partition_key, n, visited)
+        WHERE k.queue = q AND k.partition_key = v.partition_key AND v.visited;
 
         DELETE FROM {schema}.queue_keys k
-        USING unnest(keys, given) AS v(partition_key, n)
-        WHERE k.queue = q AND k.partition_key = v.partition_key AND v.n = 0
+        USING unnest(keys, given, visited) AS v(partition_key, n, visited)
+        WHERE k.queue = q AND k.partition_key = v.partition_key AND v.visited AND v.n = 0
           AND NOT EXISTS (SELECT 1 FROM {schema}.jobs j
                           WHERE j.queue = q AND j.partition_key = k.partition_key AND j.state IN ('waiting', 'available', 'running'));
     END IF;
