@@ -51,4 +51,42 @@ public abstract partial class JobQueueContractTests
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => queue.AcknowledgeAsync([JobAck.Snooze(running, TimeSpan.FromDays(400))]).AsTask());
         await AssertConsistentAsync(queue);
     }
+
+    [Fact]
+    public async Task A_snooze_can_reschedule_with_a_new_priority_that_orders_the_job_from_then_on()
+    {
+        var queue = await CreateQueueAsync();
+        var first = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+        var second = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+
+        var job = Assert.Single(await queue.AcquireAsync(Take(1)));
+        Assert.Equal(first, job.Id);
+        Assert.Equal(JobState.Available, Assert.Single(await queue.AcknowledgeAsync([JobAck.Snooze(job, TimeSpan.Zero, priority: -5)])).State);
+        Assert.Equal(second, Assert.Single(await queue.AcquireAsync(Take(1))).Id); // lowered: the other goes first
+
+        var again = Assert.Single(await queue.AcquireAsync(Take(1)));
+        Assert.Equal(first, again.Id);
+        Assert.Equal(-5, again.Priority);
+        await queue.AcknowledgeAsync([JobAck.Snooze(again, TimeSpan.Zero, priority: 7)]);
+        var info = (await queue.GetJobAsync(first))!;
+        Assert.Equal((7, 7, 2), (info.Priority, info.EffectivePriority, info.Snoozes));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => JobAck.Snooze(again, TimeSpan.Zero, priority: 40_000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new SnoozeJobException(TimeSpan.Zero, priority: -40_000));
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
+    public async Task A_job_snoozed_to_a_lower_priority_keeps_what_its_waiting_children_lend_it()
+    {
+        var queue = await CreateQueueAsync();
+        var ids = await queue.EnqueueManyAsync([new JobRequest("k") { LocalKey = "parent" }, new JobRequest("k") { Priority = 9, DependsOn = [JobDependency.OnRequest("parent")] }]);
+        var parent = Assert.Single(await queue.AcquireAsync(Take(1)));
+
+        await queue.AcknowledgeAsync([JobAck.Snooze(parent, TimeSpan.FromMinutes(1), priority: 1)]);
+
+        var info = (await queue.GetJobAsync(ids[0].JobId))!;
+        Assert.Equal((1, 9), (info.Priority, info.EffectivePriority));
+        await AssertConsistentAsync(queue);
+    }
 }

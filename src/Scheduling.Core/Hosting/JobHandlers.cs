@@ -45,6 +45,16 @@ public sealed class SnoozeJobException : Exception
         Delay = delay;
     }
 
+    /// <summary>Snoozes the job for <paramref name="delay"/> and gives it <paramref name="priority"/> from then on (-32768 to 32767).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The delay or the priority is out of range.</exception>
+    public SnoozeJobException(TimeSpan delay, int priority)
+        : this(delay)
+    {
+        if (priority is < short.MinValue or > short.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(priority), priority, "A priority is between -32768 and 32767.");
+        Priority = priority;
+    }
+
     /// <summary>Snoozes the job for one second.</summary>
     public SnoozeJobException() : this(TimeSpan.FromSeconds(1)) { }
 
@@ -56,6 +66,9 @@ public sealed class SnoozeJobException : Exception
 
     /// <summary>How long until the job is due again.</summary>
     public TimeSpan Delay { get; }
+
+    /// <summary>The job's new priority; null: it keeps its own.</summary>
+    public int? Priority { get; }
 }
 
 /// <summary>Thrown by a handler when retrying cannot help; the job goes straight to dead.</summary>

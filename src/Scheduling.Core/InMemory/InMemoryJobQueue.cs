@@ -219,7 +219,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 
                 var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
                 var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
-                Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay), now, notify);
+                Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay, (short?)ack.Priority), now, notify);
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
             }
         }
@@ -453,15 +453,15 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         foreach (var edge in job.ParentEdges.Where(d => !d.Resolved).ToArray()) Recompute(edge.Parent);
     }
 
+    /// <summary>The highest effective priority of the children still waiting on <paramref name="job"/> (its own priority's floor: short.MinValue).</summary>
+    private static int LentPriority(Entry job) =>
+        job.ChildEdges.Where(e => !e.Resolved && e.Child.State == JobState.Waiting).Select(e => e.Child.EffectivePriority).DefaultIfEmpty(short.MinValue).Max();
+
     /// <summary>Effective priority = max(own, effective priority of every child still waiting on it).</summary>
     private void Recompute(Entry job)
     {
         if (job.State.IsTerminal()) return;
-        var effective = job.Priority;
-        foreach (var edge in job.ChildEdges)
-        {
-            if (!edge.Resolved && edge.Child.State == JobState.Waiting && edge.Child.EffectivePriority > effective) effective = edge.Child.EffectivePriority;
-        }
+        var effective = Math.Max(job.Priority, LentPriority(job));
 
         if (effective == job.EffectivePriority) return;
         SetEffectivePriority(job, effective);
@@ -691,6 +691,13 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         if (transition.CountsSnooze) entry.Snoozes++;
         if (transition.State == JobState.Available)
         {
+            if (transition.Priority is { } priority)
+            {
+                // A new own priority; waiting children still lend theirs (SQL twin: SetStatesIfRunning's priority shape).
+                entry.Priority = priority;
+                entry.EffectivePriority = Math.Max(priority, LentPriority(entry));
+            }
+
             entry.FinalizedAt = null;
             MakeReady(entry, transition.RunAt ?? entry.RunAt);
             if (transition.IsDueAt(now)) notify?.Add(entry.Queue);

@@ -66,7 +66,7 @@ public sealed class JobExecutor
         }
         catch (SnoozeJobException snooze)
         {
-            ack = JobAck.Snooze(job, snooze.Delay); // not a failure: nothing to log or keep
+            ack = JobAck.Snooze(job, snooze.Delay, snooze.Priority); // not a failure: nothing to log or keep
         }
         catch (PermanentJobFailureException ex)
         {

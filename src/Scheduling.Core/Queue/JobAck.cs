@@ -34,11 +34,21 @@ public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Er
     /// <summary>For a snooze, how many times the job had been snoozed before (<see cref="AcquiredJob.Snoozes"/>: the lease fences it).</summary>
     public int Snoozes { get; init; }
 
-    /// <summary>A snooze of <paramref name="job"/>: due again after <paramref name="delay"/>, its attempt given back.</summary>
-    public static JobAck Snooze(AcquiredJob job, TimeSpan delay)
+    /// <summary>For a snooze, the job's new priority (null: it keeps its own).</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>
+    /// A snooze of <paramref name="job"/>: due again after <paramref name="delay"/>, its attempt given
+    /// back, with <paramref name="priority"/> as its new priority when one is given (its effective
+    /// priority stays at least what waiting children lend it).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The priority is outside -32768..32767.</exception>
+    public static JobAck Snooze(AcquiredJob job, TimeSpan delay, int? priority = null)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return new JobAck(job.Lease, JobAckKind.Snoozed) { Delay = delay, Snoozes = job.Snoozes };
+        if (priority is < short.MinValue or > short.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(priority), priority, "A priority is between -32768 and 32767.");
+        return new JobAck(job.Lease, JobAckKind.Snoozed) { Delay = delay, Snoozes = job.Snoozes, Priority = priority };
     }
 
     /// <summary>A success.</summary>

@@ -38,6 +38,9 @@ public readonly record struct JobTransition(JobState State, DateTimeOffset? RunA
     /// <summary>True for a snooze within the bound: it counts towards <see cref="JobTransitions.MaxSnoozes"/>.</summary>
     public bool CountsSnooze { get; init; }
 
+    /// <summary>The job's new own priority (a snooze that asked for one); null keeps it. Its effective priority stays at least what waiting children lend it.</summary>
+    public short? Priority { get; init; }
+
     /// <summary>True when the job ends here.</summary>
     public bool IsTerminal => State.IsTerminal();
 
@@ -70,13 +73,14 @@ public static class JobTransitions
     /// <param name="retryable">For a failure, false makes it dead at once.</param>
     /// <param name="now">The store's clock.</param>
     /// <param name="retryDelay">The backoff before a retry (<see cref="RetryBackoff.Delay"/> of the failed attempt), or a snooze's delay.</param>
-    public static JobTransition Acknowledge(JobFacts job, JobAckKind kind, string? error, bool retryable, DateTimeOffset now, TimeSpan retryDelay) => kind switch
+    /// <param name="priority">For a snooze, the new priority it asked for, if any.</param>
+    public static JobTransition Acknowledge(JobFacts job, JobAckKind kind, string? error, bool retryable, DateTimeOffset now, TimeSpan retryDelay, short? priority = null) => kind switch
     {
         JobAckKind.Succeeded => Finished(JobState.Succeeded, now, null), // done is done, even if cancellation came too late
         JobAckKind.Cancelled => Finished(JobState.Cancelled, now, null),
         JobAckKind.Released => Release(job, now),
         JobAckKind.Failed => Fail(job, error, retryable, now, retryDelay),
-        JobAckKind.Snoozed => Snooze(job, now, retryDelay),
+        JobAckKind.Snoozed => Snooze(job, now, retryDelay, priority),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown acknowledgement kind."),
     };
 
@@ -114,13 +118,15 @@ public static class JobTransitions
     /// <summary>
     /// The handler snoozed the job: due again after <paramref name="delay"/> with its attempt given back
     /// and no error kept, up to <see cref="MaxSnoozes"/> times; after that a snooze is a failed attempt
-    /// (retried after the delay, or dead on the last). A requested cancellation wins.
+    /// (retried after the delay, or dead on the last). A requested cancellation wins. A new
+    /// <paramref name="priority"/> applies whenever the job is due again.
     /// </summary>
-    public static JobTransition Snooze(JobFacts job, DateTimeOffset now, TimeSpan delay)
+    public static JobTransition Snooze(JobFacts job, DateTimeOffset now, TimeSpan delay, short? priority = null)
     {
         if (job.CancelRequested) return Finished(JobState.Cancelled, now, null);
-        if (job.Snoozes < MaxSnoozes) return new JobTransition(JobState.Available, now + delay, null, -1, null) { CountsSnooze = true };
-        return Fail(job, $"The job was snoozed {MaxSnoozes} times, the most with attempts given back; this snooze counts as a failed attempt.", retryable: true, now, delay);
+        if (job.Snoozes < MaxSnoozes) return new JobTransition(JobState.Available, now + delay, null, -1, null) { CountsSnooze = true, Priority = priority };
+        var failed = Fail(job, $"The job was snoozed {MaxSnoozes} times, the most with attempts given back; this snooze counts as a failed attempt.", retryable: true, now, delay);
+        return failed.State == JobState.Available ? failed with { Priority = priority } : failed;
     }
 
     /// <summary>

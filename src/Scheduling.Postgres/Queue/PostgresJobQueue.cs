@@ -202,12 +202,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
             // The snooze count comes with the acknowledgement, from the acquisition: the lease fences it.
             var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false, Snoozes: ack.Snoozes);
-            var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay);
+            var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority);
             if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
             else
             {
                 rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal));
-                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay)));
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority)));
             }
         }
 

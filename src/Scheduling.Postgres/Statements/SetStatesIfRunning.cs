@@ -20,15 +20,15 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 /// </summary>
 internal sealed class SetStatesIfRunning
 {
-    // Parameters, as $1..$15 in the SQL.
+    // Parameters, as $1..$16 in the SQL.
     private const int Ids = 0, Tokens = 1, WhenCancel = 2, States = 3, RunAfter = 4, Finalized = 5, AttemptChange = 6,
-        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14;
+        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14, Priorities = 15;
 
     // Row ordinals.
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3, RowToken = 4;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[128];
+    private readonly string?[] _variants = new string?[256];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -52,6 +52,7 @@ internal sealed class SetStatesIfRunning
         DependsOnCancel = 16, // some row is for one value of the job's cancellation flag
         CountsUnstarted = 32, // some row is a rescue of a job never reported started
         CountsSnooze = 64, // some row is a snooze within the bound
+        ChangesPriority = 128, // some row is a snooze with a new priority
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -64,6 +65,17 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.ChangesAttempt)) set.Add("attempt = j.attempt + t.attempt_change");
         if (shape.HasFlag(Shape.CountsUnstarted)) set.Add("unstarted_rescues = j.unstarted_rescues + CASE WHEN t.counts_unstarted THEN 1 ELSE 0 END");
         if (shape.HasFlag(Shape.CountsSnooze)) set.Add("snoozes = j.snoozes + CASE WHEN t.counts_snooze THEN 1 ELSE 0 END");
+        if (shape.HasFlag(Shape.ChangesPriority))
+        {
+            // The new own priority; the effective one stays at least what waiting children lend (JobTransition.Priority).
+            set.Add("priority = coalesce(t.priority, j.priority)");
+            set.Add("""
+                effective_priority = CASE WHEN t.priority IS NULL THEN j.effective_priority ELSE nullif(greatest(t.priority, (
+                    SELECT max(coalesce(c.effective_priority, c.priority)) FROM {schema}.job_dependencies e JOIN {schema}.jobs c ON c.id = e.child_id
+                    WHERE e.parent_id = j.id AND NOT e.resolved AND c.state = 'waiting')), t.priority) END
+                """);
+        }
+
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
@@ -76,6 +88,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.Wakes)) columns.Add(("$10::boolean[]", "wake"));
         if (shape.HasFlag(Shape.CountsUnstarted)) columns.Add(("$14::boolean[]", "counts_unstarted"));
         if (shape.HasFlag(Shape.CountsSnooze)) columns.Add(("$15::boolean[]", "counts_snooze"));
+        if (shape.HasFlag(Shape.ChangesPriority)) columns.Add(("$16::smallint[]", "priority"));
         // A row for one value of the cancellation flag is matched against the flag read under a row lock
         // (the latest value: a cancellation committed meanwhile is waited for and seen). Matched against
         // j.cancel_requested in the join, a cancellation committing while this statement waited for the
@@ -123,6 +136,7 @@ internal sealed class SetStatesIfRunning
         var wake = new bool[n];
         var countsUnstarted = new bool[n];
         var countsSnooze = new bool[n];
+        var priorities = new short?[n];
         var shape = Shape.None;
         for (var i = 0; i < n; i++)
         {
@@ -142,6 +156,8 @@ internal sealed class SetStatesIfRunning
             if (t.CountsUnstartedRescue) shape |= Shape.CountsUnstarted;
             countsSnooze[i] = t.CountsSnooze;
             if (t.CountsSnooze) shape |= Shape.CountsSnooze;
+            priorities[i] = t.Priority;
+            if (t.Priority is not null) shape |= Shape.ChangesPriority;
             if (t.RunAt is not null) shape |= Shape.MovesRunAt;
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
@@ -153,7 +169,7 @@ internal sealed class SetStatesIfRunning
         // missing array with NULLs, so a batch of successes sends four arrays, not ten.
         object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
-        var p = new NpgsqlParameter[CountsSnooze + 1];
+        var p = new NpgsqlParameter[Priorities + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
         p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
@@ -169,6 +185,7 @@ internal sealed class SetStatesIfRunning
         p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
         p[CountsUnstarted] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsUnstarted), countsUnstarted), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[CountsSnooze] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsSnooze), countsSnooze), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
+        p[Priorities] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.ChangesPriority), priorities), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Smallint };
         var command = new NpgsqlBatchCommand(Variant(shape));
         command.Parameters.AddRange(p);
         return command;
