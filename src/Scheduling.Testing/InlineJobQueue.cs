@@ -46,10 +46,11 @@ internal sealed class InlineJobQueue(IJobQueue inner, Func<TestJobRunner> runner
         return resumed;
     }
 
-    public async ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    public async ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
     {
-        await inner.SetQueueLimitsAsync(queue, limits, cancellationToken).ConfigureAwait(false);
+        var old = await inner.SetQueueLimitsAsync(queue, limits, cancellationToken).ConfigureAwait(false);
         await RunAsync(cancellationToken).ConfigureAwait(false); // a loosened limit lets waiting jobs run now
+        return old;
     }
 
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);

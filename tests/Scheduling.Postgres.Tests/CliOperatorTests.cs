@@ -116,12 +116,41 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
             Assert.Equal(new Dictionary<string, bool> { ["empty-one"] = true, ["reports"] = true }, rows); // a paused queue is listed even when empty
         }
 
-        Assert.Matches(@"(?m)^reports\s.*\spaused$", (await CliAsync("queues", "--schema", schema)).Out);
+        Assert.Matches(@"(?m)^reports\s.*\spaused\s+-$", (await CliAsync("queues", "--schema", schema)).Out);
         var resumed = await CliAsync("queues", "resume", "reports", "--schema", schema);
         Assert.Equal((0, "queue 'reports' resumed"), (resumed.Exit, resumed.Out.Trim()));
         Assert.Equal(5, (await CliAsync("queues", "resume", "reports", "--schema", schema)).Exit);
         Assert.Single(await queue.AcquireAsync(new AcquireRequest("reports", "w", 10, TimeSpan.FromMinutes(1))));
         Assert.Equal(2, (await CliAsync("queues", "pause", "", "--schema", schema)).Exit);
+    }
+
+    [Fact]
+    public async Task Queues_limit_and_unlimit_set_what_the_claim_enforces_and_the_listing_shows_it()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        await queue.EnqueueManyAsync([new JobRequest("k") { Queue = "api", PartitionKey = "t1" }, new JobRequest("k") { Queue = "api", PartitionKey = "t1" }]);
+
+        var limited = await CliAsync("queues", "limit", "api", "--rate", "100/1m", "--rate-per-key", "5/500ms", "--concurrency-per-key", "1", "--schema", schema);
+        Assert.Equal((0, "queue 'api' limited: rate 100/1m, per key 5/500ms, 1 running per key"), (limited.Exit, limited.Out.Trim()));
+        Assert.Single(await queue.AcquireAsync(new AcquireRequest("api", "w", 10, TimeSpan.FromMinutes(1)))); // a mutex per key
+        Assert.Matches(@"(?m)^api\s.*\srunning\s+rate 100/1m, per key 5/500ms, 1 running per key$", (await CliAsync("queues", "--schema", schema)).Out);
+        Assert.Equal(0, (await CliAsync("queues", "limit", "idle", "--fair-keys", "--schema", schema)).Exit);
+        using (var listing = JsonDocument.Parse((await CliAsync("queues", "--schema", schema, "--json")).Out))
+            Assert.Contains(listing.RootElement.EnumerateArray(), e => e.GetProperty("queue").GetString() == "idle" && e.GetProperty("limits").GetProperty("fairKeys").GetBoolean()); // listed even when empty
+
+        Assert.Equal(0, (await CliAsync("queues", "unlimit", "api", "--schema", schema)).Exit);
+        Assert.Equal(5, (await CliAsync("queues", "unlimit", "api", "--schema", schema)).Exit); // it had none left
+        Assert.Single(await queue.AcquireAsync(new AcquireRequest("api", "w", 10, TimeSpan.FromMinutes(1))));
+
+        var noLimit = await CliAsync("queues", "limit", "api", "--schema", schema);
+        Assert.Equal(2, noLimit.Exit);
+        Assert.Contains("give at least one of --rate", noLimit.Err, StringComparison.Ordinal);
+        var badRate = await CliAsync("queues", "limit", "api", "--rate", "10/fortnight", "--schema", schema);
+        Assert.Equal(2, badRate.Exit);
+        Assert.Contains("--rate: '10/fortnight' has no period unit", badRate.Err, StringComparison.Ordinal);
+        Assert.Contains("is out of range", (await CliAsync("queues", "limit", "api", "--rate", "0/s", "--schema", schema)).Err, StringComparison.Ordinal);
+        Assert.Equal(2, (await CliAsync("queues", "limit", "api", "--concurrency-per-key", "0", "--schema", schema)).Exit);
     }
 
     [Fact]

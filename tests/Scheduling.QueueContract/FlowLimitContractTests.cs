@@ -13,7 +13,7 @@ public abstract partial class JobQueueContractTests
         var queue = await CreateQueueAsync();
         await queue.EnqueueManyAsync(Enumerable.Range(0, 10).Select(_ => new JobRequest("k")).ToArray());
         var limits = new QueueLimits { Rate = new RateLimit(3, TimeSpan.FromSeconds(10)) };
-        await queue.SetQueueLimitsAsync("default", limits);
+        Assert.Equal(QueueLimits.None, await queue.SetQueueLimitsAsync("default", limits)); // it returns what the queue had
 
         Assert.Equal(3, (await queue.AcquireAsync(Take(10))).Count); // the burst: a full bucket
         Assert.Empty(await queue.AcquireAsync(Take(10)));
@@ -25,7 +25,7 @@ public abstract partial class JobQueueContractTests
         Assert.Equal(3, (await queue.AcquireAsync(Take(10))).Count); // the bucket holds no more than its count
 
         Assert.Equal(limits, (await queue.GetQueueStatsAsync()).Single(s => s.Queue == "default").Limits);
-        await queue.SetQueueLimitsAsync("default", QueueLimits.None);
+        Assert.Equal(limits, await queue.SetQueueLimitsAsync("default", QueueLimits.None));
         Assert.Equal(3, (await queue.AcquireAsync(Take(10))).Count);
         Assert.Equal(QueueLimits.None, (await queue.GetQueueStatsAsync()).Single(s => s.Queue == "default").Limits);
         await AssertConsistentAsync(queue);

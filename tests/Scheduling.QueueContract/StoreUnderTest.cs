@@ -27,6 +27,6 @@ public sealed class StoreUnderTest(IJobQueue queue) : IJobQueue, IJobWorkerStore
     public ValueTask<AcknowledgeAndAcquireResult> AcknowledgeAndAcquireAsync(IReadOnlyList<JobAck> acks, AcquireRequest request, CancellationToken cancellationToken = default) => _worker.AcknowledgeAndAcquireAsync(acks, request, cancellationToken);
     public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => _worker.RescueExpiredLeasesAsync(cancellationToken);
     public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default) => _worker.ExpireOverdueAsync(cancellationToken);
-    public ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => Inner.SetQueueLimitsAsync(queue, limits, cancellationToken);
+    public ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => Inner.SetQueueLimitsAsync(queue, limits, cancellationToken);
     public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default) => _worker.PurgeFinishedAsync(olderThan, batchSize, cancellationToken);
 }

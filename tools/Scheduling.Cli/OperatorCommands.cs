@@ -46,7 +46,39 @@ internal static class OperatorCommands
             (queue, name, cancellationToken) => queue.PauseQueueAsync(name, cancellationToken), "paused", "was paused already"));
         queues.Add(OnOneQueue("resume", "Resume a paused queue and wake its workers (exit 5 when it was not paused).",
             (queue, name, cancellationToken) => queue.ResumeQueueAsync(name, cancellationToken), "resumed", "was not paused"));
+        queues.Add(Limit());
+        queues.Add(OnOneQueue("unlimit", "Remove a queue's limits (rates, per-key cap, fair keys) for every host (exit 5 when it had none).",
+            async (queue, name, cancellationToken) => (await queue.SetQueueLimitsAsync(name, QueueLimits.None, cancellationToken)).IsLimited, "has no limits now", "had no limits"));
         return queues;
+    }
+
+    private static Command Limit()
+    {
+        var name = new Argument<string>("queue") { Description = "the queue's name" };
+        var rate = Cli.RateOption("--rate", "at most this many starts per period for the whole queue");
+        var perKey = Cli.RateOption("--rate-per-key", "at most this many starts per period for each partition key");
+        var cap = new Option<int?>("--concurrency-per-key") { Description = "at most this many running jobs per partition key (1: a mutex per key)", HelpName = "n" };
+        cap.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int?>() is { } n && n is < 1 or > QueueLimits.MaxConcurrencyPerKey)
+                result.AddError($"--concurrency-per-key must be between 1 and {QueueLimits.MaxConcurrencyPerKey} (was {n}).");
+        });
+        var fair = new Option<bool>("--fair-keys") { Description = "interleave partition keys in every claim (implied by the per-key limits)" };
+        return DatabaseCommand.Create("limit", "Set a queue's limits for every host, replacing the old ones: rates (COUNT/PERIOD: 10/s, 100/1m), a per-key cap, fair keys; enforced by the claim. 'queues unlimit NAME' removes them.", async (db, parse, cancellationToken) =>
+        {
+            var queue = parse.GetValue(name)!;
+            var limits = new QueueLimits { Rate = parse.GetValue(rate), RatePerKey = parse.GetValue(perKey), ConcurrencyPerKey = parse.GetValue(cap), FairKeys = parse.GetValue(fair) };
+            if (!limits.IsLimited)
+            {
+                await db.Error.WriteLineAsync($"{db.Command}: give at least one of --rate, --rate-per-key, --concurrency-per-key, --fair-keys (or 'scheduling queues unlimit {queue}' to remove the limits).");
+                return Cli.Usage;
+            }
+
+            await db.Queue.SetQueueLimitsAsync(queue, limits, cancellationToken);
+            if (db.Json) await WriteJsonAsync(db, new { queue, limits });
+            else await db.Output.WriteLineAsync($"queue '{queue}' limited: {Cli.Limits(limits)}");
+            return Cli.Ok;
+        }, name, rate, perKey, cap, fair);
     }
 
     private static Command OnOneQueue(string verb, string description, Func<PostgresJobQueue, string, CancellationToken, ValueTask<bool>> change, string done, string unchanged)
@@ -62,7 +94,7 @@ internal static class OperatorCommands
         }, name);
     }
 
-    private static Command QueueList() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age, the throughput and whether it is paused; 'queues pause|resume NAME'.", async (db, _, cancellationToken) =>
+    private static Command QueueList() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age, the throughput, whether it is paused and its limits; 'queues pause|resume|limit|unlimit NAME'.", async (db, _, cancellationToken) =>
     {
         var queues = await db.Operations.QueuesAsync(cancellationToken);
         if (db.Json)
@@ -71,11 +103,11 @@ internal static class OperatorCommands
             return Cli.Ok;
         }
 
-        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}  state");
+        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}  {"state",-7}  limits");
         foreach (var q in queues)
         {
             var oldest = q.OldestDueSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "-";
-            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}  {(q.Paused ? "paused" : "running")}"));
+            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}  {(q.Paused ? "paused" : "running"),-7}  {Cli.Limits(q.Limits)}"));
         }
 
         return Cli.Ok;
@@ -179,6 +211,8 @@ internal static class OperatorCommands
             ("attempt", $"{job.Attempt} of {job.MaxAttempts}"),
             ("timeout", job.Timeout is { } timeout ? $"{timeout.TotalSeconds:0.###} s per attempt" : null),
             ("snoozed", job.Snoozes > 0 ? $"{job.Snoozes} time(s)" : null),
+            ("key", job.PartitionKey),
+            ("start by", Time(job.LatestStartAt)),
             ("enqueued", Time(job.CreatedAt)),
             ("run at", Time(job.RunAt)),
             ("attempted", Time(job.AttemptedAt)),

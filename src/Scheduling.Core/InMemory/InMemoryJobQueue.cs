@@ -545,15 +545,16 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    public ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
     {
         JobValidation.ValidateQueueName(queue, nameof(queue));
         JobValidation.ValidateQueueLimits(limits, nameof(limits));
         cancellationToken.ThrowIfCancellationRequested();
+        QueueLimitState? old;
         lock (_gate)
         {
             // A changed rate starts its bucket full again (its old timestamp was paced for the old rate).
-            var old = _limits.GetValueOrDefault(queue);
+            old = _limits.GetValueOrDefault(queue);
             if (old is not null && old.Limits.RatePerKey != limits.RatePerKey && _keys.TryGetValue(queue, out var keys))
                 foreach (var key in keys.Values) key.Tat = null;
             if (!limits.IsLimited) _limits.Remove(queue);
@@ -561,7 +562,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         }
 
         _signals?.Notify(queue);
-        return ValueTask.CompletedTask;
+        return ValueTask.FromResult(old?.Limits ?? QueueLimits.None);
     }
 
     /// <inheritdoc />

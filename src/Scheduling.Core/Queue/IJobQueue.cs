@@ -63,8 +63,9 @@ public interface IJobQueue
     /// queue's previous limits; <see cref="QueueLimits.None"/> removes them. Workers are woken, so a
     /// loosened limit takes effect at once.
     /// </summary>
+    /// <returns>The limits the queue had before (<see cref="QueueLimits.None"/> when it had none).</returns>
     /// <exception cref="ArgumentException">The queue name or a limit is invalid; nothing was changed.</exception>
-    ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default);
+    ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

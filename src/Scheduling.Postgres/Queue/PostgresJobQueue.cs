@@ -375,13 +375,14 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public async ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
+    public async ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default)
     {
         JobValidation.ValidateQueueName(queue, nameof(queue));
         JobValidation.ValidateQueueLimits(limits, nameof(limits));
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await using var command = _queueControl.SetLimits(_dataSource, queue, limits, _schema.NotificationChannel);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? QueueControl.ReadLimits(reader, 0) : QueueLimits.None;
     }
 
     /// <inheritdoc />

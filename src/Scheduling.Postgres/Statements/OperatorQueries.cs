@@ -40,25 +40,25 @@ internal sealed class PostgresOperations
 
     public Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken) => new PostgresMigrator(_dataSource, _schema).MigrateAsync(cancellationToken);
 
-    /// <summary>Per queue: available, scheduled, running, dead, the oldest due age, jobs finished in the last five minutes, and whether it is paused (paused queues are listed even when empty).</summary>
+    /// <summary>Per queue: available, scheduled, running, dead, the oldest due age, jobs finished in the last five minutes, whether it is paused and its limits (paused and limited queues are listed even when empty).</summary>
     public async Task<IReadOnlyList<QueueOverview>> QueuesAsync(CancellationToken cancellationToken)
     {
-        await using var command = _dataSource.CreateCommand(_schema.Apply("""
+        await using var command = _dataSource.CreateCommand(_schema.Apply($$"""
             WITH counts AS (SELECT queue,
                    count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available') AS available,
                    count(*) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'scheduled') AS scheduled,
                    count(*) FILTER (WHERE state = 'running') AS running,
                    count(*) FILTER (WHERE state = 'dead') AS dead,
                    extract(epoch FROM now() - min(run_at) FILTER (WHERE {schema}.job_visible_state(state, run_at, now()) = 'available'))::float8 AS oldest,
-                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled') AND finalized_at > now() - interval '5 minutes') AS finished,
+                   count(*) FILTER (WHERE state IN ('succeeded', 'dead', 'cancelled', 'expired') AND finalized_at > now() - interval '5 minutes') AS finished,
                    count(*) FILTER (WHERE state = 'waiting') AS waiting
             FROM {schema}.jobs
             WHERE state IN ('waiting', 'available', 'running', 'dead') OR finalized_at > now() - interval '5 minutes'
             GROUP BY queue),
-            paused AS (SELECT queue FROM {schema}.queues WHERE paused_at IS NOT NULL)
+            controlled AS (SELECT queue, paused_at, {{QueueControl.LimitColumns}} FROM {schema}.queues WHERE paused_at IS NOT NULL OR limited)
             SELECT queue, coalesce(c.available, 0), coalesce(c.scheduled, 0), coalesce(c.running, 0), coalesce(c.dead, 0), c.oldest,
-                   coalesce(c.finished, 0), coalesce(c.waiting, 0), p.queue IS NOT NULL
-            FROM counts c FULL JOIN paused p USING (queue)
+                   coalesce(c.finished, 0), coalesce(c.waiting, 0), p.paused_at IS NOT NULL, {{string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "p." + column))}}
+            FROM counts c FULL JOIN controlled p USING (queue)
             ORDER BY queue
             """));
         var queues = new List<QueueOverview>();
@@ -66,7 +66,7 @@ internal sealed class PostgresOperations
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             queues.Add(new QueueOverview(reader.GetString(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4),
-                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0) { Waiting = reader.GetInt64(7), Paused = reader.GetBoolean(8) });
+                reader.IsDBNull(5) ? null : reader.GetDouble(5), reader.GetInt64(6) / 5.0) { Waiting = reader.GetInt64(7), Paused = reader.GetBoolean(8), Limits = QueueControl.ReadLimits(reader, 9) });
         }
 
         return queues;
@@ -75,7 +75,7 @@ internal sealed class PostgresOperations
     /// <summary>Makes a job that waits for its retry (or a later run-at) due now; false when it is not waiting.</summary>
     public async Task<bool> RetryNowAsync(long jobId, CancellationToken cancellationToken)
     {
-        await using var command = _dataSource.CreateCommand(_schema.Apply("""
+        await using var command = _dataSource.CreateCommand(_schema.Apply($$"""
             WITH r AS (UPDATE {schema}.jobs SET run_at = now() WHERE id = $1 AND state = 'available' AND run_at > now() RETURNING queue)
             SELECT pg_notify($2, queue) FROM r
             """));
@@ -94,4 +94,7 @@ internal sealed record QueueOverview(string Queue, long Available, long Schedule
 
     /// <summary>Paused for every host.</summary>
     public bool Paused { get; init; }
+
+    /// <summary>Its limits, enforced by the claim.</summary>
+    public QueueLimits Limits { get; init; } = QueueLimits.None;
 }

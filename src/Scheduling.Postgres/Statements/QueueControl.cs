@@ -28,7 +28,7 @@ internal sealed class QueueControl
         // A changed rate starts its bucket full again (its old timestamp was paced for the old rate).
         // Wakes the queue's workers: a loosened limit takes effect at once.
         _setLimits = schema.Apply($"""
-            WITH old AS (SELECT rate_count, rate_period_us, key_rate_count, key_rate_period_us FROM {"{schema}"}.queues WHERE queue = $1),
+            WITH old AS (SELECT {LimitColumns} FROM {"{schema}"}.queues WHERE queue = $1),
             upsert AS (
                 INSERT INTO {"{schema}"}.queues AS c (queue, {LimitColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
                 ON CONFLICT (queue) DO UPDATE SET
@@ -41,11 +41,11 @@ internal sealed class QueueControl
                 UPDATE {"{schema}"}.queue_keys k SET rate_tat = NULL
                 FROM old
                 WHERE k.queue = $1 AND k.rate_tat IS NOT NULL AND (old.key_rate_count, old.key_rate_period_us) IS DISTINCT FROM ($4::integer, $5::bigint))
-            SELECT pg_notify($8, queue) FROM upsert
+            SELECT old.*, n.* FROM (SELECT pg_notify($8, queue) FROM upsert) AS n LEFT JOIN old ON true
             """);
     }
 
-    /// <summary>Sets <paramref name="queue"/>'s limits (all of them, replacing the old) and notifies <paramref name="channel"/>.</summary>
+    /// <summary>Sets <paramref name="queue"/>'s limits (all of them, replacing the old) and notifies <paramref name="channel"/>; its one row starts with the old limits (<see cref="ReadLimits"/>, all null when it had none).</summary>
     public NpgsqlCommand SetLimits(NpgsqlDataSource dataSource, string queue, QueueLimits limits, string channel)
     {
         var command = dataSource.CreateCommand(_setLimits);

@@ -361,7 +361,7 @@ public sealed class WorkerHostTests
         public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
         public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.PauseQueueAsync(queue, cancellationToken);
         public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.ResumeQueueAsync(queue, cancellationToken);
-        public ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => inner.SetQueueLimitsAsync(queue, limits, cancellationToken);
+        public ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => inner.SetQueueLimitsAsync(queue, limits, cancellationToken);
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
     }
 

@@ -189,7 +189,7 @@ public sealed class TelemetryTests
         public ValueTask<JobInfo?> GetJobAsync(long jobId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-        public ValueTask SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }
