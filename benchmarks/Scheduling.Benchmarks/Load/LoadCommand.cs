@@ -4,7 +4,7 @@ using Scheduling.LocalPostgres;
 namespace Scheduling.Benchmarks.Load;
 
 /// <summary>
-/// <c>load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]</c>.
+/// <c>load --scenario NAME|all|flow [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]</c>.
 /// Without --connection a throwaway local PostgreSQL is started (fsync on). Exit code 1 when any
 /// scenario could not verify its jobs; speed never fails the command. <c>chaos</c> (worker processes
 /// killed, the server restarted and crashed: <see cref="ChaosScenario"/>) is not part of <c>all</c>.
@@ -29,7 +29,7 @@ internal static class LoadCommand
             return chaos.Verified ? 0 : 1;
         }
 
-        var scenarios = scenario == "all" ? LoadScenarios.All : [scenario];
+        var scenarios = scenario switch { "all" => LoadScenarios.All, "flow" => LoadScenarios.Flow, _ => [scenario] };
         var harness = new LoadScenarios(connection, jobs, workers);
         var results = new Dictionary<string, LoadResult>();
         var ok = true;
@@ -63,6 +63,13 @@ internal static class LoadCommand
                 ["drain_single_over_raw_single"] = Ratio("drain-single", "raw-single"), ["drain_over_hangfire"] = Ratio("drain", "hangfire"),
                 ["drain_over_raw_oneshot_batch"] = Ratio("drain", "raw-oneshot-batch"), ["drain_single_over_raw_oneshot_single"] = Ratio("drain-single", "raw-oneshot-single"),
             }) : ratios);
+        }
+
+        if (scenario == "flow")
+        {
+            string Ratio(string a) => results.TryGetValue(a, out var x) && results.TryGetValue("drain", out var y) && y.JobsPerSecond > 0
+                ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+            Console.WriteLine($"ratios: keyed-drain/drain {Ratio("keyed-drain")}  fair-drain/drain {Ratio("fair-drain")}");
         }
 
         return ok ? 0 : 1;

@@ -12,7 +12,7 @@ namespace Scheduling.Benchmarks.Load;
 /// The load harness's scenarios. Each creates its own schema, runs, verifies in the database that
 /// every job reached the expected state exactly once, and drops the schema.
 /// </summary>
-internal sealed class LoadScenarios(string connectionString, int jobs, int workers)
+internal sealed partial class LoadScenarios(string connectionString, int jobs, int workers)
 {
     private const string NoOp = "noop";
 
@@ -35,7 +35,12 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         "queue-loop" => QueueLoopAsync(),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
         "soak" => SoakAsync(),
-        _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All)}, all"),
+        "keyed-drain" => LimitedDrainAsync("keyed-drain", new QueueLimits { ConcurrencyPerKey = 4 }),
+        "fair-drain" => LimitedDrainAsync("fair-drain", new QueueLimits { FairKeys = true }),
+        "rate-accuracy" => RateAccuracyAsync(),
+        "tenant-wait" => TenantWaitAsync(fair: true),
+        "tenant-wait-plain" => TenantWaitAsync(fair: false),
+        _ => throw new ArgumentException($"unknown scenario '{scenario}'; known: {string.Join(", ", All.Concat(Flow))}, all, flow"),
     };
 
     private async Task<T> WithSchemaAsync<T>(string scenario, Func<NpgsqlDataSource, string, Task<T>> body)
@@ -106,7 +111,9 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
             { Extra = { ["batch"] = batch } };
     });
 
-    private IHost BuildHost(string schema, Action<SchedulingOptions> configure, Func<JobContext<long>, Task> handler)
+    private IHost BuildHost(string schema, Action<SchedulingOptions> configure, Func<JobContext<long>, Task> handler) => BuildHost<long>(schema, configure, handler);
+
+    private IHost BuildHost<T>(string schema, Action<SchedulingOptions> configure, Func<JobContext<T>, Task> handler)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
@@ -115,7 +122,7 @@ internal sealed class LoadScenarios(string connectionString, int jobs, int worke
         builder.Services.AddScheduling(s => s
             .UsePostgres(connectionString, o => o.Schema = schema)
             .Configure(o => { o.AddQueue("default", workers); configure(o); })
-            .AddHandler<long>(NoOp, (ctx, _) => handler(ctx)));
+            .AddHandler<T>(NoOp, (ctx, _) => handler(ctx)));
         return builder.Build();
     }
 

@@ -15,10 +15,11 @@ public static class LimitedClaim
 
     /// <summary>
     /// Deals up to <paramref name="want"/> jobs between slots allowed <paramref name="allowed"/>[i]
-    /// each: every pass offers each open slot, in order, an equal share of what is left (rounded down,
-    /// at least one), a slot that gives fewer than offered is closed, until the batch is full or no
-    /// slot is open. So every slot gets at least min(what it can give, ⌊want / slots⌋), and a slot
-    /// with little to give leaves its share to the others in the next pass.
+    /// each, in passes: a pass asks each open slot, least served first (then in order), for an equal share of what is left
+    /// (rounded down, at least one; the asks never add up to more than is left), takes them all, and
+    /// closes a slot that gave fewer than asked or all it may; until the batch is full or no slot is
+    /// open. So every slot gets at least min(what it can give, ⌊want / slots⌋), and a slot with little
+    /// to give leaves its share to the others in the next pass. (PostgreSQL takes a whole pass in one statement.)
     /// </summary>
     /// <param name="want">The batch size.</param>
     /// <param name="allowed">Per slot, the most it may give in this claim.</param>
@@ -37,15 +38,24 @@ public static class LimitedClaim
             var openCount = open.Count(o => o);
             if (openCount == 0) break;
             var share = Math.Max(1, want / openCount);
-            for (var i = 0; i < allowed.Length && want > 0; i++)
+            var asks = new int[allowed.Length];
+            var budget = want;
+            // The least served first: a slot asked nothing yet goes before one asked again (water-filling).
+            foreach (var i in Enumerable.Range(0, allowed.Length).OrderBy(i => given[i]).ThenBy(i => i))
             {
                 if (!open[i]) continue;
-                var n = Math.Min(Math.Min(share, allowed[i] - given[i]), want);
-                var got = take(i, n, given[i]);
+                asks[i] = Math.Min(Math.Min(share, allowed[i] - given[i]), budget);
+                budget -= asks[i];
+            }
+
+            for (var i = 0; i < allowed.Length; i++)
+            {
+                if (asks[i] == 0) continue;
+                var got = take(i, asks[i], given[i]);
                 visited[i] = true;
                 given[i] += got;
                 want -= got;
-                if (got < n || given[i] >= allowed[i]) open[i] = false;
+                if (got < asks[i] || given[i] >= allowed[i]) open[i] = false;
             }
         }
 

@@ -6,8 +6,8 @@
 -- The queue's bucket bounds the batch (one claimer at a time spends it: the queue row is locked).
 -- Without per-key controls the due jobs are taken in queue order. With them, the least recently
 -- visited keys are locked (SKIP LOCKED: a key another claimer holds is left to it), each is
--- allowed what its cap (counted from its running jobs, by a statement that starts after the key's
--- lock is held, so it sees every lease committed before) and its bucket leave, and the batch is
+-- allowed what its cap (counted from its running jobs, by a statement that starts after the keys'
+-- locks are held, so it sees every lease committed before) and its bucket leave, and the batch is
 -- dealt in equal shares pass after pass (LimitedClaim.Deal). Unkeyed jobs among the first due ones
 -- are one more key. Every visited key (asked for jobs, or allowed none) moves to the back of the
 -- round, a key the batch filled up before keeps its place; a key with no active job left is forgotten.
@@ -19,16 +19,21 @@ DECLARE
     picked bigint[] := '{}';
     keys text[] := '{}';
     allowed integer[] := '{}';
+    tats timestamptz[] := '{}';
+    running integer[];
     given integer[];
+    asks integer[];
     open boolean[];
     visited boolean[];
+    got_slots bigint[];
+    counts integer[];
+    slot bigint;
     unkeyed bigint[];
     got bigint[];
     visit integer := greatest(2 * max_jobs, 32); -- LimitedClaim.KeysVisited
     share integer;
     n integer;
     open_count integer;
-    r record;
 BEGIN
     IF max_jobs <= 0 THEN RETURN picked; END IF;
     SELECT * INTO lim FROM {schema}.queues WHERE queue = q AND paused_at IS NULL AND limited;
@@ -55,31 +60,39 @@ BEGIN
                 LIMIT visit) AS f
             WHERE f.partition_key IS NULL
             ORDER BY f.sort_rank DESC, f.sort_at, f.id);
-        IF cardinality(unkeyed) > 0 THEN
-            keys := keys || NULL::text;
-            allowed := allowed || want;
-        END IF;
 
-        FOR r IN
-            SELECT k.partition_key, k.rate_tat FROM {schema}.queue_keys k
-            WHERE k.queue = q
-            ORDER BY k.visited_at NULLS FIRST, k.partition_key
-            LIMIT visit
-            FOR UPDATE SKIP LOCKED
-        LOOP
-            n := want;
-            IF lim.key_concurrency IS NOT NULL THEN
-                n := least(n, lim.key_concurrency - (
-                    SELECT count(*)::integer FROM {schema}.jobs j
-                    WHERE j.queue = q AND j.partition_key = r.partition_key AND j.state = 'running'));
-            END IF;
+        -- The keys to visit, locked, in round-robin order (slot 1 is the unkeyed jobs, when there are any).
+        SELECT coalesce(array_agg(l.partition_key ORDER BY l.ord), '{}'), coalesce(array_agg(l.rate_tat ORDER BY l.ord), '{}')
+        INTO keys, tats
+        FROM (SELECT k.partition_key, k.rate_tat, row_number() OVER () AS ord FROM (
+                  SELECT partition_key, rate_tat FROM {schema}.queue_keys
+                  WHERE queue = q
+                  ORDER BY visited_at NULLS FIRST, partition_key
+                  LIMIT visit
+                  FOR UPDATE SKIP LOCKED) AS k) AS l;
+        IF cardinality(unkeyed) > 0 THEN
+            keys := array_prepend(NULL::text, keys);
+            tats := array_prepend(NULL::timestamptz, tats);
+        END IF;
+        -- Their running jobs, counted by a statement that starts after the locks are held.
+        IF lim.key_concurrency IS NOT NULL THEN
+            running := ARRAY(
+                SELECT coalesce(r.n, 0) FROM unnest(keys) WITH ORDINALITY AS k(partition_key, ord)
+                LEFT JOIN LATERAL (SELECT count(*)::integer AS n FROM {schema}.jobs j
+                                   WHERE j.queue = q AND j.partition_key = k.partition_key AND j.state = 'running') AS r ON true
+                ORDER BY k.ord);
+        END IF;
+        allowed := array_fill(want, ARRAY[cardinality(keys)]);
+        FOR i IN 1 .. cardinality(keys) LOOP
+            CONTINUE WHEN keys[i] IS NULL;
+            IF lim.key_concurrency IS NOT NULL THEN allowed[i] := least(allowed[i], lim.key_concurrency - running[i]); END IF;
             IF lim.key_rate_count IS NOT NULL THEN
-                n := least(n, {schema}.rate_allowance(r.rate_tat, at, lim.key_rate_count, lim.key_rate_period_us));
+                allowed[i] := least(allowed[i], {schema}.rate_allowance(tats[i], at, lim.key_rate_count, lim.key_rate_period_us));
             END IF;
-            keys := keys || r.partition_key;
-            allowed := allowed || greatest(n, 0);
+            allowed[i] := greatest(allowed[i], 0);
         END LOOP;
 
+        -- LimitedClaim.Deal: passes of equal shares, each taken in one statement.
         given := array_fill(0, ARRAY[cardinality(keys)]);
         open := ARRAY(SELECT a > 0 FROM unnest(allowed) WITH ORDINALITY AS t(a, i) ORDER BY i);
         visited := ARRAY(SELECT a <= 0 FROM unnest(allowed) WITH ORDINALITY AS t(a, i) ORDER BY i);
@@ -87,30 +100,40 @@ BEGIN
             open_count := (SELECT count(*) FROM unnest(open) AS o WHERE o);
             EXIT WHEN want <= 0 OR open_count = 0;
             share := greatest(1, want / open_count);
+            asks := array_fill(0, ARRAY[cardinality(keys)]);
+            n := want;
+            -- The least served first: a slot asked nothing yet goes before one asked again.
+            FOR slot IN SELECT t.i FROM unnest(given) WITH ORDINALITY AS t(g, i) ORDER BY t.g, t.i LOOP
+                CONTINUE WHEN NOT open[slot];
+                asks[slot] := least(share, allowed[slot] - given[slot], n);
+                n := n - asks[slot];
+            END LOOP;
+
+            SELECT coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.slot), '{}') INTO got, got_slots FROM (
+                SELECT u.id, 1 AS slot FROM (
+                    SELECT id FROM {schema}.jobs
+                    WHERE keys[1] IS NULL AND asks[1] > 0 AND id = ANY (unkeyed[given[1] + 1 : given[1] + asks[1]]) AND state = 'available'
+                    ORDER BY sort_rank DESC, sort_at, id
+                    FOR UPDATE SKIP LOCKED) AS u
+                UNION ALL
+                SELECT j.id, k.slot FROM unnest(keys, asks) WITH ORDINALITY AS k(partition_key, ask, slot)
+                CROSS JOIN LATERAL (
+                    SELECT id FROM {schema}.jobs
+                    WHERE state = 'available' AND queue = q AND partition_key = k.partition_key AND run_at <= at
+                      AND (latest_start_at IS NULL OR latest_start_at >= at) AND id <> ALL (picked)
+                    ORDER BY sort_rank DESC, sort_at, id
+                    LIMIT k.ask
+                    FOR UPDATE SKIP LOCKED) AS j
+                WHERE k.partition_key IS NOT NULL AND k.ask > 0) AS t;
+            picked := picked || got;
+            counts := array_fill(0, ARRAY[cardinality(keys)]);
+            FOREACH slot IN ARRAY got_slots LOOP counts[slot] := counts[slot] + 1; END LOOP;
             FOR i IN 1 .. cardinality(keys) LOOP
-                EXIT WHEN want <= 0;
-                CONTINUE WHEN NOT open[i];
-                n := least(share, allowed[i] - given[i], want);
-                IF keys[i] IS NULL THEN
-                    got := ARRAY(
-                        SELECT id FROM {schema}.jobs
-                        WHERE id = ANY (unkeyed[given[i] + 1 : given[i] + n]) AND state = 'available'
-                        ORDER BY sort_rank DESC, sort_at, id
-                        FOR UPDATE SKIP LOCKED);
-                ELSE
-                    got := ARRAY(
-                        SELECT id FROM {schema}.jobs
-                        WHERE state = 'available' AND queue = q AND partition_key = keys[i] AND run_at <= at
-                          AND (latest_start_at IS NULL OR latest_start_at >= at) AND id <> ALL (picked)
-                        ORDER BY sort_rank DESC, sort_at, id
-                        LIMIT n
-                        FOR UPDATE SKIP LOCKED);
-                END IF;
+                CONTINUE WHEN asks[i] = 0;
                 visited[i] := true;
-                given[i] := given[i] + cardinality(got);
-                want := want - cardinality(got);
-                picked := picked || got;
-                IF cardinality(got) < n OR given[i] >= allowed[i] THEN open[i] := false; END IF;
+                given[i] := given[i] + counts[i];
+                want := want - counts[i];
+                IF counts[i] < asks[i] OR given[i] >= allowed[i] THEN open[i] := false; END IF;
             END LOOP;
         END LOOP;
 
