@@ -117,7 +117,7 @@ public sealed class StaggerProperties
         var bad = Gen.OneOf(
             Gen.Choose(60, 1_000_000_000).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
             Gen.Choose(-1_000_000_000, -1).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)),
-            ArbMap.Default.GeneratorFor<string>().Where(s => !int.TryParse(s, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _)));
+            ArbMap.Default.GeneratorFor<string>().Where(s => !int.TryParse(s?.Trim(), System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))); // surrounding blanks are trimmed, as configuration values often carry them
         Prop.ForAll(Arb.From(bad), text => !Validate(text).Succeeded).Check(Runs.WithMaxTest(300));
         Prop.ForAll(Arb.From(Gen.Choose(0, 59)), offset => Validate(offset.ToString(System.Globalization.CultureInfo.InvariantCulture)).Succeeded).Check(Runs);
     }
