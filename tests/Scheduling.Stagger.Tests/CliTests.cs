@@ -107,7 +107,7 @@ public sealed class CliTests : IDisposable
 
         var listHelp = await RunAsync("jobs", "list", "--help");
         Assert.Equal(0, listHelp.Exit);
-        Assert.Contains("--state <scheduled|available|running|succeeded|cancelled|dead|waiting>", listHelp.Out, StringComparison.Ordinal);
+        Assert.Contains("--state <scheduled|available|running|succeeded|cancelled|dead|waiting|expired>", listHelp.Out, StringComparison.Ordinal);
         Assert.Contains("SCHEDULING_CONNECTION", listHelp.Out, StringComparison.Ordinal);
 
         var version = await RunAsync("--version");

@@ -36,21 +36,9 @@ internal sealed partial class LoadScenarios
         var queue = await MigratedAsync(dataSource, schema);
         await EnqueueAsync(queue, jobs, i => new JobRequest(NoOp, (long)i) { PartitionKey = $"tenant-{i % Keys}" });
         await queue.SetQueueLimitsAsync("default", limits);
-        var handled = 0;
-        var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var host = BuildHost(schema, o => o.PollInterval = TimeSpan.FromMilliseconds(50), _ =>
-        {
-            if (Interlocked.Increment(ref handled) == jobs) finished.TrySetResult();
-            return Task.CompletedTask;
-        });
-        var clock = Stopwatch.StartNew();
-        await host.StartAsync();
-        await finished.Task.WaitAsync(TimeSpan.FromMinutes(30));
-        while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") < jobs) await Task.Delay(2);
-        clock.Stop();
-        await host.StopAsync();
-        var verified = handled == jobs && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == jobs;
-        return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified) { Extra = { ["keys"] = Keys } };
+        var result = await DrainWithHostAsync(scenario, dataSource, schema, o => o.PollInterval = TimeSpan.FromMilliseconds(50));
+        result.Extra["keys"] = Keys;
+        return result;
     });
 
     /// <summary>

@@ -134,36 +134,39 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
             await queue.EnqueueManyAsync(Enumerable.Range(0, Math.Min(10_000, jobs - done)).Select(_ => new JobRequest(NoOp)).ToArray());
 
         using var telemetry = traced ? new TelemetrySink() : null;
+        var result = await DrainWithHostAsync(scenario, dataSource, schema, o =>
+        {
+            if (batched) return;
+            // The worst case: one job per fetch, nothing fetched ahead, every acknowledgement written at once.
+            o.Queues["default"].FetchBatchSize = 1;
+            o.Queues["default"].Prefetch = workers;
+            o.AckFlushInterval = TimeSpan.Zero;
+            o.AckBatchSize = 1;
+        });
+        if (traced) result.Extra["traced"] = true;
+        return result;
+    });
+
+    /// <summary>Drains the <c>jobs</c> enqueued jobs with a worker host; done when every acknowledgement is in; verified when each succeeded on its first attempt.</summary>
+    private async Task<LoadResult> DrainWithHostAsync(string scenario, NpgsqlDataSource dataSource, string schema, Action<SchedulingOptions> configure)
+    {
         var handled = 0;
         var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var host = BuildHost(schema,
-            o =>
-            {
-                if (batched) return;
-                // The worst case: one job per fetch, nothing fetched ahead, every acknowledgement written at once.
-                o.Queues["default"].FetchBatchSize = 1;
-                o.Queues["default"].Prefetch = workers;
-                o.AckFlushInterval = TimeSpan.Zero;
-                o.AckBatchSize = 1;
-            },
-            _ =>
-            {
-                if (Interlocked.Increment(ref handled) == jobs) finished.TrySetResult();
-                return Task.CompletedTask;
-            });
+        using var host = BuildHost(schema, configure, _ =>
+        {
+            if (Interlocked.Increment(ref handled) == jobs) finished.TrySetResult();
+            return Task.CompletedTask;
+        });
         var clock = Stopwatch.StartNew();
         await host.StartAsync();
         await finished.Task.WaitAsync(TimeSpan.FromMinutes(30));
-        // Done when every acknowledgement is in the database.
         while (await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded'") < jobs) await Task.Delay(2);
         clock.Stop();
         await host.StopAsync();
         var verified = handled == jobs
             && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".jobs WHERE state = 'succeeded' AND attempt = 1") == jobs;
-        var result = new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
-        if (traced) result.Extra["traced"] = true;
-        return result;
-    });
+        return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    }
 
     private Task<LoadResult> LatencyAsync() => WithSchemaAsync("latency", async (dataSource, schema) =>
     {

@@ -282,39 +282,45 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         return await OneJobTransition.ReadFactsAsync(read, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The time a statement writes: null stands for the database clock.</summary>
-
     /// <inheritdoc />
-    public async ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default)
-    {
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        var total = 0;
-        for (var round = 0; round < 100; round++)
+    public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) =>
+        InBoundedRoundsAsync(async (connection, transaction) =>
         {
-            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var _ = connection.ConfigureAwait(false);
-            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using var __ = transaction.ConfigureAwait(false);
             // Read the expired leases under lock, decide each in JobTransitions, write them with the one fenced statement.
             List<TransitionRow> rows;
             DateTimeOffset decidedAt;
             await using (var command = _rescue.Command(connection, transaction, _clock.WriteNow(), _options.RescueBatchSize))
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                 (rows, decidedAt) = await RescueCandidates.ReadDecidedAsync(reader, cancellationToken).ConfigureAwait(false);
+            if (rows.Count == 0) return 0;
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
+            var finished = rows.Where(r => r.Transition.IsTerminal).Select(r => r.JobId).ToArray();
+            if (finished.Length > 0) batch.BatchCommands.Add(SettleCommand(cancelled: false, finished)); // out of attempts: dead, and their children with them
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return rows.Count;
+        }, cancellationToken);
 
-            var rescued = rows.Count;
-            if (rescued == 0) break;
-            await using (var batch = new NpgsqlBatch(connection, transaction))
-            {
-                batch.BatchCommands.Add(SetStatesCommand(rows, decidedAt));
-                var finished = rows.Where(r => r.Transition.IsTerminal).Select(r => r.JobId).ToArray();
-                if (finished.Length > 0) batch.BatchCommands.Add(SettleCommand(cancelled: false, finished)); // out of attempts: dead, and their children with them
-                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
+    /// <summary>
+    /// Runs <paramref name="round"/> (read a batch under lock, decide, write) in a transaction of its
+    /// own, again while it fills a whole batch (<see cref="PostgresQueueOptions.RescueBatchSize"/>), at most 100 times.
+    /// </summary>
+    /// <returns>The rows changed in all.</returns>
+    private async ValueTask<int> InBoundedRoundsAsync(Func<NpgsqlConnection, NpgsqlTransaction, Task<int>> round, CancellationToken cancellationToken)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var total = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var _ = connection.ConfigureAwait(false);
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var __ = transaction.ConfigureAwait(false);
+            var changed = await round(connection, transaction).ConfigureAwait(false);
+            if (changed == 0) break;
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            total += rescued;
-            if (rescued < _options.RescueBatchSize) break;
+            total += changed;
+            if (changed < _options.RescueBatchSize) break;
         }
 
         return total;
@@ -386,37 +392,22 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default)
-    {
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        var total = 0;
-        for (var round = 0; round < 100; round++)
+    public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default) =>
+        InBoundedRoundsAsync(async (connection, transaction) =>
         {
-            var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var _ = connection.ConfigureAwait(false);
-            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using var __ = transaction.ConfigureAwait(false);
             List<(long Id, JobTransition Transition)> rows;
             DateTimeOffset decidedAt;
             await using (var command = _expire.CandidatesCommand(connection, transaction, _clock.WriteNow(), _options.RescueBatchSize))
             await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
                 (rows, decidedAt) = await ExpireOverdue.ReadDecidedAsync(reader, cancellationToken).ConfigureAwait(false);
-            if (rows.Count == 0) break;
-            await using (var batch = new NpgsqlBatch(connection, transaction))
-            {
-                batch.BatchCommands.Add(_expire.WriteCommand(rows, _clock.ForWrite(decidedAt), _rules.MaxErrorsKept));
-                // Their children by their failure policy; a waiting one's ancestors lose its priority.
-                batch.BatchCommands.Add(SettleCommand(cancelled: true, rows.Select(r => r.Id).ToArray()));
-                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            total += rows.Count;
-            if (rows.Count < _options.RescueBatchSize) break;
-        }
-
-        return total;
-    }
+            if (rows.Count == 0) return 0;
+            await using var batch = new NpgsqlBatch(connection, transaction);
+            batch.BatchCommands.Add(_expire.WriteCommand(rows, _clock.ForWrite(decidedAt), _rules.MaxErrorsKept));
+            // Their children by their failure policy; a waiting one's ancestors lose its priority.
+            batch.BatchCommands.Add(SettleCommand(cancelled: true, rows.Select(r => r.Id).ToArray()));
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return rows.Count;
+        }, cancellationToken);
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default)
