@@ -225,6 +225,7 @@ internal static class OperatorCommands
             ("parents", Links(job.Parents) + (job.PendingParents > 0 ? $" ({job.PendingParents} unfinished; on failure: {Cli.Name(job.OnParentFailure)})" : "")),
             ("children", Links(job.Children)),
             ("payload", job.PayloadJson),
+            ("result", job.ResultJson),
         };
         foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
         foreach (var e in job.Errors) await db.Output.WriteLineAsync($"{"error",-12} attempt {e.Attempt} at {Time(e.At)}: {e.Message}");

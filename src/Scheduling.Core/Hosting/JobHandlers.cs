@@ -24,6 +24,24 @@ public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload)
     /// jobs with a definition it feeds the run history that sizes later runs of the same command.
     /// </summary>
     public ResourceUsage Usage { get; init; } = new();
+
+    /// <summary>Where the handler sets its result (<see cref="JobOutput.SetResult{TResult}"/>), stored with the job when the attempt succeeds.</summary>
+    public JobOutput Output { get; init; } = new();
+
+    /// <summary>Sets the job's result (<see cref="JobOutput.SetResult{TResult}"/>): at most <see cref="JobOutput.MaxResultBytes"/> of JSON, stored if the attempt succeeds.</summary>
+    public void SetResult<TResult>(TResult value) => Output.SetResult(value);
+
+    /// <summary>
+    /// The results of this job's parents (<see cref="JobRequest.DependsOn"/>), by parent id, so a graph
+    /// passes data along without a side table. Read from the store when called.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The context was made outside a worker, with no store to read from.</exception>
+    public async ValueTask<IReadOnlyList<JobResult>> ParentResultsAsync(CancellationToken cancellationToken = default)
+    {
+        var read = Output.Parents ?? throw new InvalidOperationException("This job context has no store to read parent results from (it was not made by a worker).");
+        var parents = await read(cancellationToken).ConfigureAwait(false);
+        return parents.OrderBy(p => p.Id).Select(p => new JobResult(p.Id, p.Kind, p.State, p.ResultJson)).ToArray();
+    }
 }
 
 /// <summary>
@@ -85,7 +103,7 @@ public sealed class PermanentJobFailureException : Exception
 }
 
 /// <summary>One registered kind: how to run a job of it.</summary>
-internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, ResourceUsage, CancellationToken, Task> Invoke);
+internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, ResourceUsage, JobOutput, CancellationToken, Task> Invoke);
 
 /// <summary>The handlers by kind, built from the registrations made through the builder.</summary>
 internal sealed class JobHandlerRegistry
@@ -136,24 +154,24 @@ internal sealed class JobHandlerRegistry
 
     private static JobHandlerRegistration ForTypeWith<THandler, TPayload>(string kind, bool required)
         where THandler : class, IJobHandler<TPayload> =>
-        new(kind, async (services, job, json, usage, ct) =>
+        new(kind, async (services, job, json, usage, output, ct) =>
         {
             var payload = Deserialize<TPayload>(job, json, required);
             var scope = services.CreateAsyncScope();
             await using (scope.ConfigureAwait(false))
             {
                 var handler = scope.ServiceProvider.GetRequiredService<THandler>();
-                await handler.HandleAsync(new JobContext<TPayload>(job, payload) { Usage = usage }, ct).ConfigureAwait(false);
+                await handler.HandleAsync(new JobContext<TPayload>(job, payload) { Usage = usage, Output = output }, ct).ConfigureAwait(false);
             }
         });
 
     internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)
     {
         var required = RequiresPayload<TPayload>(handler.Method.GetParameters().FirstOrDefault());
-        return new(kind, async (_, job, json, usage, ct) =>
+        return new(kind, async (_, job, json, usage, output, ct) =>
         {
             var payload = Deserialize<TPayload>(job, json, required);
-            await handler(new JobContext<TPayload>(job, payload) { Usage = usage }, ct).ConfigureAwait(false);
+            await handler(new JobContext<TPayload>(job, payload) { Usage = usage, Output = output }, ct).ConfigureAwait(false);
         });
     }
 }

@@ -220,6 +220,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
                 var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
                 Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay, (short?)ack.Priority), now, notify);
+                if (entry.State == JobState.Succeeded) entry.ResultJson = ack.ResultJson;
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
             }
         }
@@ -313,7 +314,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         lock (_gate)
         {
             var now = Clock.Now(_time);
-            IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt))
+            IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt)
+                    && (query.ParentsOf is not { } child || e.ChildEdges.Exists(d => d.Child.Id == child)))
                 .OrderByDescending(e => e.Id).Take(query.Limit).Select(e => Info(e, now)).ToArray();
             return ValueTask.FromResult(page);
         }
@@ -326,7 +328,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
         Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
-        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt,
+        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -793,6 +795,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public int Snoozes;
         public string? PartitionKey;
         public DateTimeOffset? LatestStartAt;
+        public string? ResultJson;
         public readonly List<JobAttemptError> Errors = [];
     }
 

@@ -57,8 +57,10 @@ public sealed class JobExecutor
         Exception? failure = null;
         try
         {
-            await registration.Invoke(_services, job, PayloadJson, usage, cancellationToken).ConfigureAwait(false);
-            ack = JobAck.Success(job.Lease);
+            var queue = _services.GetService(typeof(IJobQueue)) as IJobQueue;
+            var output = new JobOutput(PayloadJson, queue is null ? null : ct => queue.ListJobsAsync(new JobListQuery { ParentsOf = job.Id, Limit = JobGraph.MaxParents }, ct));
+            await registration.Invoke(_services, job, PayloadJson, usage, output, cancellationToken).ConfigureAwait(false);
+            ack = JobAck.Success(job.Lease) with { ResultJson = output.ResultJson };
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

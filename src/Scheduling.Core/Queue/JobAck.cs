@@ -34,6 +34,9 @@ public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Er
     /// <summary>For a snooze, how many times the job had been snoozed before (<see cref="AcquiredJob.Snoozes"/>: the lease fences it).</summary>
     public int Snoozes { get; init; }
 
+    /// <summary>For a success, the result the handler set (<see cref="JobOutput"/>), stored with the job.</summary>
+    public string? ResultJson { get; init; }
+
     /// <summary>For a snooze, the job's new priority (null: it keeps its own).</summary>
     public int? Priority { get; init; }
 

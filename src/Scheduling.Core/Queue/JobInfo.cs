@@ -61,6 +61,9 @@ public sealed record JobInfo
     /// <summary>The job's own attempt timeout (<see cref="JobRequest.Timeout"/>), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>The result its handler set when it succeeded (<see cref="JobOutput.SetResult{TResult}"/>), as JSON; null when it set none.</summary>
+    public string? ResultJson { get; init; }
+
     /// <summary>The key the queue's per-key limits count it under (<see cref="JobRequest.PartitionKey"/>).</summary>
     public string? PartitionKey { get; init; }
 

@@ -34,6 +34,9 @@ public sealed record JobListQuery
         }
     }
 
+    /// <summary>Only the parents of this job (the jobs it depends on).</summary>
+    public long? ParentsOf { get; init; }
+
     /// <summary>Only jobs enqueued at or after this time.</summary>
     public DateTimeOffset? CreatedFrom { get; init; }
 

@@ -203,7 +203,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             // The snooze count comes with the acknowledgement, from the acquisition: the lease fences it.
             var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false, Snoozes: ack.Snoozes);
             var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority);
-            if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal));
+            if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal) { ResultJson = normal.State == JobState.Succeeded ? ack.ResultJson : null });
             else
             {
                 rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal));

@@ -11,7 +11,7 @@ internal sealed class ReadJob
     private const int Id = 0, Queue = 1, Kind = 2, Payload = 3, State = 4, RunAt = 5, Now = 6, Priority = 7, Attempt = 8, MaxAttempts = 9, CreatedAt = 10,
         AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
         CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26,
-        TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1;
+        TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1, Result = LatestStartAt + 1;
 
     public ReadJob(PostgresSchema schema)
     {
@@ -22,6 +22,7 @@ internal sealed class ReadJob
               AND ($3::text[] IS NULL OR {schema}.job_visible_state(state, run_at, coalesce($8, now())) = ANY($3))
               AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
               AND ($6::bigint IS NULL OR id < $6)
+              AND ($9::bigint IS NULL OR id IN (SELECT d.parent_id FROM {schema}.job_dependencies d WHERE d.child_id = $9))
             ORDER BY id DESC LIMIT $7
             """);
     }
@@ -35,7 +36,7 @@ internal sealed class ReadJob
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at
+               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text
         FROM {"{schema}"}.jobs j
         """;
 
@@ -66,6 +67,7 @@ internal sealed class ReadJob
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.BeforeId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = query.Limit });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.ParentsOf ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         return command;
     }
 
@@ -107,8 +109,9 @@ internal sealed class ReadJob
             Allocation = AllocationColumns.Read(reader, Allocation),
             Timeout = TimeoutColumn.Read(reader, TimeoutMs),
             Snoozes = reader.GetInt16(Snoozes),
-            PartitionKey = reader.IsDBNull(PartitionKey) ? null : reader.GetString(PartitionKey),
-            LatestStartAt = reader.IsDBNull(LatestStartAt) ? null : reader.GetFieldValue<DateTimeOffset>(LatestStartAt),
+            PartitionKey = Text(PartitionKey),
+            LatestStartAt = Time(LatestStartAt),
+            ResultJson = Text(Result),
             CommandHash = Text(CommandHash),
             Description = Text(Description),
             EffectivePriority = reader.GetInt16(EffectivePriority),

@@ -9,7 +9,11 @@ namespace Scheduling.Postgres.Statements;
 /// value of that fact it is for (<see cref="WhenCancelRequested"/>; null: either): the store sends
 /// the decision for each, and the statement applies the one that matches.
 /// </summary>
-internal readonly record struct TransitionRow(long JobId, Guid Token, bool? WhenCancelRequested, JobTransition Transition);
+internal readonly record struct TransitionRow(long JobId, Guid Token, bool? WhenCancelRequested, JobTransition Transition)
+{
+    /// <summary>For a success, the result to store with the job (the handler's, not a rule: it travels beside the transition).</summary>
+    public string? ResultJson { get; init; }
+}
 
 /// <summary>
 /// Applies decided transitions (<see cref="JobTransitions"/>) to jobs still running under the given
@@ -20,15 +24,15 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 /// </summary>
 internal sealed class SetStatesIfRunning
 {
-    // Parameters, as $1..$16 in the SQL.
+    // Parameters, as $1..$17 in the SQL.
     private const int Ids = 0, Tokens = 1, WhenCancel = 2, States = 3, RunAfter = 4, Finalized = 5, AttemptChange = 6,
-        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14, Priorities = 15;
+        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14, Priorities = 15, Results = 16;
 
     // Row ordinals.
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3, RowToken = 4;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[256];
+    private readonly string?[] _variants = new string?[512];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -53,6 +57,7 @@ internal sealed class SetStatesIfRunning
         CountsUnstarted = 32, // some row is a rescue of a job never reported started
         CountsSnooze = 64, // some row is a snooze within the bound
         ChangesPriority = 128, // some row is a snooze with a new priority
+        StoresResult = 256, // some row is a success with a result
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -76,6 +81,7 @@ internal sealed class SetStatesIfRunning
                 """);
         }
 
+        if (shape.HasFlag(Shape.StoresResult)) set.Add("result = coalesce(t.result, j.result)");
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
@@ -89,6 +95,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.CountsUnstarted)) columns.Add(("$14::boolean[]", "counts_unstarted"));
         if (shape.HasFlag(Shape.CountsSnooze)) columns.Add(("$15::boolean[]", "counts_snooze"));
         if (shape.HasFlag(Shape.ChangesPriority)) columns.Add(("$16::smallint[]", "priority"));
+        if (shape.HasFlag(Shape.StoresResult)) columns.Add(("$17::jsonb[]", "result"));
         // A row for one value of the cancellation flag is matched against the flag read under a row lock
         // (the latest value: a cancellation committed meanwhile is waited for and seen). Matched against
         // j.cancel_requested in the join, a cancellation committing while this statement waited for the
@@ -137,6 +144,7 @@ internal sealed class SetStatesIfRunning
         var countsUnstarted = new bool[n];
         var countsSnooze = new bool[n];
         var priorities = new short?[n];
+        var results = new string?[n];
         var shape = Shape.None;
         for (var i = 0; i < n; i++)
         {
@@ -158,6 +166,8 @@ internal sealed class SetStatesIfRunning
             if (t.CountsSnooze) shape |= Shape.CountsSnooze;
             priorities[i] = t.Priority;
             if (t.Priority is not null) shape |= Shape.ChangesPriority;
+            results[i] = rows[i].ResultJson;
+            if (results[i] is not null) shape |= Shape.StoresResult;
             if (t.RunAt is not null) shape |= Shape.MovesRunAt;
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
@@ -169,7 +179,7 @@ internal sealed class SetStatesIfRunning
         // missing array with NULLs, so a batch of successes sends four arrays, not ten.
         object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
-        var p = new NpgsqlParameter[Priorities + 1];
+        var p = new NpgsqlParameter[Results + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
         p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
@@ -186,6 +196,7 @@ internal sealed class SetStatesIfRunning
         p[CountsUnstarted] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsUnstarted), countsUnstarted), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[CountsSnooze] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsSnooze), countsSnooze), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[Priorities] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.ChangesPriority), priorities), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Smallint };
+        p[Results] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.StoresResult), results), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb };
         var command = new NpgsqlBatchCommand(Variant(shape));
         command.Parameters.AddRange(p);
         return command;
