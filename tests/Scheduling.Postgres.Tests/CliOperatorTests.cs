@@ -125,6 +125,21 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Jobs_show_prints_the_progress_a_heartbeat_wrote_and_the_result_a_success_stored()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k")]);
+        var jobs = await queue.AcquireAsync(new AcquireRequest("default", "w", 2, TimeSpan.FromMinutes(1)));
+        await queue.HeartbeatAsync("w", [jobs[0].Lease], TimeSpan.FromMinutes(1), [new JobProgressUpdate(jobs[0].Lease, new JobProgress(0.4, "copying", null))]);
+        await queue.AcknowledgeAsync([JobAck.Success(jobs[1].Lease) with { ResultJson = """{"rows":7}""" }]);
+
+        string Id(AcquiredJob job) => job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Matches(@"(?m)^progress\s+40%, copying, at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", (await CliAsync("jobs", "show", Id(jobs[0]), "--schema", schema)).Out);
+        Assert.Matches(@"(?m)^result\s+\{""rows"": 7\}$", (await CliAsync("jobs", "show", Id(jobs[1]), "--schema", schema)).Out);
+    }
+
+    [Fact]
     public async Task Queues_limit_and_unlimit_set_what_the_claim_enforces_and_the_listing_shows_it()
     {
         var queue = await database.NewQueueAsync();

@@ -225,6 +225,7 @@ internal static class OperatorCommands
             ("parents", Links(job.Parents) + (job.PendingParents > 0 ? $" ({job.PendingParents} unfinished; on failure: {Cli.Name(job.OnParentFailure)})" : "")),
             ("children", Links(job.Children)),
             ("payload", job.PayloadJson),
+            ("progress", job.Progress is { } progress ? Progress(progress) : null),
             ("result", job.ResultJson),
         };
         foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
@@ -236,6 +237,9 @@ internal static class OperatorCommands
         $"{a.MemoryMb} MB, {a.CpuMillicores} mCPU{(a.Gpus > 0 ? $", {a.Gpus} GPU" : "")} for {a.DefinitionId} (baseline {a.BaselineMemoryMb} MB; {Cli.Name(a.Source)}"
         + (a.SkipReason == AraSkipReason.None ? "" : $", skipped: {Cli.Name(a.SkipReason)}")
         + (a.SampleCount > 0 ? $", {a.SampleCount} runs" : "") + (a.CeilingHit ? ", at the ceiling" : a.Clamped ? ", clamped" : "") + ")";
+
+    private static string Progress(JobProgress p) =>
+        string.Join(", ", new[] { p.Fraction is { } f ? (f * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%" : null, p.Message, p.MetadataJson, p.ReportedAt is { } at ? $"at {Time(at)}" : null }.OfType<string>());
 
     private static string Links(IReadOnlyList<JobLink> links) => string.Join(", ", links.Select(l => $"{l.JobId} ({Cli.Name(l.State)})"));
 

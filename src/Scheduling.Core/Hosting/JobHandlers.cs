@@ -28,6 +28,9 @@ public sealed record JobContext<TPayload>(AcquiredJob Job, TPayload Payload)
     /// <summary>Where the handler sets its result (<see cref="JobOutput.SetResult{TResult}"/>), stored with the job when the attempt succeeds.</summary>
     public JobOutput Output { get; init; } = new();
 
+    /// <summary>Reports how far the job is and what it is doing (<see cref="JobOutput.ReportProgress"/>): written with the next heartbeat.</summary>
+    public void ReportProgress(double fraction, string? message = null) => Output.ReportProgress(fraction, message);
+
     /// <summary>Sets the job's result (<see cref="JobOutput.SetResult{TResult}"/>): at most <see cref="JobOutput.MaxResultBytes"/> of JSON, stored if the attempt succeeds.</summary>
     public void SetResult<TResult>(TResult value) => Output.SetResult(value);
 

@@ -173,10 +173,12 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
+        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration, progress);
+        var reports = new Dictionary<JobLease, JobProgress>();
+        foreach (var update in progress ?? []) reports[update.Lease] = update.Progress; // the last report of a lease wins
         var held = new List<HeldLease>();
         lock (_gate)
         {
@@ -186,6 +188,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 if (!_jobs.TryGetValue(lease.JobId, out var entry) || entry.State != JobState.Running || entry.LockedBy != workerId || entry.LeaseToken != lease.Token) continue;
                 entry.LeaseExpiresAt = expires;
                 entry.Started = true; // a heartbeat names the jobs its host runs: the attempt is now used
+                if (reports.TryGetValue(lease, out var report)) entry.Progress = report with { ReportedAt = Clock.Now(_time) };
                 held.Add(new HeldLease(entry.Id, lease.Token, entry.CancelRequested));
             }
         }
@@ -328,7 +331,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
         Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
-        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson,
+        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson, Progress = e.Progress,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -796,6 +799,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public string? PartitionKey;
         public DateTimeOffset? LatestStartAt;
         public string? ResultJson;
+        public JobProgress? Progress;
         public readonly List<JobAttemptError> Errors = [];
     }
 

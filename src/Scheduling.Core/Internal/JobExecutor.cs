@@ -41,7 +41,12 @@ public sealed class JobExecutor
     /// naming the registered kinds. An <see cref="OperationCanceledException"/> after
     /// <paramref name="cancellationToken"/> was cancelled is rethrown: why it was cancelled decides the acknowledgement.
     /// </summary>
-    public async Task<JobExecution> RunAsync(AcquiredJob job, ResourceUsage usage, string workerId, CancellationToken cancellationToken)
+    /// <param name="job">The job.</param>
+    /// <param name="usage">Where the handler reports what it used.</param>
+    /// <param name="workerId">The worker, for messages.</param>
+    /// <param name="cancellationToken">Stops the handler.</param>
+    /// <param name="output">Where the handler reports progress and its result (<see cref="CreateOutput"/>); a new one when null.</param>
+    public async Task<JobExecution> RunAsync(AcquiredJob job, ResourceUsage usage, string workerId, CancellationToken cancellationToken, JobOutput? output = null)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(usage);
@@ -57,8 +62,7 @@ public sealed class JobExecutor
         Exception? failure = null;
         try
         {
-            var queue = _services.GetService(typeof(IJobQueue)) as IJobQueue;
-            var output = new JobOutput(PayloadJson, queue is null ? null : ct => queue.ListJobsAsync(new JobListQuery { ParentsOf = job.Id, Limit = JobGraph.MaxParents }, ct));
+            output ??= CreateOutput(job);
             await registration.Invoke(_services, job, PayloadJson, usage, output, cancellationToken).ConfigureAwait(false);
             ack = JobAck.Success(job.Lease) with { ResultJson = output.ResultJson };
         }
@@ -80,6 +84,14 @@ public sealed class JobExecutor
         }
 
         return new JobExecution(WithUsage(job, ack, usage, _time.GetElapsedTime(started)), failure, UnknownKind: false);
+    }
+
+    /// <summary>The output a handler of <paramref name="job"/> reports into: results serialised like payloads, parents read from the host's queue.</summary>
+    public JobOutput CreateOutput(AcquiredJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var queue = _services.GetService(typeof(IJobQueue)) as IJobQueue;
+        return new JobOutput(PayloadJson, queue is null ? null : ct => queue.ListJobsAsync(new JobListQuery { ParentsOf = job.Id, Limit = JobGraph.MaxParents }, ct));
     }
 
     /// <summary>

@@ -301,11 +301,21 @@ public static partial class JobValidation
     }
 
     /// <summary>Rejects a heartbeat a store cannot serve.</summary>
-    public static void ValidateHeartbeat(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration)
+    public static void ValidateHeartbeat(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null)
     {
         ValidateWorkerId(workerId, nameof(workerId));
         ArgumentNullException.ThrowIfNull(leases);
         ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
+        for (var i = 0; i < (progress?.Count ?? 0); i++)
+        {
+            var report = progress![i].Progress ?? throw new ArgumentNullException($"progress[{i}].Progress");
+            if (report.Fraction is { } f && !(f >= 0 && f <= 1))
+                throw new ArgumentOutOfRangeException($"progress[{i}].Progress.Fraction", f, "Progress is a fraction between 0 and 1.");
+            if (report.Message is { Length: > JobOutput.MaxProgressMessageLength })
+                throw new ArgumentException($"A progress message is at most {JobOutput.MaxProgressMessageLength} characters (was {report.Message.Length}).", $"progress[{i}].Progress.Message");
+            if (report.MetadataJson is { } metadata && Encoding.UTF8.GetByteCount(metadata) > JobOutput.MaxMetadataBytes)
+                throw new ArgumentException($"Progress metadata is at most {JobOutput.MaxMetadataBytes:N0} bytes of JSON.", $"progress[{i}].Progress.MetadataJson");
+        }
     }
 
     /// <summary>Rejects an empty or too long worker id.</summary>

@@ -87,7 +87,12 @@ public interface IJobWorkerStore
     /// kept alive by it: its lease runs out and it is rescued.
     /// </summary>
     /// <returns>The leases still held (a lease given but not returned was lost).</returns>
-    ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default);
+    /// <param name="workerId">The worker.</param>
+    /// <param name="leases">The leases to extend.</param>
+    /// <param name="leaseDuration">How long from now each is extended.</param>
+    /// <param name="progress">The latest progress of some of these jobs, written under their lease with the extension (none is written for a lease not held).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Applies a batch of acknowledgements, each decided by <see cref="JobTransitions"/>; a stale lease

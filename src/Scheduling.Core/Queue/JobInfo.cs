@@ -61,6 +61,9 @@ public sealed record JobInfo
     /// <summary>The job's own attempt timeout (<see cref="JobRequest.Timeout"/>), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>What it last reported while running (written with its worker's heartbeats); null when it reported nothing.</summary>
+    public JobProgress? Progress { get; init; }
+
     /// <summary>The result its handler set when it succeeded (<see cref="JobOutput.SetResult{TResult}"/>), as JSON; null when it set none.</summary>
     public string? ResultJson { get; init; }
 

@@ -160,12 +160,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
-        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration);
+        JobValidation.ValidateHeartbeat(workerId, leases, leaseDuration, progress);
         if (leases.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _heartbeat.Command(_dataSource, workerId, leases, leaseDuration, _clock.WriteNow());
+        await using var command = _heartbeat.Command(_dataSource, workerId, leases, leaseDuration, _clock.WriteNow(), progress);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Heartbeat.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }

@@ -13,6 +13,7 @@ internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options,
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
     {
         var job = holding.Job;
+        holding.Output = executor.CreateOutput(job); // before it is marked started: the heartbeat reads it
         holding.MarkStarted();
         if (options.TimeoutOf(job) is { } timeout) holding.StartTimeout(timeout, time);
         var usage = new ResourceUsage();
@@ -22,7 +23,7 @@ internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options,
         JobAck? ack;
         try
         {
-            var execution = await executor.RunAsync(job, usage, workerId, holding.Token).ConfigureAwait(false);
+            var execution = await executor.RunAsync(job, usage, workerId, holding.Token, holding.Output).ConfigureAwait(false);
             if (execution.UnknownKind) Log.UnknownKind(logger, job.Kind, job.Id, job.Queue);
             if (execution.Exception is { } failure) failures.Failed(job, failure);
             ack = execution.Ack;

@@ -35,7 +35,17 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
             return;
         }
 
-        var held = await store.HeartbeatAsync(workerId, holding.Select(r => r.Job.Lease).ToArray(), options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+        // The latest progress of each job that reported since the last heartbeat goes with it: no round trip of its own.
+        var reports = new List<(RunningJob Job, int Version)>();
+        var progress = new List<JobProgressUpdate>();
+        foreach (var job in holding)
+        {
+            if (job.Output?.Pending(job.ProgressSent) is not var (report, version)) continue;
+            reports.Add((job, version));
+            progress.Add(new JobProgressUpdate(job.Job.Lease, report));
+        }
+
+        var held = await store.HeartbeatAsync(workerId, holding.Select(r => r.Job.Lease).ToArray(), options.LeaseDuration, progress, cancellationToken).ConfigureAwait(false);
         // By lease, not by job: an older holding of a job this host leased again is not kept alive by the newer lease.
         var heldByLease = new Dictionary<(long, Guid), HeldLease>(held.Count);
         foreach (var lease in held) heldByLease[(lease.JobId, lease.Token)] = lease;
@@ -53,6 +63,9 @@ internal sealed class LeaseKeeper(IJobWorkerStore store, RunningJobs running, st
                 job.Stop(StopReason.LeaseLost);
             }
         }
+
+        foreach (var (job, version) in reports)
+            if (heldByLease.TryGetValue((job.Job.Id, job.Job.Lease.Token), out var lease) && lease.Extended) job.ProgressSent = version; // else sent again next time
 
         _retrySoon = skipped;
     }

@@ -30,6 +30,12 @@ internal sealed class RunningJob : IDisposable
         Token = _cts.Token;
     }
 
+    /// <summary>Where its handler reports progress (set when the handler starts).</summary>
+    public JobOutput? Output { get; set; }
+
+    /// <summary>The version of <see cref="Output"/>'s progress the store has (the lease keeper's bookkeeping).</summary>
+    public int ProgressSent { get; set; }
+
     /// <summary>When this host fetched it (its lease began about then).</summary>
     public DateTimeOffset FetchedAt { get; }
 

@@ -14,14 +14,20 @@ internal sealed class FakeStore : IJobWorkerStore
 
     public List<IReadOnlyList<JobAck>> Acknowledged { get; } = [];
 
+    /// <summary>The progress each heartbeat carried, in order.</summary>
+    public List<IReadOnlyList<JobProgressUpdate>> ProgressSent { get; } = [];
+
     public ValueTask<IReadOnlyList<AckResult>> AcknowledgeAsync(IReadOnlyList<JobAck> acks, CancellationToken cancellationToken = default)
     {
         lock (Acknowledged) Acknowledged.Add(acks.ToArray());
         return ValueTask.FromResult((OnAcknowledge ?? Unexpected<IReadOnlyList<JobAck>, IReadOnlyList<AckResult>>())(acks));
     }
 
-    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult((OnHeartbeat ?? Unexpected<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>())(leases));
+    public ValueTask<IReadOnlyList<HeldLease>> HeartbeatAsync(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        lock (ProgressSent) ProgressSent.Add(progress?.ToArray() ?? []);
+        return ValueTask.FromResult((OnHeartbeat ?? Unexpected<IReadOnlyList<JobLease>, IReadOnlyList<HeldLease>>())(leases));
+    }
 
     public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(OnExpire?.Invoke() ?? 0);
 

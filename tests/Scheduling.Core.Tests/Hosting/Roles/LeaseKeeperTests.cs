@@ -91,4 +91,31 @@ public sealed class LeaseKeeperTests
 
         Assert.Equal(0, new RunningJobs().Count);
     }
+
+    [Fact]
+    public async Task Progress_goes_with_the_next_heartbeat_once_and_again_until_a_heartbeat_extends_its_lease()
+    {
+        var running = new RunningJobs();
+        var reporting = new RunningJob(FakeStore.Job(7), null) { Output = new JobOutput() };
+        var quiet = new RunningJob(FakeStore.Job(8), null) { Output = new JobOutput() };
+        foreach (var job in new[] { reporting, quiet }) { job.MarkStarted(); running.Add(job); }
+        var extend = false;
+        var store = new FakeStore { OnHeartbeat = leases => leases.Select(l => new HeldLease(l.JobId, l.Token, false, Extended: extend || l.JobId != 7)).ToArray() };
+        var keeper = new LeaseKeeper(store, running, "w", new SchedulingOptions(), TimeProvider.System, NullLogger.Instance);
+
+        reporting.Output.ReportProgress(0.25, "reading");
+        reporting.Output.ReportProgress(0.5, "halfway"); // only the latest goes
+        reporting.Output.SetMetadata("rows", "1200");
+        await keeper.RunOnceAsync(CancellationToken.None); // its row was held elsewhere: not extended, so sent again
+        extend = true;
+        await keeper.RunOnceAsync(CancellationToken.None);
+        await keeper.RunOnceAsync(CancellationToken.None); // nothing new to send
+
+        var expected = new JobProgressUpdate(reporting.Job.Lease, new JobProgress(0.5, "halfway", """{"rows":"1200"}"""));
+        Assert.Equal([[expected], [expected], []], store.ProgressSent.Select(p => p.ToArray()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => quiet.Output.ReportProgress(1.5));
+        Assert.Throws<ArgumentException>(() => quiet.Output.ReportProgress(0.1, new string('m', JobOutput.MaxProgressMessageLength + 1)));
+        Assert.Throws<ArgumentException>(() => quiet.Output.SetMetadata("big", new string('x', JobOutput.MaxMetadataBytes)));
+        Assert.Null(quiet.Output.Pending(0)); // a refused report changes nothing
+    }
 }
