@@ -93,6 +93,18 @@ public sealed class JobOutput
         }
     }
 
+    /// <summary>
+    /// True once the handler completed the job inside its own transaction (a store's
+    /// <c>CompleteWithinAsync</c>): the worker then writes no success of its own, only a failure that
+    /// the store refuses if that transaction committed (so a rolled-back transaction retries the job).
+    /// </summary>
+    public bool CompletedInTransaction => Volatile.Read(ref _completedInTransaction);
+
+    private bool _completedInTransaction;
+
+    /// <summary>Called by a store once it has written the job's completion into the handler's transaction.</summary>
+    public void MarkCompletedInTransaction() => Volatile.Write(ref _completedInTransaction, true);
+
     /// <summary>The result as stored (JSON), or null when the handler set none.</summary>
     public string? ResultJson { get; private set; }
 

@@ -64,7 +64,9 @@ public sealed class JobExecutor
         {
             output ??= CreateOutput(job);
             await registration.Invoke(_services, job, PayloadJson, usage, output, cancellationToken).ConfigureAwait(false);
-            ack = JobAck.Success(job.Lease) with { ResultJson = output.ResultJson };
+            ack = output.CompletedInTransaction
+                ? JobAck.Failure(job.Lease, CompletedInTransactionNotCommitted) with { CompletedInTransaction = true } // refused if it committed
+                : JobAck.Success(job.Lease) with { ResultJson = output.ResultJson };
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -85,6 +87,12 @@ public sealed class JobExecutor
 
         return new JobExecution(WithUsage(job, ack, usage, _time.GetElapsedTime(started)), failure, UnknownKind: false);
     }
+
+    /// <summary>
+    /// The error of a job whose handler completed it inside its own transaction and returned, when that
+    /// transaction did not commit: the acknowledgement carrying it is refused when it did.
+    /// </summary>
+    public const string CompletedInTransactionNotCommitted = "The handler completed the job inside its own transaction, but that transaction did not commit; the attempt fails and the job is retried.";
 
     /// <summary>The output a handler of <paramref name="job"/> reports into: results serialised like payloads, parents read from the host's queue.</summary>
     public JobOutput CreateOutput(AcquiredJob job)

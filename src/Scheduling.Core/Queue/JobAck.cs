@@ -34,6 +34,12 @@ public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Er
     /// <summary>For a snooze, how many times the job had been snoozed before (<see cref="AcquiredJob.Snoozes"/>: the lease fences it).</summary>
     public int Snoozes { get; init; }
 
+    /// <summary>
+    /// True for the acknowledgement a worker writes after its handler completed the job inside its own
+    /// transaction (<see cref="JobOutput.CompletedInTransaction"/>): a refusal (that transaction committed) is expected, not stale.
+    /// </summary>
+    public bool CompletedInTransaction { get; init; }
+
     /// <summary>For a success, the result the handler set (<see cref="JobOutput"/>), stored with the job.</summary>
     public string? ResultJson { get; init; }
 

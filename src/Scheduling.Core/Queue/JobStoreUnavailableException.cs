@@ -25,3 +25,18 @@ public sealed class JobStoreUnavailableException : Exception
     {
     }
 }
+
+/// <summary>
+/// Thrown when a handler completes its job in its own transaction but no longer holds the job's lease
+/// (it was rescued and may be running elsewhere, or it was cancelled or finished): nothing was
+/// written, and the transaction should be rolled back so its effects do not happen twice.
+/// </summary>
+public sealed class JobLeaseLostException : InvalidOperationException
+{
+    /// <summary>Creates the exception for job <paramref name="jobId"/>.</summary>
+    public JobLeaseLostException(long jobId)
+        : base($"Job {jobId}'s lease is no longer held (it was rescued, cancelled or finished): its completion was not written; roll back the transaction.") => JobId = jobId;
+
+    /// <summary>The job.</summary>
+    public long JobId { get; }
+}

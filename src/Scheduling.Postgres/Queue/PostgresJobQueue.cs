@@ -182,6 +182,30 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         return await ReadAckResultsAsync(reader, acks, lockTimeout: true, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Completes the running job of <paramref name="context"/> inside the handler's own
+    /// <paramref name="transaction"/>, fenced by its lease: its effects in this database and its
+    /// completion (with the result it set, its children released) commit together or not at all. If
+    /// the lease is no longer held (the job was rescued and may run elsewhere, or was cancelled or
+    /// finished), nothing is written and <see cref="JobLeaseLostException"/> is thrown: roll the
+    /// transaction back. Call it last, just before committing; see <c>docs/handlers.md</c>.
+    /// </summary>
+    /// <exception cref="JobLeaseLostException">The job's lease is no longer held.</exception>
+    public async Task CompleteWithinAsync<TPayload>(JobContext<TPayload> context, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var connection = ConnectionOf(transaction);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var ack = JobAck.Success(context.Job.Lease) with { ResultJson = context.Output.ResultJson };
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        AddAckCommands(batch, [ack], lockTimeout: false); // the caller's transaction keeps its own lock timeout
+        AckResult[] results;
+        await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            results = await ReadAckResultsAsync(reader, [ack], lockTimeout: false, cancellationToken).ConfigureAwait(false);
+        if (!results[0].Applied) throw new JobLeaseLostException(context.Job.Id);
+        context.Output.MarkCompletedInTransaction();
+    }
+
     /// <summary>Adds the statements that apply <paramref name="acks"/> (none for none).</summary>
     private void AddAckCommands(NpgsqlBatch batch, IReadOnlyList<JobAck> acks, bool lockTimeout)
     {

@@ -168,9 +168,9 @@ internal sealed class AckWriter
     /// <summary>Counts what the store did with one acknowledgement; a stale one is logged, and a job the store made dead.</summary>
     public void Applied(PendingAck ack, AckResult result)
     {
-        if (!result.Applied) Log.StaleAck(_logger, result.JobId);
+        if (!result.Applied && !ack.Ack.CompletedInTransaction) Log.StaleAck(_logger, result.JobId);
         else if (result.State == JobState.Dead) _failures?.Dead(ack.Job, ack.Ack.Error);
-        JobOutcomes.Applied(ack.Job, ack.Ack.Kind, result);
+        JobOutcomes.Applied(ack.Job, ack.Ack.Kind, result, ack.Ack.CompletedInTransaction);
     }
 
     private void Taken(PendingAck ack)

@@ -25,9 +25,14 @@ internal static class JobOutcomes
     }
 
     /// <summary>The store applied (or refused, for a stale lease) an acknowledgement of <paramref name="job"/>.</summary>
-    public static void Applied(AcquiredJob job, JobAckKind kind, AckResult result)
+    public static void Applied(AcquiredJob job, JobAckKind kind, AckResult result, bool completedInTransaction = false)
     {
-        if (!result.Applied) return;
+        if (!result.Applied)
+        {
+            if (completedInTransaction) SchedulingMetrics.Succeeded.Add(1, Queue(job), Kind(job)); // its own transaction completed it
+            return;
+        }
+
         var queue = Queue(job);
         var jobKind = Kind(job);
         if (kind == JobAckKind.Failed) SchedulingMetrics.Failed.Add(1, queue, jobKind);
