@@ -47,6 +47,7 @@ public sealed class SampleJobsTests
         Assert.Equal(4, summary.Succeeded);
         var steps = host.GetRequiredService<SampleStats>().Steps.ToArray();
         Assert.Equal(("extract", "publish"), (steps[0], steps[^1]));
+        Assert.Equal(200, host.GetRequiredService<SampleStats>().PublishedRows); // extract's 100 rows through both transforms, read from the parents' results
         await queue.AssertNotEnqueuedAsync("report-step");
     }
 

@@ -78,7 +78,7 @@ try
     await host.StopAsync();
     Console.WriteLine();
     Console.WriteLine($"Summary: {total} jobs in {clock.Elapsed.TotalSeconds:F1} s ({total / clock.Elapsed.TotalSeconds:F0} jobs/s) on the {(connection is null ? "in-memory" : "PostgreSQL")} queue; {stats.Retried} retries, {stats.Dead} dead.");
-    Console.WriteLine($"Report pipeline ran parents first: {string.Join(" -> ", stats.Steps)}.");
+    Console.WriteLine($"Report pipeline ran parents first: {string.Join(" -> ", stats.Steps)}; publish received {stats.PublishedRows} rows from its parents' results.");
     Console.WriteLine("Shut down cleanly.");
     return 0;
 }

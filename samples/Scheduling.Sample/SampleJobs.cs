@@ -37,7 +37,12 @@ public sealed class SampleStats
     private readonly System.Collections.Concurrent.ConcurrentQueue<string> _steps = new();
     private int _succeeded, _retried, _dead;
     public IEnumerable<string> Steps => _steps;
-    public void Step(string name) => _steps.Enqueue(name);
+    public int PublishedRows { get; private set; }
+    public void Step(string name, int rows)
+    {
+        _steps.Enqueue(name);
+        if (name == "publish") PublishedRows = rows;
+    }
     public int Succeeded => Volatile.Read(ref _succeeded);
     public int Retried => Volatile.Read(ref _retried);
     public int Dead => Volatile.Read(ref _dead);
@@ -74,12 +79,20 @@ public sealed class SendEmail(SampleStats stats) : IJobHandler<EmailJob>
     }
 }
 
+/// <summary>A step's result: how many rows it produced. Each step reads its parents' results (a graph passing data along).</summary>
+public sealed record StepRows(int Rows);
+
 public sealed class ReportStep(SampleStats stats) : IJobHandler<string>
 {
-    public Task HandleAsync(JobContext<string> context, CancellationToken cancellationToken)
+    public async Task HandleAsync(JobContext<string> context, CancellationToken cancellationToken)
     {
-        stats.Step(context.Payload);
+        context.ReportProgress(0, $"{context.Payload}: reading its inputs"); // shown by 'scheduling jobs show ID' while it runs
+        var input = 0;
+        foreach (var parent in await context.ParentResultsAsync(cancellationToken)) input += parent.Value<StepRows>()?.Rows ?? 0;
+        var rows = context.Payload == "extract" ? 100 : input;
+        context.ReportProgress(1, $"{context.Payload}: {rows} rows");
+        context.SetResult(new StepRows(rows));
+        stats.Step(context.Payload, rows);
         stats.Success();
-        return Task.CompletedTask;
     }
 }
