@@ -105,7 +105,7 @@ public sealed class PermanentJobFailureException : Exception
     public PermanentJobFailureException() : base("The job failed permanently.") { }
 }
 
-/// <summary>One registered kind: how to run a job of it.</summary>
+/// <summary>One registered kind: how to run a job of it, in the attempt's service scope (which the executor creates).</summary>
 internal sealed record JobHandlerRegistration(string Kind, Func<IServiceProvider, AcquiredJob, JsonSerializerOptions, ResourceUsage, JobOutput, CancellationToken, Task> Invoke);
 
 /// <summary>The handlers by kind, built from the registrations made through the builder.</summary>
@@ -160,12 +160,8 @@ internal sealed class JobHandlerRegistry
         new(kind, async (services, job, json, usage, output, ct) =>
         {
             var payload = Deserialize<TPayload>(job, json, required);
-            var scope = services.CreateAsyncScope();
-            await using (scope.ConfigureAwait(false))
-            {
-                var handler = scope.ServiceProvider.GetRequiredService<THandler>();
-                await handler.HandleAsync(new JobContext<TPayload>(job, payload) { Usage = usage, Output = output }, ct).ConfigureAwait(false);
-            }
+            var handler = services.GetRequiredService<THandler>(); // the attempt's scope (JobExecutor)
+            await handler.HandleAsync(new JobContext<TPayload>(job, payload) { Usage = usage, Output = output }, ct).ConfigureAwait(false);
         });
 
     internal static JobHandlerRegistration ForDelegate<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)

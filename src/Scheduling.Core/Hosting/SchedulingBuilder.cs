@@ -28,6 +28,26 @@ public sealed class SchedulingBuilder
         return this;
     }
 
+    /// <summary>
+    /// Runs <typeparamref name="TMiddleware"/> around every job's execution (<see cref="IJobMiddleware"/>),
+    /// resolved from the attempt's scope; middleware run in registration order, the first outermost.
+    /// </summary>
+    public SchedulingBuilder UseMiddleware<TMiddleware>()
+        where TMiddleware : class, IJobMiddleware
+    {
+        Services.AddScoped<TMiddleware>();
+        Services.AddSingleton(new JobMiddlewareRegistration((context, next) => context.Services.GetRequiredService<TMiddleware>().InvokeAsync(context, next)));
+        return this;
+    }
+
+    /// <summary>Runs a delegate around every job's execution (<see cref="IJobMiddleware"/>), in registration order.</summary>
+    public SchedulingBuilder UseMiddleware(Func<JobExecutingContext, Func<Task>, Task> middleware)
+    {
+        ArgumentNullException.ThrowIfNull(middleware);
+        Services.AddSingleton(new JobMiddlewareRegistration(middleware));
+        return this;
+    }
+
     /// <summary>Runs jobs of <paramref name="kind"/> with a delegate.</summary>
     public SchedulingBuilder AddHandler<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)
     {

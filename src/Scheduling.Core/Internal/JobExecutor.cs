@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Scheduling.Internal;
@@ -16,9 +17,11 @@ public sealed class JobExecutor
     private readonly JobHandlerRegistry _handlers;
     private readonly IServiceProvider _services;
     private readonly TimeProvider _time;
+    private readonly JobMiddlewareRegistration[] _middleware;
 
-    internal JobExecutor(JobHandlerRegistry handlers, IServiceProvider services, IOptions<SchedulingOptions> options, TimeProvider time)
+    internal JobExecutor(JobHandlerRegistry handlers, IServiceProvider services, IOptions<SchedulingOptions> options, TimeProvider time, IEnumerable<JobMiddlewareRegistration>? middleware = null)
     {
+        _middleware = middleware?.ToArray() ?? [];
         _handlers = handlers;
         _services = services;
         _time = time;
@@ -63,7 +66,25 @@ public sealed class JobExecutor
         try
         {
             output ??= CreateOutput(job);
-            await registration.Invoke(_services, job, PayloadJson, usage, output, cancellationToken).ConfigureAwait(false);
+            // One scope per attempt, shared by the middleware and the handler; the middleware wrap it, first registered outermost.
+            var scope = _services.CreateAsyncScope();
+            await using (scope.ConfigureAwait(false))
+            {
+                var attempt = output;
+                Func<Task> next = () => registration.Invoke(scope.ServiceProvider, job, PayloadJson, usage, attempt, cancellationToken);
+                if (_middleware.Length > 0)
+                {
+                    var context = new JobExecutingContext(job, scope.ServiceProvider, output, usage, cancellationToken);
+                    for (var i = _middleware.Length - 1; i >= 0; i--)
+                    {
+                        var (middleware, inner) = (_middleware[i], next);
+                        next = () => middleware.Invoke(context, inner);
+                    }
+                }
+
+                await next().ConfigureAwait(false);
+            }
+
             ack = output.CompletedInTransaction
                 ? JobAck.Failure(job.Lease, CompletedInTransactionNotCommitted) with { CompletedInTransaction = true } // refused if it committed
                 : JobAck.Success(job.Lease) with { ResultJson = output.ResultJson };
