@@ -349,7 +349,22 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     private EnqueueResult Insert(PreparedJob job, Entry[] parents, DateTimeOffset now)
     {
         if (job.UniqueKey is not null && KeysOf(job.UniqueScope).TryGetValue(job.UniqueKey, out var existing))
-            return new EnqueueResult(existing, false); // the existing job keeps its own dependencies
+        {
+            // The existing job keeps its own dependencies; replacing changes an unstarted one's payload and run-at.
+            var holder = _jobs[existing];
+            if (job.OnUniqueConflict != UniqueKeyConflict.Replace || holder.State is not (JobState.Available or JobState.Waiting)) return new EnqueueResult(existing, false);
+            holder.PayloadJson = job.PayloadJson;
+            if (job.RunAt is { } runAt)
+            {
+                var ready = holder.State == JobState.Available && _ready[holder.Queue].Remove(holder);
+                holder.RunAt = runAt;
+                Rekey(holder);
+                if (ready) _ready[holder.Queue].Add(holder);
+            }
+
+            return new EnqueueResult(existing, false) { Replaced = true };
+        }
+
         var (state, pending, failedParent, failedState) = DependencyRules.Initial(parents.Select(p => (p.Id, p.State)), job.OnParentFailure);
         var entry = new Entry
         {

@@ -114,6 +114,34 @@ public static partial class JobValidation
     public const int MaxDescriptionLength = 4_000;
 
 
+    /// <summary>The longest unique period.</summary>
+    public static readonly TimeSpan MaxUniquePeriod = TimeSpan.FromDays(366);
+
+    /// <summary>
+    /// The unique key a store holds for <paramref name="request"/>, in one place: its own key, then its
+    /// kind and a SHA-256 of its payload's JSON when unique by payload, then the start of its window
+    /// (UTC, from run-at or the enqueuing host's clock, in multiples of the period since 0001-01-01) when
+    /// unique per period, which a job holds in any state (one per window, however fast it finished).
+    /// </summary>
+    private static (string? Key, UniqueKeyScope Scope) StoredUniqueKey(JobRequest request, string? payloadJson, string parameterName)
+    {
+        var key = request.UniqueKey;
+        if (request.UniqueByPayload)
+        {
+            var digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(payloadJson ?? "null")));
+            key = (key is null ? "" : key + "|") + $"{request.Kind}:{digest}";
+        }
+
+        if (request.UniquePeriod is not { } period) return (key, request.UniqueScope);
+        if (period < TimeSpan.FromSeconds(1) || period > MaxUniquePeriod || period.Ticks % TimeSpan.TicksPerSecond != 0)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.UniquePeriod)}", period, $"UniquePeriod must be whole seconds between 1 s and {MaxUniquePeriod.TotalDays:0} days (was {period}).");
+        if (key is null)
+            throw new ArgumentException($"UniquePeriod needs a key: set {nameof(JobRequest.UniqueKey)} or {nameof(JobRequest.UniqueByPayload)}.", $"{parameterName}.{nameof(JobRequest.UniquePeriod)}");
+        var at = (request.RunAt ?? DateTimeOffset.UtcNow).UtcTicks;
+        var window = new DateTimeOffset(at - at % period.Ticks, TimeSpan.Zero);
+        return ($"{key}@{window:yyyy-MM-ddTHH:mm:ssZ}", UniqueKeyScope.AnyState);
+    }
+
     /// <summary>Validates one request and serialises its payload; the error names the argument and what was wrong.</summary>
     public static PreparedJob Prepare(JobRequest request, JobQueueOptions options, string parameterName = "request")
     {
@@ -125,7 +153,7 @@ public static partial class JobValidation
         if (request.MaxAttempts is < 1 or > MaxMaxAttempts)
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.MaxAttempts)}", request.MaxAttempts, $"MaxAttempts must be between 1 and {MaxMaxAttempts}.");
         if (!Enum.IsDefined(request.OnUniqueConflict))
-            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.OnUniqueConflict)}", request.OnUniqueConflict, $"Unknown unique-key conflict mode {(int)request.OnUniqueConflict}; use {nameof(UniqueKeyConflict.ReturnExisting)} or {nameof(UniqueKeyConflict.Reject)}.");
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.OnUniqueConflict)}", request.OnUniqueConflict, $"Unknown unique-key conflict mode {(int)request.OnUniqueConflict}; use {nameof(UniqueKeyConflict.ReturnExisting)}, {nameof(UniqueKeyConflict.Reject)} or {nameof(UniqueKeyConflict.Replace)}.");
         if (!Enum.IsDefined(request.UniqueScope))
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.UniqueScope)}", request.UniqueScope, $"Unknown unique-key scope {(int)request.UniqueScope}; use {nameof(UniqueKeyScope.Active)} or {nameof(UniqueKeyScope.AnyState)}.");
         if (request.UniqueKey is not null && (request.UniqueKey.Length == 0 || request.UniqueKey.Length > MaxUniqueKeyLength))
@@ -154,8 +182,9 @@ public static partial class JobValidation
         RequireValidUnicode(request.Definition?.Id, $"{parameterName}.{nameof(JobRequest.Definition)}.Id");
 
         var payload = SerializePayload(request, options, $"{parameterName}.{nameof(JobRequest.Payload)}");
+        var (uniqueKey, uniqueScope) = StoredUniqueKey(request, payload, parameterName);
         return new PreparedJob(request.Queue, request.Kind, payload, (short)request.Priority, request.RunAt is { } runAt ? Clock.ToStoragePrecision(runAt) : null,
-            request.MaxAttempts, request.UniqueKey, request.OnUniqueConflict, request.UniqueScope, request.Command, request.Description, request.Definition)
+            request.MaxAttempts, uniqueKey, request.OnUniqueConflict, uniqueScope, request.Command, request.Description, request.Definition)
         {
             OnParentFailure = request.OnParentFailure,
             Timeout = request.Timeout,

@@ -69,6 +69,20 @@ public sealed record JobRequest
     /// </summary>
     public string? UniqueKey { get; init; }
 
+    /// <summary>
+    /// Makes the job unique by its arguments: its kind and a hash of its payload's JSON become its key
+    /// (after <see cref="UniqueKey"/>, when that is set too), so enqueueing the same work twice returns the first.
+    /// </summary>
+    public bool UniqueByPayload { get; init; }
+
+    /// <summary>
+    /// At most one job per key in each window of this length (1 s to 366 days, whole seconds; e.g.
+    /// one hour): the window of <see cref="RunAt"/> (or now, by the enqueuing host's clock) is part of the
+    /// stored key, which the job holds in any state, so a second request in the same window returns the
+    /// first job even after it finished. Needs <see cref="UniqueKey"/> or <see cref="UniqueByPayload"/>.
+    /// </summary>
+    public TimeSpan? UniquePeriod { get; init; }
+
     /// <summary>What to do when <see cref="UniqueKey"/> is already held by an active job.</summary>
     public UniqueKeyConflict OnUniqueConflict { get; init; } = UniqueKeyConflict.ReturnExisting;
 
@@ -104,12 +118,12 @@ public sealed record JobRequest
 /// <summary>How long a unique key stays taken.</summary>
 public enum UniqueKeyScope
 {
-    /// <summary>While the job holding it is active (available, scheduled or running); free again once it finishes.</summary>
+    /// <summary>While the job holding it is active (waiting, scheduled, available or running); free again once it finishes (succeeded, cancelled, dead or expired) or is purged.</summary>
     Active = 0,
 
     /// <summary>
-    /// For as long as the job exists, in any state (e.g. one job per recurring tick, however fast it
-    /// finishes). Keys of this scope and of <see cref="Active"/> never collide with each other.
+    /// For as long as the job exists, in any state, until retention purges it (e.g. one job per recurring
+    /// tick, however fast it finishes). Keys of this scope and of <see cref="Active"/> never collide with each other.
     /// </summary>
     AnyState = 1,
 }
@@ -122,12 +136,22 @@ public enum UniqueKeyConflict
 
     /// <summary>Throw <see cref="DuplicateJobException"/> naming the existing job; nothing is written.</summary>
     Reject = 1,
+
+    /// <summary>
+    /// Update the existing job's payload and run-at (when given) and return it (<see cref="EnqueueResult.Replaced"/>),
+    /// if it has not started (waiting, scheduled or available); a running or finished one is returned unchanged.
+    /// </summary>
+    Replace = 2,
 }
 
 /// <summary>The outcome of one enqueue.</summary>
 /// <param name="JobId">The job's id: the new job, or the active job that already held the unique key.</param>
 /// <param name="Created">False when an existing job with the same unique key was returned.</param>
-public readonly record struct EnqueueResult(long JobId, bool Created);
+public readonly record struct EnqueueResult(long JobId, bool Created)
+{
+    /// <summary>True when an existing job's payload and run-at were replaced (<see cref="UniqueKeyConflict.Replace"/>).</summary>
+    public bool Replaced { get; init; }
+}
 
 /// <summary>Thrown when a request's unique key is held by an active job and the request asked to be rejected.</summary>
 public sealed class DuplicateJobException : InvalidOperationException

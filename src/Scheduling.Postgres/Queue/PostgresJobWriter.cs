@@ -133,7 +133,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
                 foreach (var index in pending)
                 {
                     if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                        results[index] = new EnqueueResult(reader.GetInt64(0), reader.GetBoolean(1));
+                        results[index] = new EnqueueResult(reader.GetInt64(0), reader.GetBoolean(1)) { Replaced = reader.GetBoolean(2) };
                     await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 }
             }

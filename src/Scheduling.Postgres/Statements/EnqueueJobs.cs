@@ -28,6 +28,9 @@ internal sealed class EnqueueJobs
     // INSERT parameters: the written values first ($1..), then these.
     private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
 
+    /// <summary>Where "payload" is among the written columns (a replacing insert sets it on the holder).</summary>
+    private const int PayloadOrdinal = 4;
+
     /// <summary>Where "state" is among the written columns (the INSERT tests it).</summary>
     private const int StateOrdinal = 9 + AllocationColumns.Count + 2;
 
@@ -39,7 +42,7 @@ internal sealed class EnqueueJobs
     public EnqueueJobs(PostgresSchema schema, bool notifyOnEnqueue, long? agingStepUs)
     {
         var written = WrittenColumns.Split(", ");
-        if (written.Length != WrittenCount || written[StateOrdinal] != "state")
+        if (written.Length != WrittenCount || written[StateOrdinal] != "state" || written[PayloadOrdinal] != "payload")
             throw new InvalidOperationException("EnqueueJobs: the written columns and their ordinals disagree.");
         _agingStepUs = agingStepUs;
         var notifyJoin = notifyOnEnqueue ? $" CROSS JOIN LATERAL pg_notify({P(Channel)}, ins.queue) AS n" : "";
@@ -53,10 +56,11 @@ internal sealed class EnqueueJobs
                 INSERT INTO {"{schema}"}.jobs ({commonColumns}, unique_key)
                 VALUES ({common}, {P(UniqueKey)})
                 RETURNING id, queue)
-            SELECT ins.id, true FROM ins{notifyJoin}
+            SELECT ins.id, true, false FROM ins{notifyJoin}
             """);
 
-        string InsertUniqueSql(bool anyState)
+        // Replace: an existing holder that has not started takes the new payload and run-at (when given).
+        string InsertUniqueSql(bool anyState, bool replace)
         {
             var predicate = anyState ? "unique_any_state" : $"NOT unique_any_state AND state IN {Active}";
             var existing = anyState ? "j.unique_any_state" : $"NOT j.unique_any_state AND j.state IN {Active}";
@@ -67,17 +71,29 @@ internal sealed class EnqueueJobs
                     -- A job born cancelled is outside the active index, so check the key by hand.
                     WHERE {P(StateOrdinal)} <> 'cancelled' OR {(anyState ? "true" : $"NOT EXISTS (SELECT 1 FROM {"{schema}"}.jobs j WHERE j.unique_key = {P(UniqueKey)} AND {existing})")}
                     ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND {predicate} DO NOTHING
-                    RETURNING id, queue)
-                SELECT ins.id, true FROM ins{notifyJoin}
+                    RETURNING id, queue){(replace ? $"""
+                ,
+                replaced AS (
+                    UPDATE {"{schema}"}.jobs j SET payload = {P(PayloadOrdinal)}, run_at = coalesce({P(RunAt)}, j.run_at)
+                    WHERE j.unique_key = {P(UniqueKey)} AND {existing} AND j.state IN ('waiting', 'available') AND NOT EXISTS (SELECT 1 FROM ins)
+                    RETURNING j.id)
+                """ : "")}
+                SELECT ins.id, true, false FROM ins{notifyJoin}
+                UNION ALL{(replace ? """
+
+                SELECT r.id, false, true FROM replaced r
                 UNION ALL
-                SELECT j.id, false FROM {"{schema}"}.jobs j
-                WHERE j.unique_key = {P(UniqueKey)} AND {existing} AND NOT EXISTS (SELECT 1 FROM ins)
+                """ : "")}
+                SELECT j.id, false, false FROM {"{schema}"}.jobs j
+                WHERE j.unique_key = {P(UniqueKey)} AND {existing} AND NOT EXISTS (SELECT 1 FROM ins){(replace ? " AND NOT EXISTS (SELECT 1 FROM replaced)" : "")}
                 LIMIT 1
                 """);
         }
 
-        InsertUnique = InsertUniqueSql(anyState: false);
-        InsertUniqueAnyState = InsertUniqueSql(anyState: true);
+        InsertUnique = InsertUniqueSql(anyState: false, replace: false);
+        InsertUniqueAnyState = InsertUniqueSql(anyState: true, replace: false);
+        InsertUniqueReplace = InsertUniqueSql(anyState: false, replace: true);
+        InsertUniqueAnyStateReplace = InsertUniqueSql(anyState: true, replace: true);
         Copy = schema.Apply($"COPY {"{schema}"}.jobs (id, {commonColumns}) FROM STDIN (FORMAT BINARY)");
         // $1 unique keys, $2 the schema's lock namespace: one transaction-scoped advisory lock per key, taken in one global order (by the
         // key's hash, namespaced by the schema), so batches naming the same keys in different orders
@@ -109,6 +125,8 @@ internal sealed class EnqueueJobs
     public string Insert { get; }
     public string InsertUnique { get; }
     public string InsertUniqueAnyState { get; }
+    public string InsertUniqueReplace { get; }
+    public string InsertUniqueAnyStateReplace { get; }
     public string Copy { get; }
     public string ReserveIds { get; }
     public string LockUniqueKeys { get; }
@@ -177,7 +195,10 @@ internal sealed class EnqueueJobs
     /// <summary>One INSERT of a job.</summary>
     public NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState start, DateTimeOffset decidedAt, DateTimeOffset? now, string channel)
     {
-        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? Insert : job.UniqueScope == UniqueKeyScope.AnyState ? InsertUniqueAnyState : InsertUnique);
+        var replace = job.OnUniqueConflict == UniqueKeyConflict.Replace;
+        var command = new NpgsqlBatchCommand(job.UniqueKey is null ? Insert
+            : job.UniqueScope == UniqueKeyScope.AnyState ? (replace ? InsertUniqueAnyStateReplace : InsertUniqueAnyState)
+            : replace ? InsertUniqueReplace : InsertUnique);
         var values = Values(job, start, decidedAt);
         var p = new NpgsqlParameter[Channel + 1];
         for (var i = 0; i < values.Length; i++) p[i] = new NpgsqlParameter { Value = values[i].Value ?? DBNull.Value, NpgsqlDbType = values[i].Type };
