@@ -33,6 +33,16 @@ public abstract partial class JobQueueContractTests
         await AssertConsistentAsync(queue);
     }
 
+    [Fact]
+    public async Task The_payload_version_travels_with_the_job()
+    {
+        var queue = await CreateQueueAsync();
+        var id = (await queue.EnqueueAsync(new JobRequest("k", new { a = 1 }) { PayloadVersion = 7 })).JobId;
+        Assert.Equal(7, (await queue.GetJobAsync(id))!.PayloadVersion);
+        Assert.Equal(7, Assert.Single(await queue.AcquireAsync(Take())).PayloadVersion);
+        Assert.Equal(0, (await queue.GetJobAsync((await queue.EnqueueAsync(new JobRequest("k"))).JobId))!.PayloadVersion);
+    }
+
     // PostgreSQL's jsonb prints with spaces; compare the JSON, not its spelling.
     private static string? Compact(string? json) => json is null ? null : System.Text.Json.JsonSerializer.Serialize(System.Text.Json.JsonDocument.Parse(json).RootElement);
 }

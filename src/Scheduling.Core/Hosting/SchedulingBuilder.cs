@@ -48,6 +48,24 @@ public sealed class SchedulingBuilder
         return this;
     }
 
+    /// <summary>
+    /// Registers the step that upgrades a payload of <paramref name="kind"/> from version
+    /// <paramref name="fromVersion"/> to the next (<see cref="JobRequest.PayloadVersion"/>). Before a
+    /// handler reads a payload older than the newest version the steps reach, the steps run in order
+    /// on its JSON, so a job enqueued by an older deploy is read by the newer handler. A job whose
+    /// version has no step fails permanently, naming it; one newer than this host knows is retried
+    /// (a newer host may take it).
+    /// </summary>
+    public SchedulingBuilder AddPayloadUpgrade(string kind, int fromVersion, Func<System.Text.Json.Nodes.JsonNode?, System.Text.Json.Nodes.JsonNode?> upgrade)
+    {
+        JobValidation.ValidateKind(kind, nameof(kind));
+        ArgumentOutOfRangeException.ThrowIfNegative(fromVersion);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(fromVersion, (int)short.MaxValue);
+        ArgumentNullException.ThrowIfNull(upgrade);
+        Services.AddSingleton(new PayloadUpgradeRegistration(kind, fromVersion, upgrade));
+        return this;
+    }
+
     /// <summary>Runs jobs of <paramref name="kind"/> with a delegate.</summary>
     public SchedulingBuilder AddHandler<TPayload>(string kind, Func<JobContext<TPayload>, CancellationToken, Task> handler)
     {

@@ -51,7 +51,7 @@ public static class SchedulingServiceCollectionExtensions
         services.TryAddSingleton(sp => new Scheduling.Internal.RegisteredHandlerKinds(sp.GetRequiredService<JobHandlerRegistry>().Kinds));
         services.TryAddSingleton(sp => new Scheduling.Internal.JobExecutor(
             sp.GetRequiredService<JobHandlerRegistry>(), sp, sp.GetRequiredService<IOptions<SchedulingOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetServices<JobMiddlewareRegistration>()));
+            sp.GetServices<JobMiddlewareRegistration>(), new PayloadUpgrades(sp.GetServices<PayloadUpgradeRegistration>())));
         services.TryAddSingleton<ICommandHasher>(Md5CommandHasher.Instance);
         services.TryAddSingleton(sp => new InMemoryRunHistory(sp.GetRequiredService<IOptions<SchedulingOptions>>().Value.Ara, sp.GetRequiredService<TimeProvider>()));
         services.TryAdd(ServiceDescriptor.Singleton(typeof(IResourceEstimator), InMemoryHistoryFactory));

@@ -164,7 +164,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt, entry.MaxAttempts), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
                     Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
-                    Timeout = entry.Timeout, Snoozes = entry.Snoozes,
+                    Timeout = entry.Timeout, Snoozes = entry.Snoozes, PayloadVersion = entry.PayloadVersion,
                 });
             }
         }
@@ -331,7 +331,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
         Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
-        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson, Progress = e.Progress,
+        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson, Progress = e.Progress, PayloadVersion = e.PayloadVersion,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -374,7 +374,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
             TraceParent = job.TraceParent, TraceState = job.TraceState, Timeout = job.Timeout,
-            PartitionKey = job.PartitionKey, LatestStartAt = job.LatestStartAt,
+            PartitionKey = job.PartitionKey, LatestStartAt = job.LatestStartAt, PayloadVersion = job.PayloadVersion,
         };
         _jobs.Add(entry.Id, entry);
         TouchKey(entry);
@@ -814,6 +814,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public string? PartitionKey;
         public DateTimeOffset? LatestStartAt;
         public string? ResultJson;
+        public int PayloadVersion;
         public JobProgress? Progress;
         public readonly List<JobAttemptError> Errors = [];
     }

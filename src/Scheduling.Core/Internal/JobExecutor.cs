@@ -18,9 +18,11 @@ public sealed class JobExecutor
     private readonly IServiceProvider _services;
     private readonly TimeProvider _time;
     private readonly JobMiddlewareRegistration[] _middleware;
+    private readonly PayloadUpgrades _upgrades;
 
-    internal JobExecutor(JobHandlerRegistry handlers, IServiceProvider services, IOptions<SchedulingOptions> options, TimeProvider time, IEnumerable<JobMiddlewareRegistration>? middleware = null)
+    internal JobExecutor(JobHandlerRegistry handlers, IServiceProvider services, IOptions<SchedulingOptions> options, TimeProvider time, IEnumerable<JobMiddlewareRegistration>? middleware = null, PayloadUpgrades? upgrades = null)
     {
+        _upgrades = upgrades ?? new PayloadUpgrades([]);
         _middleware = middleware?.ToArray() ?? [];
         _handlers = handlers;
         _services = services;
@@ -71,7 +73,7 @@ public sealed class JobExecutor
             await using (scope.ConfigureAwait(false))
             {
                 var attempt = output;
-                Func<Task> next = () => registration.Invoke(scope.ServiceProvider, job, PayloadJson, usage, attempt, cancellationToken);
+                Func<Task> next = () => registration.Invoke(scope.ServiceProvider, _upgrades.Upgrade(job), PayloadJson, usage, attempt, cancellationToken);
                 if (_middleware.Length > 0)
                 {
                     var context = new JobExecutingContext(job, scope.ServiceProvider, output, usage, cancellationToken);

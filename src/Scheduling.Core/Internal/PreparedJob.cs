@@ -43,6 +43,9 @@ public sealed record PreparedJob(
     /// <summary>The job's own attempt timeout (whole milliseconds), if it has one.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>The version of the payload's shape.</summary>
+    public short PayloadVersion { get; init; }
+
     /// <summary>The key the queue's per-key limits count it under, if any.</summary>
     public string? PartitionKey { get; init; }
 
@@ -170,6 +173,8 @@ public static partial class JobValidation
         if (request.Definition is { } d) ValidateDefinition(d, $"{parameterName}.{nameof(JobRequest.Definition)}");
         if (request.Timeout is { } timeout && (timeout < TimeSpan.FromMilliseconds(1) || timeout > MaxTimeout || timeout.Ticks % TimeSpan.TicksPerMillisecond != 0))
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.Timeout)}", timeout, $"Timeout must be whole milliseconds between 1 ms and {MaxTimeout.TotalDays:0} days (was {timeout}).");
+        if (request.PayloadVersion is < 0 or > short.MaxValue)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.PayloadVersion)}", request.PayloadVersion, $"PayloadVersion must be between 0 and {short.MaxValue} (was {request.PayloadVersion}).");
         if (request.PartitionKey is not null && (request.PartitionKey.Length is 0 or > MaxPartitionKeyLength || request.PartitionKey.Contains('\0', StringComparison.Ordinal)))
             throw new ArgumentException($"PartitionKey must be null or 1-{MaxPartitionKeyLength} characters without NUL (was {request.PartitionKey.Length} characters).", $"{parameterName}.{nameof(JobRequest.PartitionKey)}");
         if (request is { LatestStartAt: { } latestStart, RunAt: { } due } && latestStart < due)
@@ -189,6 +194,7 @@ public static partial class JobValidation
             OnParentFailure = request.OnParentFailure,
             Timeout = request.Timeout,
             PartitionKey = request.PartitionKey,
+            PayloadVersion = (short)request.PayloadVersion,
             LatestStartAt = request.LatestStartAt is { } latest ? Clock.ToStoragePrecision(latest) : null,
         };
     }

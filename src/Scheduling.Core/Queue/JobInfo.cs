@@ -11,6 +11,9 @@ public sealed record JobInfo
     public required string Kind { get; init; }
     /// <summary>The payload as JSON, or null.</summary>
     public string? PayloadJson { get; init; }
+
+    /// <summary>The version of the payload's shape (<see cref="JobRequest.PayloadVersion"/>).</summary>
+    public int PayloadVersion { get; init; }
     /// <summary>The state as readers see it: <see cref="JobState.Scheduled"/> for an available job whose run-at time has not come (JobTransitions.Visible).</summary>
     public required JobState State { get; init; }
     /// <summary>The job's own priority (larger runs first).</summary>

@@ -21,6 +21,9 @@ public sealed record AcquiredJob
     public required string Kind { get; init; }
     /// <summary>The payload as JSON, or null when the job has none.</summary>
     public string? PayloadJson { get; init; }
+
+    /// <summary>The version of the payload's shape it was enqueued with (<see cref="JobRequest.PayloadVersion"/>).</summary>
+    public int PayloadVersion { get; init; }
     /// <summary>The job's priority (larger runs first).</summary>
     public required int Priority { get; init; }
     /// <summary>The attempt now running (1 for the first).</summary>

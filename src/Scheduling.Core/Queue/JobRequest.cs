@@ -29,6 +29,12 @@ public sealed record JobRequest
     /// <summary>The job's arguments; serialised to JSON with System.Text.Json at enqueue.</summary>
     public object? Payload { get; init; }
 
+    /// <summary>
+    /// The version of the payload's shape (0 to 32,767; default 0): a newer handler upgrades an older
+    /// payload with the steps registered by <see cref="SchedulingBuilder.AddPayloadUpgrade"/> before reading it.
+    /// </summary>
+    public int PayloadVersion { get; init; }
+
     /// <summary>The queue the job waits in: 1-64 characters of letters, digits, '_', '-', '.' or ':'.</summary>
     public string Queue { get; init; } = DefaultQueue;
 

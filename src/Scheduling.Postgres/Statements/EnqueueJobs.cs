@@ -20,10 +20,10 @@ internal sealed class EnqueueJobs
 
     /// <summary>The columns both INSERT and COPY write, in this order, from <see cref="Values"/>.</summary>
     private const string WrittenColumns = "queue, kind, priority, max_attempts, payload, command, command_hash, normalized_command_hash, description, "
-        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at";
+        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at, payload_version";
 
     /// <summary>How many values <see cref="Values"/> gives.</summary>
-    private const int WrittenCount = 9 + AllocationColumns.Count + 10;
+    private const int WrittenCount = 9 + AllocationColumns.Count + 11;
 
     // INSERT parameters: the written values first ($1..), then these.
     private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
@@ -188,7 +188,7 @@ internal sealed class EnqueueJobs
             (_agingStepUs, NpgsqlDbType.Bigint),
             (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
             (TimeoutColumn.ToStored(job.Timeout), NpgsqlDbType.Integer),
-            (job.PartitionKey, NpgsqlDbType.Text), (job.LatestStartAt, NpgsqlDbType.TimestampTz),
+            (job.PartitionKey, NpgsqlDbType.Text), (job.LatestStartAt, NpgsqlDbType.TimestampTz), (job.PayloadVersion, NpgsqlDbType.Smallint),
         ];
     }
 
