@@ -221,7 +221,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     outcomes.Add(outcome);
 
                 var error = ack.Kind == JobAckKind.Failed ? JobValidation.TrimError(ack.Error, _options) : null;
-                var delay = ack.Kind == JobAckKind.Failed ? RetryBackoff.Delay(entry.Attempt, _options.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
+                var delay = RetryBackoff.AfterAcknowledgement(ack, _options.Retry, _random); // the lease's attempt is the entry's
                 Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay, (short?)ack.Priority), now, notify);
                 if (entry.State == JobState.Succeeded) entry.ResultJson = ack.ResultJson;
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));

@@ -16,4 +16,15 @@ public static class RetryBackoff
         if (options.Jitter == RetryJitter.Full) capped *= random.NextDouble();
         return TimeSpan.FromMilliseconds(Math.Floor(capped));
     }
+
+    /// <summary>
+    /// How long until a job is due again after <paramref name="ack"/>: the backoff of its attempt for a
+    /// failure, the asked delay for a snooze, none otherwise; what both stores pass to <see cref="JobTransitions.Acknowledge"/>.
+    /// </summary>
+    public static TimeSpan AfterAcknowledgement(JobAck ack, RetryBackoffOptions options, Random random) => ack.Kind switch
+    {
+        JobAckKind.Failed => Delay(ack.Lease.Attempt, options, random),
+        JobAckKind.Snoozed => ack.Delay,
+        _ => TimeSpan.Zero,
+    };
 }

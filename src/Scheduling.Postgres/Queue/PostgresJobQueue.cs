@@ -223,7 +223,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         {
             var failed = ack.Kind == JobAckKind.Failed;
             var error = failed ? JobValidation.TrimError(ack.Error, _rules) : null;
-            var delay = failed ? RetryBackoff.Delay(ack.Lease.Attempt, _rules.Retry, _random) : ack.Kind == JobAckKind.Snoozed ? ack.Delay : TimeSpan.Zero;
+            var delay = RetryBackoff.AfterAcknowledgement(ack, _rules.Retry, _random);
             // The snooze count comes with the acknowledgement, from the acquisition: the lease fences it.
             var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false, Snoozes: ack.Snoozes);
             var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority);
