@@ -224,6 +224,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 var delay = RetryBackoff.AfterAcknowledgement(ack, _options.Retry, _random); // the lease's attempt is the entry's
                 Apply(entry, JobTransitions.Acknowledge(Facts(entry), ack.Kind, error, ack.Retryable, now, delay, (short?)ack.Priority), now, notify);
                 if (entry.State == JobState.Succeeded) entry.ResultJson = ack.ResultJson;
+                if (ack.Progress is { } report) entry.Progress = report with { ReportedAt = now };
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
             }
         }

@@ -341,16 +341,19 @@ public static partial class JobValidation
         ValidateWorkerId(workerId, nameof(workerId));
         ArgumentNullException.ThrowIfNull(leases);
         ValidateLeaseDuration(leaseDuration, nameof(leaseDuration));
-        for (var i = 0; i < (progress?.Count ?? 0); i++)
-        {
-            var report = progress![i].Progress ?? throw new ArgumentNullException($"progress[{i}].Progress");
-            if (report.Fraction is { } f && !(f >= 0 && f <= 1))
-                throw new ArgumentOutOfRangeException($"progress[{i}].Progress.Fraction", f, "Progress is a fraction between 0 and 1.");
-            if (report.Message is { Length: > JobOutput.MaxProgressMessageLength })
-                throw new ArgumentException($"A progress message is at most {JobOutput.MaxProgressMessageLength} characters (was {report.Message.Length}).", $"progress[{i}].Progress.Message");
-            if (report.MetadataJson is { } metadata && Encoding.UTF8.GetByteCount(metadata) > JobOutput.MaxMetadataBytes)
-                throw new ArgumentException($"Progress metadata is at most {JobOutput.MaxMetadataBytes:N0} bytes of JSON.", $"progress[{i}].Progress.MetadataJson");
-        }
+        for (var i = 0; i < (progress?.Count ?? 0); i++) ValidateProgress(progress![i].Progress, $"progress[{i}].Progress");
+    }
+
+    /// <summary>Rejects a progress report out of bounds (the bounds of <see cref="JobOutput"/>), naming the property.</summary>
+    public static void ValidateProgress(JobProgress? report, string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(report, parameterName);
+        if (report.Fraction is { } f && !(f >= 0 && f <= 1))
+            throw new ArgumentOutOfRangeException($"{parameterName}.Fraction", f, "Progress is a fraction between 0 and 1.");
+        if (report.Message is { Length: > JobOutput.MaxProgressMessageLength })
+            throw new ArgumentException($"A progress message is at most {JobOutput.MaxProgressMessageLength} characters (was {report.Message.Length}).", $"{parameterName}.Message");
+        if (report.MetadataJson is { } metadata && Encoding.UTF8.GetByteCount(metadata) > JobOutput.MaxMetadataBytes)
+            throw new ArgumentException($"Progress metadata is at most {JobOutput.MaxMetadataBytes:N0} bytes of JSON.", $"{parameterName}.MetadataJson");
     }
 
     /// <summary>Rejects an empty or too long worker id.</summary>
@@ -381,6 +384,9 @@ public static partial class JobValidation
                 throw new ArgumentOutOfRangeException($"acks[{i}].Delay", acks[i].Delay, $"A snooze lasts from zero to {SnoozeJobException.MaxDelay.TotalDays:0} days.");
             if (acks[i].Snoozes < 0)
                 throw new ArgumentOutOfRangeException($"acks[{i}].Snoozes", acks[i].Snoozes, "The snooze count cannot be negative.");
+            if (acks[i].ResultJson is { } result && Encoding.UTF8.GetByteCount(result) > JobOutput.MaxResultBytes)
+                throw new ArgumentException($"A result is at most {JobOutput.MaxResultBytes:N0} bytes of JSON.", $"acks[{i}].ResultJson");
+            if (acks[i].Progress is { } report) ValidateProgress(report, $"acks[{i}].Progress");
         }
     }
 

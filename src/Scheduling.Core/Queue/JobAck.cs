@@ -40,6 +40,9 @@ public readonly record struct JobAck(JobLease Lease, JobAckKind Kind, string? Er
     /// </summary>
     public bool CompletedInTransaction { get; init; }
 
+    /// <summary>The job's latest progress report that no heartbeat has written yet, written with this acknowledgement when it applies.</summary>
+    public JobProgress? Progress { get; init; }
+
     /// <summary>For a success, the result the handler set (<see cref="JobOutput"/>), stored with the job.</summary>
     public string? ResultJson { get; init; }
 

@@ -227,11 +227,12 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
             // The snooze count comes with the acknowledgement, from the acquisition: the lease fences it.
             var facts = new JobFacts(JobState.Running, ack.Lease.Attempt, ack.Lease.MaxAttempts, CancelRequested: false, Snoozes: ack.Snoozes);
             var normal = JobTransitions.Acknowledge(facts, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority);
-            if (!JobTransitions.DependsOnCancelRequest(ack.Kind)) rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal) { ResultJson = normal.State == JobState.Succeeded ? ack.ResultJson : null });
+            if (!JobTransitions.DependsOnCancelRequest(ack.Kind))
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, null, normal) { ResultJson = normal.State == JobState.Succeeded ? ack.ResultJson : null, Progress = ack.Progress });
             else
             {
-                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal));
-                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority)));
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, false, normal) { Progress = ack.Progress });
+                rows.Add(new TransitionRow(ack.Lease.JobId, ack.Lease.Token, true, JobTransitions.Acknowledge(facts with { CancelRequested = true }, ack.Kind, error, ack.Retryable, decidedAt, delay, (short?)ack.Priority)) { Progress = ack.Progress });
             }
         }
 

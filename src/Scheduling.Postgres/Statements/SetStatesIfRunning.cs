@@ -13,6 +13,9 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 {
     /// <summary>For a success, the result to store with the job (the handler's, not a rule: it travels beside the transition).</summary>
     public string? ResultJson { get; init; }
+
+    /// <summary>The job's last progress report, when no heartbeat wrote it (it travels beside the transition too).</summary>
+    public JobProgress? Progress { get; init; }
 }
 
 /// <summary>
@@ -24,15 +27,15 @@ internal readonly record struct TransitionRow(long JobId, Guid Token, bool? When
 /// </summary>
 internal sealed class SetStatesIfRunning
 {
-    // Parameters, as $1..$17 in the SQL.
+    // Parameters, as $1..$21 in the SQL.
     private const int Ids = 0, Tokens = 1, WhenCancel = 2, States = 3, RunAfter = 4, Finalized = 5, AttemptChange = 6,
-        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14, Priorities = 15, Results = 16;
+        ErrorAttempt = 7, ErrorMessage = 8, Wake = 9, Now = 10, MaxErrorsKept = 11, Channel = 12, CountsUnstarted = 13, CountsSnooze = 14, Priorities = 15, Results = 16, Fractions = 17, Messages = 18, Metadata = 19, Reports = 20;
 
     // Row ordinals.
     private const int RowId = 0, RowState = 1, RowRunAt = 2, RowNow = 3, RowToken = 4;
 
     private readonly PostgresSchema _schema;
-    private readonly string?[] _variants = new string?[512];
+    private readonly string?[] _variants = new string?[1024];
 
     public SetStatesIfRunning(PostgresSchema schema) => _schema = schema;
 
@@ -58,6 +61,7 @@ internal sealed class SetStatesIfRunning
         CountsSnooze = 64, // some row is a snooze within the bound
         ChangesPriority = 128, // some row is a snooze with a new priority
         StoresResult = 256, // some row is a success with a result
+        WritesProgress = 512, // some row carries a last progress report
     }
 
     private string Variant(Shape shape) => _variants[(int)shape] ??= Build(shape);
@@ -82,6 +86,15 @@ internal sealed class SetStatesIfRunning
         }
 
         if (shape.HasFlag(Shape.StoresResult)) set.Add("result = coalesce(t.result, j.result)");
+        if (shape.HasFlag(Shape.WritesProgress))
+        {
+            // A row without a report keeps the job's (a reported fraction or message is never null together with its time).
+            set.Add("progress = CASE WHEN t.reports THEN t.fraction ELSE j.progress END");
+            set.Add("progress_message = CASE WHEN t.reports THEN t.message ELSE j.progress_message END");
+            set.Add("progress_metadata = CASE WHEN t.reports THEN t.metadata ELSE j.progress_metadata END");
+            set.Add("progress_at = CASE WHEN t.reports THEN coalesce($11, now()) ELSE j.progress_at END");
+        }
+
         if (shape.HasFlag(Shape.AddsErrors))
             set.Add("errors = CASE WHEN t.error_message IS NULL THEN j.errors ELSE {schema}.append_job_error(j.errors, t.error_attempt, coalesce($11, now()), t.error_message, $12) END");
         set.Add("locked_by = NULL, lease_token = NULL, lease_expires_at = NULL");
@@ -96,6 +109,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.CountsSnooze)) columns.Add(("$15::boolean[]", "counts_snooze"));
         if (shape.HasFlag(Shape.ChangesPriority)) columns.Add(("$16::smallint[]", "priority"));
         if (shape.HasFlag(Shape.StoresResult)) columns.Add(("$17::jsonb[]", "result"));
+        if (shape.HasFlag(Shape.WritesProgress)) columns.AddRange([("$18::float8[]", "fraction"), ("$19::text[]", "message"), ("$20::jsonb[]", "metadata"), ("$21::boolean[]", "reports")]);
         // A row for one value of the cancellation flag is matched against the flag read under a row lock
         // (the latest value: a cancellation committed meanwhile is waited for and seen). Matched against
         // j.cancel_requested in the join, a cancellation committing while this statement waited for the
@@ -145,6 +159,10 @@ internal sealed class SetStatesIfRunning
         var countsSnooze = new bool[n];
         var priorities = new short?[n];
         var results = new string?[n];
+        var fractions = new double?[n];
+        var messages = new string?[n];
+        var metadata = new string?[n];
+        var reports = new bool[n];
         var shape = Shape.None;
         for (var i = 0; i < n; i++)
         {
@@ -168,6 +186,11 @@ internal sealed class SetStatesIfRunning
             if (t.Priority is not null) shape |= Shape.ChangesPriority;
             results[i] = rows[i].ResultJson;
             if (results[i] is not null) shape |= Shape.StoresResult;
+            if (rows[i].Progress is { } report)
+            {
+                (fractions[i], messages[i], metadata[i], reports[i]) = (report.Fraction, report.Message, report.MetadataJson, true);
+                shape |= Shape.WritesProgress;
+            }
             if (t.RunAt is not null) shape |= Shape.MovesRunAt;
             if (t.AttemptChange != 0) shape |= Shape.ChangesAttempt;
             if (t.Error is not null) shape |= Shape.AddsErrors;
@@ -179,7 +202,7 @@ internal sealed class SetStatesIfRunning
         // missing array with NULLs, so a batch of successes sends four arrays, not ten.
         object Unless(bool used, Array values) => used ? values : DBNull.Value;
 
-        var p = new NpgsqlParameter[Results + 1];
+        var p = new NpgsqlParameter[Reports + 1];
         p[Ids] = new NpgsqlParameter<long[]> { TypedValue = ids };
         p[Tokens] = new NpgsqlParameter<Guid[]> { TypedValue = tokens };
         p[WhenCancel] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.DependsOnCancel), whenCancel), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
@@ -197,6 +220,11 @@ internal sealed class SetStatesIfRunning
         p[CountsSnooze] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.CountsSnooze), countsSnooze), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         p[Priorities] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.ChangesPriority), priorities), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Smallint };
         p[Results] = new NpgsqlParameter { Value = Unless(shape.HasFlag(Shape.StoresResult), results), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb };
+        var progress = shape.HasFlag(Shape.WritesProgress);
+        p[Fractions] = new NpgsqlParameter { Value = Unless(progress, fractions), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Double };
+        p[Messages] = new NpgsqlParameter { Value = Unless(progress, messages), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text };
+        p[Metadata] = new NpgsqlParameter { Value = Unless(progress, metadata), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb };
+        p[Reports] = new NpgsqlParameter { Value = Unless(progress, reports), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Boolean };
         var command = new NpgsqlBatchCommand(Variant(shape));
         command.Parameters.AddRange(p);
         return command;

@@ -26,7 +26,8 @@ internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options,
             var execution = await executor.RunAsync(job, usage, workerId, holding.Token, holding.Output).ConfigureAwait(false);
             if (execution.UnknownKind) Log.UnknownKind(logger, job.Kind, job.Id, job.Queue);
             if (execution.Exception is { } failure) failures.Failed(job, failure);
-            ack = execution.Ack;
+            // The last report, if no heartbeat carried it, goes with the acknowledgement.
+            ack = holding.Output.Pending(holding.ProgressSent) is var (progress, _) ? execution.Ack with { Progress = progress } : execution.Ack;
         }
         catch (OperationCanceledException) when (holding.StopReason != StopReason.None)
         {
