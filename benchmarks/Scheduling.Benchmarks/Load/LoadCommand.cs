@@ -55,11 +55,13 @@ internal static class LoadCommand
         {
             string Ratio(string a, string b) => results.TryGetValue(a, out var x) && results.TryGetValue(b, out var y) && y.JobsPerSecond > 0
                 ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
-            var ratios = $"ratios: drain/raw-batch {Ratio("drain", "raw-batch")}  drain-single/raw-single {Ratio("drain-single", "raw-single")}  drain/hangfire {Ratio("drain", "hangfire")}"
+            var ratios = $"ratios: drain/raw-claim-batch {Ratio("drain", "raw-claim-batch")}  drain-single/raw-claim-single {Ratio("drain-single", "raw-claim-single")}"
+                + $"  drain/raw-batch {Ratio("drain", "raw-batch")}  drain-single/raw-single {Ratio("drain-single", "raw-single")}  drain/hangfire {Ratio("drain", "hangfire")}"
                 + $"  (one-shot floor: drain/raw-oneshot-batch {Ratio("drain", "raw-oneshot-batch")}  drain-single/raw-oneshot-single {Ratio("drain-single", "raw-oneshot-single")})";
             Console.WriteLine(json ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
             {
-                ["scenario"] = "ratios", ["drain_over_raw_batch"] = Ratio("drain", "raw-batch"),
+                ["scenario"] = "ratios", ["drain_over_raw_claim_batch"] = Ratio("drain", "raw-claim-batch"),
+                ["drain_single_over_raw_claim_single"] = Ratio("drain-single", "raw-claim-single"), ["drain_over_raw_batch"] = Ratio("drain", "raw-batch"),
                 ["drain_single_over_raw_single"] = Ratio("drain-single", "raw-single"), ["drain_over_hangfire"] = Ratio("drain", "hangfire"),
                 ["drain_over_raw_oneshot_batch"] = Ratio("drain", "raw-oneshot-batch"), ["drain_single_over_raw_oneshot_single"] = Ratio("drain-single", "raw-oneshot-single"),
             }) : ratios);

@@ -16,7 +16,7 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-oneshot-batch", "raw-oneshot-single", "queue-loop", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-claim-batch", "raw-claim-single", "raw-oneshot-batch", "raw-oneshot-single", "queue-loop", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -32,6 +32,8 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
         "raw-single" => RawAsync("raw-single", 1, oneShot: false),
         "raw-oneshot-batch" => RawAsync("raw-oneshot-batch", 100, oneShot: true),
         "raw-oneshot-single" => RawAsync("raw-oneshot-single", 1, oneShot: true),
+        "raw-claim-batch" => RawClaimAsync("raw-claim-batch", 100),
+        "raw-claim-single" => RawClaimAsync("raw-claim-single", 1),
         "queue-loop" => QueueLoopAsync(),
         "hangfire" => HangfireDrain.RunAsync(connectionString, Math.Min(jobs, 20_000), workers),
         "soak" => SoakAsync(),
@@ -408,6 +410,57 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
     /// One-shot: a single DELETE ... RETURNING per batch, which drops the jobs before running them
     /// (at most once; a crash loses the batch), reported for reference.
     /// </summary>
+    /// <summary>
+    /// The minimal lease-based loop, the floor a queue with leases is measured against: each worker
+    /// commits a claim of up to <paramref name="batch"/> rows (marking them claimed, as a lease does),
+    /// then deletes them in a second transaction. Prepared statements on one connection per worker, a
+    /// minimal table with one partial index, the same connection settings as the library's.
+    /// </summary>
+    private Task<LoadResult> RawClaimAsync(string scenario, int batch) => WithSchemaAsync(scenario, async (dataSource, schema) =>
+    {
+        await using (var create = dataSource.CreateCommand($"""
+            CREATE SCHEMA "{schema}";
+            CREATE TABLE "{schema}".raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb,
+                                              run_at timestamptz NOT NULL DEFAULT now(), claimed boolean NOT NULL DEFAULT false);
+            CREATE INDEX ON "{schema}".raw_jobs (queue, run_at, id) WHERE NOT claimed;
+            INSERT INTO "{schema}".raw_jobs (payload) SELECT NULL FROM generate_series(1, {jobs});
+            ANALYZE "{schema}".raw_jobs;
+            """))
+            await create.ExecuteNonQueryAsync();
+        var seen = new ConcurrentDictionary<long, byte>();
+        var duplicates = 0;
+        var claimSql = $"""
+            UPDATE "{schema}".raw_jobs SET claimed = true
+            WHERE id = ANY (ARRAY(SELECT id FROM "{schema}".raw_jobs WHERE queue = 'default' AND NOT claimed AND run_at <= now() ORDER BY run_at, id LIMIT {batch} FOR UPDATE SKIP LOCKED))
+            RETURNING id
+            """;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await using var claim = new NpgsqlCommand(claimSql, connection);
+            await using var delete = new NpgsqlCommand($"DELETE FROM \"{schema}\".raw_jobs WHERE id = ANY ($1)", connection);
+            delete.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [] });
+            await claim.PrepareAsync();
+            await delete.PrepareAsync();
+            var ids = new List<long>(batch);
+            while (true)
+            {
+                ids.Clear();
+                await using (var reader = await claim.ExecuteReaderAsync()) // committed on its own: the lease
+                    while (await reader.ReadAsync()) ids.Add(reader.GetInt64(0));
+                if (ids.Count == 0) return;
+                foreach (var id in ids)
+                    if (!seen.TryAdd(id, 0)) Interlocked.Increment(ref duplicates);
+                ((NpgsqlParameter<long[]>)delete.Parameters[0]).TypedValue = ids.ToArray();
+                await delete.ExecuteNonQueryAsync(); // the completion, in a transaction of its own
+            }
+        })));
+        clock.Stop();
+        var verified = duplicates == 0 && seen.Count == jobs && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".raw_jobs") == 0;
+        return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    });
+
     private Task<LoadResult> RawAsync(string scenario, int batch, bool oneShot) => WithSchemaAsync(scenario, async (dataSource, schema) =>
     {
         await using (var create = dataSource.CreateCommand($"""
