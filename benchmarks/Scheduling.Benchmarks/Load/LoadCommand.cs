@@ -29,6 +29,11 @@ internal static class LoadCommand
             return chaos.Verified ? 0 : 1;
         }
 
+        var server = await ServerConfigurationAsync(connection);
+        Console.WriteLine(json ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object> { ["scenario"] = "server", ["stock"] = server.Count == 0, ["changed"] = server })
+            : server.Count == 0 ? "server: stock configuration (no server-wide setting changed from its default)"
+            : $"server: tuned ({string.Join(", ", server.Select(s => $"{s.Key}={s.Value}"))})");
+
         var scenarios = scenario switch { "all" => LoadScenarios.All, "flow" => LoadScenarios.Flow, _ => [scenario] };
         var harness = new LoadScenarios(connection, jobs, workers);
         var results = new Dictionary<string, LoadResult>();
@@ -75,5 +80,29 @@ internal static class LoadCommand
         }
 
         return ok ? 0 : 1;
+    }
+
+    /// <summary>
+    /// The server-wide settings that differ from PostgreSQL's defaults, from the configuration file or
+    /// ALTER SYSTEM (what a user's stock server would not have); the ones every cluster sets at initdb
+    /// (memory and locale sizing, log and socket paths) are not counted. Empty: a stock configuration.
+    /// </summary>
+    private static async Task<Dictionary<string, string>> ServerConfigurationAsync(string connection)
+    {
+        await using var dataSource = Npgsql.NpgsqlDataSource.Create(connection);
+        await using var command = dataSource.CreateCommand("""
+            SELECT name, setting FROM pg_settings
+            WHERE source IN ('configuration file', 'command line') AND setting IS DISTINCT FROM boot_val
+              AND name NOT IN ('max_connections', 'shared_buffers', 'dynamic_shared_memory_type', 'max_wal_size', 'min_wal_size',
+                               'log_timezone', 'TimeZone', 'lc_messages', 'lc_monetary', 'lc_numeric', 'lc_time', 'default_text_search_config',
+                               'port', 'unix_socket_directories', 'listen_addresses', 'data_directory', 'config_file', 'hba_file', 'ident_file',
+                               'logging_collector', 'log_directory', 'log_filename', 'log_line_prefix', 'cluster_name', 'ssl', 'ssl_cert_file', 'ssl_key_file',
+                               'password_encryption', 'external_pid_file', 'stats_temp_directory', 'datestyle', 'DateStyle')
+            ORDER BY name
+            """);
+        var changed = new Dictionary<string, string>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) changed[reader.GetString(0)] = reader.GetString(1);
+        return changed;
     }
 }
