@@ -91,6 +91,8 @@ public abstract partial class JobQueueContractTests
         Assert.Equal(["big", "big", "small", "small"], (await KeysOfAsync(queue, await queue.AcquireAsync(Take(4)))).Order());
         Assert.Equal(["big", "big", "big", "small"], (await KeysOfAsync(queue, await queue.AcquireAsync(Take(4)))).Order()); // small gave what it had left
         Assert.Equal(4, (await queue.AcquireAsync(Take(4))).Count); // one key alone fills the batch
+        var late = (await queue.EnqueueAsync(Keyed("late"))).JobId; // one keyed job on its own: its key is registered with it
+        Assert.Contains(late, (await queue.AcquireAsync(Take(4))).Select(j => j.Id));
         await AssertConsistentAsync(queue);
     }
 

@@ -43,8 +43,8 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            // A keyed job registers its key in the same transaction (EnqueueJobs.RegisterKeys).
-            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies && prepared.Jobs[0].PartitionKey is null)
+            // One plain job is one round trip; a keyed one registers its key in the same batch, which runs as one implicit transaction.
+            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies)
                 return await InsertAsync(connection, null, prepared, cancellationToken).ConfigureAwait(false);
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
@@ -94,12 +94,16 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             keyLock = null;
         }
 
+        // Partition keys are registered with the claim of limited queues in the enqueue's transaction (EnqueueJobs.RegisterKeys):
+        // in the batch of the inserts when they go as INSERTs, else after them.
+        var register = _enqueue.RegisterKeysCommand(jobs.Select(j => (j.Queue, j.PartitionKey)));
+        var inserts = !prepared.Graph.HasDependencies && !(transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null));
         var results = prepared.Graph.HasDependencies
             ? await WriteGraphAsync(connection, transaction!, prepared, cancellationToken).ConfigureAwait(false)
-            : transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null)
-                ? await CopyAsync(connection, transaction, jobs, null, cancellationToken).ConfigureAwait(false)
-                : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock).ConfigureAwait(false);
-        if (_enqueue.RegisterKeysCommand(jobs.Select(j => (j.Queue, j.PartitionKey))) is { } register)
+            : !inserts
+                ? await CopyAsync(connection, transaction!, jobs, null, cancellationToken).ConfigureAwait(false)
+                : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock, register).ConfigureAwait(false);
+        if (!inserts && register is not null)
         {
             await using var registerBatch = new NpgsqlBatch(connection, transaction) { BatchCommands = { register } };
             await registerBatch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -112,9 +116,9 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     /// <summary>
     /// Writes jobs one statement each, in one round trip; <paramref name="initial"/> gives each job's
     /// dependency state (null: available with no parents), and <paramref name="keyLock"/>, when given,
-    /// goes first (<see cref="EnqueueJobs.LockUniqueKeysCommand"/>).
+    /// goes first (<see cref="EnqueueJobs.LockUniqueKeysCommand"/>) and <paramref name="registerKeys"/> last.
     /// </summary>
-    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, NpgsqlBatchCommand? keyLock = null)
+    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, NpgsqlBatchCommand? keyLock = null, NpgsqlBatchCommand? registerKeys = null)
     {
         var results = new EnqueueResult?[jobs.Count];
         var pending = Enumerable.Range(0, jobs.Count).ToList();
@@ -127,6 +131,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             var locking = round == 0 && keyLock is not null;
             if (locking) batch.BatchCommands.Add(keyLock!);
             foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Available));
+            if (round == 0 && registerKeys is not null) batch.BatchCommands.Add(registerKeys); // last: it returns no rows
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (locking) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
