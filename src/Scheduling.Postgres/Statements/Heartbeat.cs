@@ -25,13 +25,7 @@ internal sealed class Heartbeat
                 WHERE j.id = ANY ($4) AND j.locked_by = $1
                 FOR NO KEY UPDATE OF j SKIP LOCKED),
             extended AS (
-                UPDATE {"{schema}"}.jobs j SET lease_expires_at = coalesce($3, now()) + $2, started = true{(withProgress ? """
-                    ,
-                        progress = CASE WHEN p.id IS NULL THEN j.progress ELSE p.fraction END,
-                        progress_message = CASE WHEN p.id IS NULL THEN j.progress_message ELSE p.message END,
-                        progress_metadata = CASE WHEN p.id IS NULL THEN j.progress_metadata ELSE p.metadata END,
-                        progress_at = CASE WHEN p.id IS NULL THEN j.progress_at ELSE coalesce($3, now()) END
-                    """ : "")}
+                UPDATE {"{schema}"}.jobs j SET lease_expires_at = coalesce($3, now()) + $2, started = true{(withProgress ? ",\n" + ProgressColumns.Assignments("p.id IS NOT NULL", "p", "coalesce($3, now())") : "")}
                 FROM locked{(withProgress ? " LEFT JOIN unnest($6::bigint[], $10::uuid[], $7::float8[], $8::text[], $9::jsonb[]) AS p(id, token, fraction, message, metadata) ON p.id = locked.id AND p.token = locked.token" : "")}
                 WHERE j.id = locked.id
                 RETURNING j.id, j.lease_token, j.cancel_requested)

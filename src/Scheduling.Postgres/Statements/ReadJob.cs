@@ -12,8 +12,7 @@ internal sealed class ReadJob
         AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
         CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26,
         TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1, Result = LatestStartAt + 1,
-        Progress = Result + 1, ProgressMessage = Progress + 1, ProgressMetadata = ProgressMessage + 1, ProgressAt = ProgressMetadata + 1,
-        PayloadVersion = ProgressAt + 1;
+        Progress = Result + 1, PayloadVersion = Progress + ProgressColumns.Count;
 
     public ReadJob(PostgresSchema schema)
     {
@@ -38,7 +37,7 @@ internal sealed class ReadJob
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, progress, progress_message, progress_metadata::text, progress_at, payload_version
+               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, {ProgressColumns.List}, payload_version
         FROM {"{schema}"}.jobs j
         """;
 
@@ -115,9 +114,7 @@ internal sealed class ReadJob
             LatestStartAt = Time(LatestStartAt),
             ResultJson = Text(Result),
             PayloadVersion = reader.GetInt16(PayloadVersion),
-            Progress = Time(ProgressAt) is { } reportedAt
-                ? new JobProgress(reader.IsDBNull(Progress) ? null : reader.GetDouble(Progress), Text(ProgressMessage), Text(ProgressMetadata)) { ReportedAt = reportedAt }
-                : null,
+            Progress = ProgressColumns.Read(reader, Progress),
             CommandHash = Text(CommandHash),
             Description = Text(Description),
             EffectivePriority = reader.GetInt16(EffectivePriority),

@@ -89,10 +89,7 @@ internal sealed class SetStatesIfRunning
         if (shape.HasFlag(Shape.WritesProgress))
         {
             // A row without a report keeps the job's (a reported fraction or message is never null together with its time).
-            set.Add("progress = CASE WHEN t.reports THEN t.fraction ELSE j.progress END");
-            set.Add("progress_message = CASE WHEN t.reports THEN t.message ELSE j.progress_message END");
-            set.Add("progress_metadata = CASE WHEN t.reports THEN t.metadata ELSE j.progress_metadata END");
-            set.Add("progress_at = CASE WHEN t.reports THEN coalesce($11, now()) ELSE j.progress_at END");
+            set.Add(ProgressColumns.Assignments("t.reports", "t", "coalesce($11, now())"));
         }
 
         if (shape.HasFlag(Shape.AddsErrors))
