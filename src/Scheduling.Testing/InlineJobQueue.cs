@@ -53,6 +53,22 @@ internal sealed class InlineJobQueue(IJobQueue inner, Func<TestJobRunner> runner
         return old;
     }
 
+    public async ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
+    {
+        var result = await inner.EnqueueBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+        await RunAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
+    {
+        var results = await inner.AddToBatchAsync(batchId, jobs, cancellationToken).ConfigureAwait(false);
+        await RunAsync(cancellationToken).ConfigureAwait(false);
+        return results;
+    }
+
+    public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => inner.GetBatchAsync(batchId, cancellationToken);
+
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
 
     private async Task RunAsync(CancellationToken cancellationToken)

@@ -28,5 +28,8 @@ public sealed class StoreUnderTest(IJobQueue queue) : IJobQueue, IJobWorkerStore
     public ValueTask<int> RescueExpiredLeasesAsync(CancellationToken cancellationToken = default) => _worker.RescueExpiredLeasesAsync(cancellationToken);
     public ValueTask<int> ExpireOverdueAsync(CancellationToken cancellationToken = default) => _worker.ExpireOverdueAsync(cancellationToken);
     public ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default) => Inner.SetQueueLimitsAsync(queue, limits, cancellationToken);
+    public ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default) => Inner.EnqueueBatchAsync(batch, cancellationToken);
+    public ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default) => Inner.AddToBatchAsync(batchId, jobs, cancellationToken);
+    public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => Inner.GetBatchAsync(batchId, cancellationToken);
     public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default) => _worker.PurgeFinishedAsync(olderThan, batchSize, cancellationToken);
 }

@@ -23,6 +23,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     private readonly ResourceAllocator? _allocator;
     private readonly IRunHistoryStore? _history;
     private long _nextId = 1;
+    private long _nextBatchId = 1;
+    private readonly Dictionary<long, BatchEntry> _batches = [];
 
     /// <summary>Creates an empty queue.</summary>
     /// <param name="options">Validation and retry rules; defaults when null.</param>
@@ -65,42 +67,166 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
 
     private async ValueTask<EnqueueResult[]> EnqueueAsync(PreparedBatch batch, CancellationToken cancellationToken)
     {
-        var prepared = batch.Jobs;
-        await JobValidation.AllocateAsync(prepared, _allocator, cancellationToken).ConfigureAwait(false);
-        using var activity = JobTelemetry.StartSend(prepared);
-        var results = new EnqueueResult[prepared.Count];
+        await JobValidation.AllocateAsync(batch.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        using var activity = JobTelemetry.StartSend(batch.Jobs);
         var notify = new HashSet<string>(StringComparer.Ordinal);
-        lock (_gate)
-        {
-            // All or nothing: reject before writing any.
-            CheckConflicts(prepared);
-            var missing = batch.Graph.AllExistingParents().Where(id => !_jobs.ContainsKey(id)).ToArray();
-            if (missing.Length > 0) throw batch.Graph.UnknownParents(missing, batch.Name);
-
-            var now = Clock.Now(_time);
-            var waiting = new List<Entry>();
-            foreach (var layer in batch.Graph.Layers)
-            {
-                foreach (var i in layer)
-                {
-                    var parents = batch.Graph.ExistingParents[i].Concat(batch.Graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().Select(id => _jobs[id]).ToArray();
-                    results[i] = Insert(prepared[i], parents, now);
-                    if (!results[i].Created) continue;
-                    var entry = _jobs[results[i].JobId];
-                    if (entry.State == JobState.Available) notify.Add(prepared[i].Queue);
-                    else if (entry.State == JobState.Waiting) waiting.Add(entry);
-                }
-            }
-
-            // Their unfinished ancestors inherit the new waiting jobs' priority, highest first, so each
-            // ancestor is raised once by the highest that reaches it (SQL twin: raise_ancestors).
-            foreach (var entry in waiting.OrderByDescending(e => e.EffectivePriority).ToArray())
-                foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
-        }
-
-        JobTelemetry.Sent(activity, prepared, results);
+        EnqueueResult[] results;
+        lock (_gate) results = Write(batch, Clock.Now(_time), notify);
+        JobTelemetry.Sent(activity, batch.Jobs, results);
         foreach (var queue in notify) _signals?.Notify(queue);
         return results;
+    }
+
+    /// <summary>Writes one enqueue call under the gate, all or nothing: it is refused before anything is written.</summary>
+    private EnqueueResult[] Write(PreparedBatch batch, DateTimeOffset now, HashSet<string> notify)
+    {
+        var prepared = batch.Jobs;
+        var results = new EnqueueResult[prepared.Count];
+        CheckConflicts(prepared);
+        var missing = batch.Graph.AllExistingParents().Where(id => !_jobs.ContainsKey(id)).ToArray();
+        if (missing.Length > 0) throw batch.Graph.UnknownParents(missing, batch.Name);
+
+        var waiting = new List<Entry>();
+        foreach (var layer in batch.Graph.Layers)
+        {
+            foreach (var i in layer)
+            {
+                var parents = batch.Graph.ExistingParents[i].Concat(batch.Graph.LocalParents[i].Select(p => results[p].JobId)).Distinct().Select(id => _jobs[id]).ToArray();
+                results[i] = Insert(prepared[i], parents, now);
+                if (!results[i].Created) continue;
+                var entry = _jobs[results[i].JobId];
+                if (entry.State == JobState.Available) notify.Add(prepared[i].Queue);
+                else if (entry.State == JobState.Waiting) waiting.Add(entry);
+            }
+        }
+
+        // Their unfinished ancestors inherit the new waiting jobs' priority, highest first, so each
+        // ancestor is raised once by the highest that reaches it (SQL twin: raise_ancestors).
+        foreach (var entry in waiting.OrderByDescending(e => e.EffectivePriority).ToArray())
+            foreach (var edge in entry.ParentEdges.Where(d => !d.Resolved)) Raise(edge.Parent, entry.EffectivePriority);
+        return results;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var prepared = JobValidation.PrepareBatch(batch, _options);
+        await prepared.AllocateAsync(_allocator, cancellationToken).ConfigureAwait(false);
+        using var activity = JobTelemetry.StartSend(prepared.Members.Jobs);
+        var notify = new HashSet<string>(StringComparer.Ordinal);
+        BatchResult result;
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            var parent = prepared.ParentBatchId is { } parentId ? OpenBatch(parentId, "batch.ParentBatchId") : null;
+            var written = prepared.For(_nextBatchId);
+            var members = Write(written.Members, now, notify); // the callbacks cannot be refused: no keys, no parents
+            var (onSuccess, onComplete) = written.CallbackIds(Write(written.Callbacks, now, notify));
+            var entry = new BatchEntry { Id = _nextBatchId++, ParentId = parent?.Id, OnSuccess = onSuccess, OnComplete = onComplete, CreatedAt = now };
+            _batches.Add(entry.Id, entry);
+            entry.Counts = entry.Counts.Add(members.Where(r => r.Created).Select(r => _jobs[r.JobId].State));
+            if (parent is not null) parent.Counts = parent.Counts.Add([JobState.Waiting]);
+            SettleBatchIfDone(entry, now, notify); // every member born cancelled
+            result = new BatchResult(entry.Id, members, onSuccess, onComplete);
+        }
+
+        JobTelemetry.Sent(activity, prepared.Members.Jobs, result.Jobs);
+        foreach (var queue in notify) _signals?.Notify(queue);
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        BatchRules.ValidateAdd(batchId, jobs);
+        var prepared = JobValidation.PrepareAll(jobs, _options);
+        prepared = prepared with { Jobs = prepared.Jobs.ConvertAll(j => j with { BatchId = batchId }) };
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        using var activity = JobTelemetry.StartSend(prepared.Jobs);
+        var notify = new HashSet<string>(StringComparer.Ordinal);
+        EnqueueResult[] results;
+        lock (_gate)
+        {
+            var batch = OpenBatch(batchId, nameof(batchId));
+            results = Write(prepared, Clock.Now(_time), notify);
+            batch.Counts = batch.Counts.Add(results.Where(r => r.Created).Select(r => _jobs[r.JobId].State));
+        }
+
+        JobTelemetry.Sent(activity, prepared.Jobs, results);
+        foreach (var queue in notify) _signals?.Notify(queue);
+        return results;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            if (!_batches.TryGetValue(batchId, out var b)) return ValueTask.FromResult<BatchInfo?>(null);
+            return ValueTask.FromResult<BatchInfo?>(new BatchInfo
+            {
+                Id = b.Id, ParentBatchId = b.ParentId, Total = b.Counts.Total, Pending = b.Counts.Pending, Succeeded = b.Counts.Succeeded,
+                Failed = b.Counts.Failed, Cancelled = b.Counts.Cancelled, OnSuccessJobId = b.OnSuccess, OnCompleteJobId = b.OnComplete,
+                CreatedAt = b.CreatedAt, SettledAt = b.SettledAt,
+            });
+        }
+    }
+
+    /// <summary>A batch members may join: it exists and has not settled.</summary>
+    private BatchEntry OpenBatch(long batchId, string parameterName)
+    {
+        if (!_batches.TryGetValue(batchId, out var batch)) throw new ArgumentException(BatchRules.NoSuchBatch(batchId), parameterName);
+        if (batch.SettledAt is not null) throw new InvalidOperationException(BatchRules.AlreadySettled(batchId));
+        return batch;
+    }
+
+    /// <summary>A member of a batch moved between states: its batch counts it (a callback is not a member), and settles when it was the last.</summary>
+    private void CountInBatch(Entry entry, JobState from, DateTimeOffset now, HashSet<string>? notify)
+    {
+        if (entry.BatchId is not { } id || !_batches.TryGetValue(id, out var batch) || entry.Id == batch.OnSuccess || entry.Id == batch.OnComplete) return;
+        batch.Counts = batch.Counts.Move(from, entry.State);
+        SettleBatchIfDone(batch, now, notify ?? []);
+    }
+
+    /// <summary>
+    /// A batch with no pending member settles, once: its on-complete callback is released, its on-success
+    /// one too or cancelled (with its own dependents), and the batch counts as finished in its parent batch.
+    /// </summary>
+    private void SettleBatchIfDone(BatchEntry batch, DateTimeOffset now, HashSet<string> notify)
+    {
+        if (!BatchRules.Settles(batch.Counts, batch.SettledAt is not null)) return;
+        batch.SettledAt = now;
+        if (batch.OnComplete is { } onComplete) ReleaseCallback(_jobs[onComplete], now, notify);
+        if (batch.OnSuccess is { } onSuccess)
+        {
+            var callback = _jobs[onSuccess];
+            if (BatchRules.SuccessCallbackRuns(batch.Counts)) ReleaseCallback(callback, now, notify);
+            else if (callback.State == JobState.Waiting)
+            {
+                AddError(callback, new JobAttemptError(0, now, BatchRules.SuccessCallbackCancelled(batch.Id, batch.Counts)));
+                callback.PendingParents = 0;
+                Finish(callback, JobState.Cancelled, now, notify);
+                Settle(callback, now, notify);
+            }
+        }
+
+        if (batch.ParentId is { } parentId && _batches.TryGetValue(parentId, out var parent))
+        {
+            parent.Counts = parent.Counts.Move(JobState.Waiting, BatchRules.AsMember(batch.Counts));
+            SettleBatchIfDone(parent, now, notify);
+        }
+    }
+
+    /// <summary>A callback still waiting for its batch becomes due (one cancelled or expired meanwhile stays so).</summary>
+    private void ReleaseCallback(Entry callback, DateTimeOffset now, HashSet<string> notify)
+    {
+        if (callback.State != JobState.Waiting) return;
+        callback.PendingParents = 0;
+        MakeReady(callback, callback.RunAt > now ? callback.RunAt : now);
+        notify.Add(callback.Queue);
     }
 
     /// <inheritdoc />
@@ -164,7 +290,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     RunAt = entry.RunAt, CreatedAt = entry.CreatedAt,
                     Lease = new JobLease(entry.Id, entry.LeaseToken.Value, entry.Attempt, entry.MaxAttempts), LeaseExpiresAt = entry.LeaseExpiresAt.Value,
                     Command = entry.Command, Allocation = entry.Allocation, TraceParent = entry.TraceParent, TraceState = entry.TraceState,
-                    Timeout = entry.Timeout, Snoozes = entry.Snoozes, PayloadVersion = entry.PayloadVersion,
+                    Timeout = entry.Timeout, Snoozes = entry.Snoozes, PayloadVersion = entry.PayloadVersion, BatchId = entry.BatchId,
                 });
             }
         }
@@ -319,7 +445,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         {
             var now = Clock.Now(_time);
             IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt)
-                    && (query.ParentsOf is not { } child || e.ChildEdges.Exists(d => d.Child.Id == child)))
+                    && (query.ParentsOf is not { } child || e.ChildEdges.Exists(d => d.Child.Id == child)) && query.MatchesBatch(e.BatchId))
                 .OrderByDescending(e => e.Id).Take(query.Limit).Select(e => Info(e, now)).ToArray();
             return ValueTask.FromResult(page);
         }
@@ -332,7 +458,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),
         Command = e.Command, CommandHash = e.CommandHash, Description = e.Description, Allocation = e.Allocation, Timeout = e.Timeout, Snoozes = e.Snoozes,
-        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson, Progress = e.Progress, PayloadVersion = e.PayloadVersion,
+        PartitionKey = e.PartitionKey, LatestStartAt = e.LatestStartAt, ResultJson = e.ResultJson, Progress = e.Progress, PayloadVersion = e.PayloadVersion, BatchId = e.BatchId,
         EffectivePriority = e.EffectivePriority, PendingParents = e.PendingParents, OnParentFailure = e.OnParentFailure,
         Parents = e.ParentEdges.Select(d => new JobLink(d.Parent.Id, StateAt(d.Parent, now))).OrderBy(l => l.JobId).ToArray(),
         Children = e.ChildEdges.Select(d => new JobLink(d.Child.Id, StateAt(d.Child, now))).OrderBy(l => l.JobId).ToArray(),
@@ -366,7 +492,9 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             return new EnqueueResult(existing, false) { Replaced = true };
         }
 
-        var (state, pending, failedParent, failedState) = DependencyRules.Initial(parents.Select(p => (p.Id, p.State)), job.OnParentFailure);
+        var (state, pending, failedParent, failedState) = job.HeldByBatch
+            ? (DependencyRules.HeldByBatch.State, DependencyRules.HeldByBatch.Pending, 0L, default(JobState))
+            : DependencyRules.Initial(parents.Select(p => (p.Id, p.State)), job.OnParentFailure);
         var entry = new Entry
         {
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority, EffectivePriority = job.Priority,
@@ -375,7 +503,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
             TraceParent = job.TraceParent, TraceState = job.TraceState, Timeout = job.Timeout,
-            PartitionKey = job.PartitionKey, LatestStartAt = job.LatestStartAt, PayloadVersion = job.PayloadVersion,
+            PartitionKey = job.PartitionKey, LatestStartAt = job.LatestStartAt, PayloadVersion = job.PayloadVersion, BatchId = job.BatchId,
         };
         _jobs.Add(entry.Id, entry);
         TouchKey(entry);
@@ -437,7 +565,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 {
                     AddError(child, new JobAttemptError(0, now, DependencyRules.CancelledBecause(failed.Id, failed.State)));
                     child.PendingParents = 0; // it waits for nothing now
-                    Finish(child, JobState.Cancelled, now);
+                    Finish(child, JobState.Cancelled, now, notify);
                     cancelled.Add(child);
                     frontier.Add(child);
                 }
@@ -696,7 +824,9 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     private void MakeReady(Entry entry, DateTimeOffset runAt)
     {
         ClearLease(entry);
+        var from = entry.State;
         entry.State = JobState.Available;
+        if (from.IsTerminal()) CountInBatch(entry, from, runAt, null); // a redriven member is pending again
         entry.RunAt = runAt;
         Rekey(entry);
         ReadySet(entry.Queue).Add(entry);
@@ -726,15 +856,17 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
             return;
         }
 
-        Finish(entry, transition.State, transition.FinalizedAt ?? now);
+        Finish(entry, transition.State, transition.FinalizedAt ?? now, notify);
         if (notify is not null) Settle(entry, now, notify);
     }
 
-    private void Finish(Entry entry, JobState state, DateTimeOffset now)
+    private void Finish(Entry entry, JobState state, DateTimeOffset now, HashSet<string>? notify)
     {
         ClearLease(entry);
+        var from = entry.State;
         entry.State = state;
         entry.FinalizedAt = now;
+        CountInBatch(entry, from, now, notify);
         if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active && _activeUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
             _activeUniqueKeys.Remove(entry.UniqueKey);
     }
@@ -817,7 +949,19 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
         public string? ResultJson;
         public int PayloadVersion;
         public JobProgress? Progress;
+        public long? BatchId;
         public readonly List<JobAttemptError> Errors = [];
+    }
+
+    private sealed class BatchEntry
+    {
+        public long Id;
+        public long? ParentId;
+        public BatchCounts Counts;
+        public long? OnSuccess;
+        public long? OnComplete;
+        public DateTimeOffset CreatedAt;
+        public DateTimeOffset? SettledAt;
     }
 
     /// <summary>A dependency; resolved once its parent has finished and the child has counted it.</summary>

@@ -167,6 +167,9 @@ public static class DependencyRules
         return (pending > 0 ? JobState.Waiting : JobState.Available, pending, 0, default);
     }
 
+    /// <summary>A batch callback's state when written: waiting, with its batch as its one pending parent.</summary>
+    public static (JobState State, int Pending) HeldByBatch => (JobState.Waiting, 1);
+
     /// <summary>Whether a parent ending in <paramref name="parentState"/> cancels a child with <paramref name="policy"/>.</summary>
     public static bool Cancels(JobState parentState, ParentFailurePolicy policy) =>
         parentState.IsTerminal() && parentState != JobState.Succeeded && policy == ParentFailurePolicy.CancelChild;

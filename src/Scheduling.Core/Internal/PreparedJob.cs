@@ -51,6 +51,40 @@ public sealed record PreparedJob(
 
     /// <summary>The latest time it may start, if it has a deadline (storage precision).</summary>
     public DateTimeOffset? LatestStartAt { get; init; }
+
+    /// <summary>The batch it is a member or a callback of, if any.</summary>
+    public long? BatchId { get; init; }
+
+    /// <summary>True for a batch callback: it waits for its batch to settle (one pending parent, which the batch stands for).</summary>
+    public bool HeldByBatch { get; init; }
+}
+
+/// <summary>A validated batch: its members as one enqueue call, and its callbacks (on-success first) as another.</summary>
+/// <param name="Members">The members.</param>
+/// <param name="Callbacks">The callbacks: the on-success one first when <paramref name="HasOnSuccess"/>, then the on-complete one when <paramref name="HasOnComplete"/>.</param>
+/// <param name="HasOnSuccess">An on-success callback was given.</param>
+/// <param name="HasOnComplete">An on-complete callback was given.</param>
+/// <param name="ParentBatchId">The batch this one is nested in, if any.</param>
+[System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
+public sealed record PreparedJobBatch(PreparedBatch Members, PreparedBatch Callbacks, bool HasOnSuccess, bool HasOnComplete, long? ParentBatchId)
+{
+    /// <summary>Sizes members and callbacks (ARA), as an enqueue does.</summary>
+    public async ValueTask AllocateAsync(ResourceAllocator? allocator, CancellationToken cancellationToken)
+    {
+        await JobValidation.AllocateAsync(Members.Jobs, allocator, cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(Callbacks.Jobs, allocator, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The batch as written once it has its id: every member and callback carries it, and the callbacks wait for it.</summary>
+    public PreparedJobBatch For(long batchId) => this with
+    {
+        Members = Members with { Jobs = Members.Jobs.ConvertAll(j => j with { BatchId = batchId }) },
+        Callbacks = Callbacks with { Jobs = Callbacks.Jobs.ConvertAll(j => j with { BatchId = batchId, HeldByBatch = true }) },
+    };
+
+    /// <summary>The callbacks' job ids from the results of writing <see cref="Callbacks"/>.</summary>
+    public (long? OnSuccess, long? OnComplete) CallbackIds(IReadOnlyList<EnqueueResult> written) =>
+        (HasOnSuccess ? written[0].JobId : null, HasOnComplete ? written[^1].JobId : null);
 }
 
 /// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
@@ -249,23 +283,39 @@ public static partial class JobValidation
     }
 
     /// <summary>Validates the requests of one enqueue call and the graph of their dependencies.</summary>
-    public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options)
+    public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options) => PrepareAll(requests, options, nameof(requests));
+
+    /// <summary>Validates a batch: its members as one call (named <c>batch.Jobs[i]</c>), then its callbacks.</summary>
+    public static PreparedJobBatch PrepareBatch(BatchRequest batch, JobQueueOptions options)
     {
-        ArgumentNullException.ThrowIfNull(requests);
+        BatchRules.Validate(batch);
+        var members = PrepareAll(batch.Jobs, options, "batch.Jobs");
+        var named = new List<(JobRequest Request, string Name)>();
+        if (batch.OnSuccess is { } onSuccess) named.Add((onSuccess, "batch.OnSuccess"));
+        if (batch.OnComplete is { } onComplete) named.Add((onComplete, "batch.OnComplete"));
+        var names = named.Select(n => n.Name).ToArray();
+        var callbacks = new PreparedBatch(named.ConvertAll(n => Prepare(n.Request, options, n.Name)), JobGraph.Build(named.ConvertAll(n => n.Request), i => names[i])) { Name = i => names[i] };
+        return new PreparedJobBatch(members, callbacks, batch.OnSuccess is not null, batch.OnComplete is not null, batch.ParentBatchId);
+    }
+
+    private static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options, string name)
+    {
+        ArgumentNullException.ThrowIfNull(requests, name);
         if (requests.Count > MaxJobsPerCall)
-            throw new ArgumentException($"{requests.Count:N0} jobs were given in one call; the limit is {MaxJobsPerCall:N0} (split them into several calls, each all or nothing).", nameof(requests));
+            throw new ArgumentException($"{requests.Count:N0} jobs were given in one call; the limit is {MaxJobsPerCall:N0} (split them into several calls, each all or nothing).", name);
         var prepared = new List<PreparedJob>(requests.Count);
         var firstWithKey = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < requests.Count; i++)
         {
-            var job = Prepare(requests[i], options, $"requests[{i}]");
+            var job = Prepare(requests[i], options, $"{name}[{i}]");
             var scopedKey = job.UniqueKey is null ? null : $"{(int)job.UniqueScope}:{job.UniqueKey}";
             if (scopedKey is not null && !firstWithKey.TryAdd(scopedKey, i) && job.OnUniqueConflict == UniqueKeyConflict.Reject)
-                throw new ArgumentException($"requests[{i}] repeats the unique key '{job.UniqueKey}' of requests[{firstWithKey[scopedKey]}] and asks to be rejected on conflict.", $"requests[{i}].{nameof(JobRequest.UniqueKey)}");
+                throw new ArgumentException($"{name}[{i}] repeats the unique key '{job.UniqueKey}' of {name}[{firstWithKey[scopedKey]}] and asks to be rejected on conflict.", $"{name}[{i}].{nameof(JobRequest.UniqueKey)}");
             prepared.Add(job);
         }
 
-        return new PreparedBatch(prepared, JobGraph.Build(requests, static i => $"requests[{i}]"));
+        Func<int, string> named = i => $"{name}[{i}]";
+        return new PreparedBatch(prepared, JobGraph.Build(requests, named)) { Name = named };
     }
 
     /// <summary>Rejects null limits, or a limit out of range (naming the property).</summary>

@@ -66,6 +66,26 @@ public interface IJobQueue
     /// <returns>The limits the queue had before (<see cref="QueueLimits.None"/> when it had none).</returns>
     /// <exception cref="ArgumentException">The queue name or a limit is invalid; nothing was changed.</exception>
     ValueTask<QueueLimits> SetQueueLimitsAsync(string queue, QueueLimits limits, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues a batch, all or nothing: its members (validated as one <see cref="EnqueueManyAsync"/>
+    /// call), its callbacks waiting for it, and its counter, which every member's end moves in the
+    /// transaction that ends it. The callbacks are released when the last member finishes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The request is invalid, or <see cref="BatchRequest.ParentBatchId"/> names no batch.</exception>
+    /// <exception cref="InvalidOperationException">The parent batch has settled.</exception>
+    ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Adds members to an open batch (one that has pending members, such as the member calling
+    /// this), all or nothing: the batch does not settle before they finish.
+    /// </summary>
+    /// <exception cref="ArgumentException">A request is invalid, or there is no such batch.</exception>
+    /// <exception cref="InvalidOperationException">The batch has settled.</exception>
+    ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one batch with its live counts, or null when there is none with that id.</summary>
+    ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

@@ -75,6 +75,8 @@ public sealed record JobInfo
 
     /// <summary>The latest time it may start (<see cref="JobRequest.LatestStartAt"/>); past it, an unstarted job is <see cref="JobState.Expired"/>.</summary>
     public DateTimeOffset? LatestStartAt { get; init; }
+    /// <summary>The batch the job is a member or a callback of (<see cref="IJobQueue.EnqueueBatchAsync"/>), if any.</summary>
+    public long? BatchId { get; init; }
     /// <summary>The errors of failed attempts, oldest first (bounded to the most recent ones).</summary>
     public IReadOnlyList<JobAttemptError> Errors { get; init; } = [];
 }

@@ -50,6 +50,8 @@ public sealed record AcquiredJob
     public string? TraceParent { get; init; }
     /// <summary>The W3C tracestate stored when the job was enqueued.</summary>
     public string? TraceState { get; init; }
+    /// <summary>The batch the job is a member or a callback of (<see cref="IJobQueue.EnqueueBatchAsync"/>), if any.</summary>
+    public long? BatchId { get; init; }
 }
 
 /// <summary>

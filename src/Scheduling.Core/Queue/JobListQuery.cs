@@ -37,6 +37,9 @@ public sealed record JobListQuery
     /// <summary>Only the parents of this job (the jobs it depends on).</summary>
     public long? ParentsOf { get; init; }
 
+    /// <summary>Only the members and callbacks of this batch (<see cref="JobInfo.BatchId"/>).</summary>
+    public long? BatchId { get; init; }
+
     /// <summary>Only jobs enqueued at or after this time.</summary>
     public DateTimeOffset? CreatedFrom { get; init; }
 
@@ -58,4 +61,7 @@ public sealed record JobListQuery
     internal bool Matches(long id, string queue, string kind, JobState visibleState, DateTimeOffset createdAt) =>
         (Queue is null || Queue == queue) && (Kind is null || Kind == kind) && (States is not { Count: > 0 } || States.Contains(visibleState))
         && (CreatedFrom is null || createdAt >= CreatedFrom) && (CreatedBefore is null || createdAt < CreatedBefore) && (BeforeId is null || id < BeforeId);
+
+    /// <summary>Whether a job of batch <paramref name="batchId"/> matches the batch filter.</summary>
+    internal bool MatchesBatch(long? batchId) => BatchId is null || BatchId == batchId;
 }

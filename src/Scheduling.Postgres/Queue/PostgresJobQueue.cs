@@ -32,6 +32,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly MigrationGate _migrations;
     private readonly SetStatesIfRunning _setStates;
     private readonly OneJobTransition _oneJob;
+    private readonly Batches _batches;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -67,6 +68,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _retention = new Retention(_schema);
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
+        _batches = new Batches(_schema);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
     }
@@ -130,6 +132,52 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
+    {
+        var prepared = JobValidation.PrepareBatch(batch, _rules);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await prepared.AllocateAsync(_allocator, cancellationToken).ConfigureAwait(false);
+        return await _writer.InOwnTransactionAsync(async (connection, transaction) =>
+        {
+            var now = _clock.WriteNow();
+            if (await _batches.CreateAsync(connection, transaction, prepared.ParentBatchId, now, cancellationToken).ConfigureAwait(false) is not { } id)
+                throw Batches.NotOpen(prepared.ParentBatchId!.Value, await _batches.SettledAsync(connection, transaction, prepared.ParentBatchId.Value, lockRow: false, cancellationToken).ConfigureAwait(false), "batch.ParentBatchId");
+            var written = prepared.For(id);
+            var members = await _writer.InsertAsync(connection, transaction, written.Members, cancellationToken).ConfigureAwait(false);
+            var (onSuccess, onComplete) = written.CallbackIds(written.Callbacks.Jobs.Count == 0 ? []
+                : await _writer.InsertAsync(connection, transaction, written.Callbacks, cancellationToken).ConfigureAwait(false));
+            await _batches.CountAsync(connection, transaction, id, members, onSuccess, onComplete, now, _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
+            return new BatchResult(id, members, onSuccess, onComplete);
+        }, retryDeadlocks: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
+    {
+        BatchRules.ValidateAdd(batchId, jobs);
+        var prepared = JobValidation.PrepareAll(jobs, _rules);
+        prepared = prepared with { Jobs = prepared.Jobs.ConvertAll(j => j with { BatchId = batchId }) };
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+        return await _writer.InOwnTransactionAsync(async (connection, transaction) =>
+        {
+            // Locked first: the batch cannot settle until this transaction's members are counted.
+            if (await _batches.SettledAsync(connection, transaction, batchId, lockRow: true, cancellationToken).ConfigureAwait(false) is not false and var settled)
+                throw Batches.NotOpen(batchId, settled, nameof(batchId));
+            var members = await _writer.InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+            await _batches.CountAsync(connection, transaction, batchId, members, null, null, _clock.WriteNow(), _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
+            return (IReadOnlyList<EnqueueResult>)members;
+        }, retryDeadlocks: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        return await _batches.ReadAsync(_dataSource, batchId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default)
     {
         JobValidation.ValidateAcquire(request);
@@ -149,14 +197,17 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateAcks(acks);
         JobValidation.ValidateAcquire(request);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var batch = _dataSource.CreateBatch();
-        // A slot acknowledging its own job and taking the next: if another transaction holds the row,
-        // only this slot waits (and its write then wins the row before any rescuer), so no lock timeout.
-        AddAckCommands(batch, acks, lockTimeout: false);
-        batch.BatchCommands.Add(_acquire.Command(request, _random, _clock.WriteNow()));
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var acknowledged = await ReadAckResultsAsync(reader, acks, lockTimeout: false, cancellationToken).ConfigureAwait(false);
-        return new AcknowledgeAndAcquireResult(acknowledged, await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
+        return await DeadlockRetry.RunAsync(async () =>
+        {
+            await using var batch = _dataSource.CreateBatch();
+            // A slot acknowledging its own job and taking the next: if another transaction holds the row,
+            // only this slot waits (and its write then wins the row before any rescuer), so no lock timeout.
+            AddAckCommands(batch, acks, lockTimeout: false);
+            batch.BatchCommands.Add(_acquire.Command(request, _random, _clock.WriteNow()));
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var acknowledged = await ReadAckResultsAsync(reader, acks, lockTimeout: false, cancellationToken).ConfigureAwait(false);
+            return new AcknowledgeAndAcquireResult(acknowledged, await AcquireJobs.ReadAsync(reader, request.MaxJobs, cancellationToken).ConfigureAwait(false));
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -176,10 +227,13 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         JobValidation.ValidateAcks(acks);
         if (acks.Count == 0) return [];
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var batch = _dataSource.CreateBatch(); // one round trip for the whole batch
-        AddAckCommands(batch, acks, lockTimeout: true);
-        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await ReadAckResultsAsync(reader, acks, lockTimeout: true, cancellationToken).ConfigureAwait(false);
+        return await DeadlockRetry.RunAsync(async () =>
+        {
+            await using var batch = _dataSource.CreateBatch(); // one round trip for the whole batch
+            AddAckCommands(batch, acks, lockTimeout: true);
+            await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            return await ReadAckResultsAsync(reader, acks, lockTimeout: true, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -23,37 +23,33 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     /// lends priority up its ancestors while finishing jobs release children down it: when the two
     /// meet in a deadlock, PostgreSQL aborts one side and the enqueue is simply run again.
     /// </summary>
-    public async Task<EnqueueResult[]> InsertOwnTransactionAsync(PreparedBatch prepared, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await InsertOnceAsync(prepared, cancellationToken).ConfigureAwait(false);
-            }
-            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < 3 && prepared.Graph.HasDependencies)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 50) * attempt), cancellationToken).ConfigureAwait(false); // real time: a test clock may stand still
-            }
-        }
-    }
+    public Task<EnqueueResult[]> InsertOwnTransactionAsync(PreparedBatch prepared, CancellationToken cancellationToken) =>
+        // One plain job is one round trip; a keyed one registers its key in the same batch, which runs as one implicit transaction.
+        prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies
+            ? InConnectionAsync(connection => InsertAsync(connection, null, prepared, cancellationToken), cancellationToken)
+            : InOwnTransactionAsync((connection, transaction) => InsertAsync(connection, transaction, prepared, cancellationToken), prepared.Graph.HasDependencies, cancellationToken);
 
-    private async Task<EnqueueResult[]> InsertOnceAsync(PreparedBatch prepared, CancellationToken cancellationToken)
-    {
-        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+    /// <summary>
+    /// Runs <paramref name="work"/> in a transaction of its own and commits; when it may meet finishing
+    /// jobs in a deadlock (<paramref name="retryDeadlocks"/>: it locks parents or batches), an aborted run is run again, up to three times.
+    /// </summary>
+    public Task<T> InOwnTransactionAsync<T>(Func<NpgsqlConnection, NpgsqlTransaction, Task<T>> work, bool retryDeadlocks, CancellationToken cancellationToken) =>
+        DeadlockRetry.RunAsync(() => InConnectionAsync(async connection =>
         {
-            // One plain job is one round trip; a keyed one registers its key in the same batch, which runs as one implicit transaction.
-            if (prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies)
-                return await InsertAsync(connection, null, prepared, cancellationToken).ConfigureAwait(false);
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                var results = await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+                var result = await work(connection, transaction).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                return results;
+                return result;
             }
-        }
+        }, cancellationToken), cancellationToken, retryDeadlocks);
+
+    private async Task<T> InConnectionAsync<T>(Func<NpgsqlConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+            return await work(connection).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -130,7 +126,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             await using var batch = new NpgsqlBatch(connection, transaction);
             var locking = round == 0 && keyLock is not null;
             if (locking) batch.BatchCommands.Add(keyLock!);
-            foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Available));
+            foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Of(jobs[index])));
             if (round == 0 && registerKeys is not null) batch.BatchCommands.Add(registerKeys); // last: it returns no rows
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -292,7 +288,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         await using (importer.ConfigureAwait(false))
         {
             for (var i = 0; i < jobs.Count; i++)
-                await _enqueue.WriteRowAsync(importer, ids[i], jobs[i], initial?[i] ?? InitialState.Available, now, cancellationToken).ConfigureAwait(false);
+                await _enqueue.WriteRowAsync(importer, ids[i], jobs[i], initial?[i] ?? InitialState.Of(jobs[i]), now, cancellationToken).ConfigureAwait(false);
 
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }

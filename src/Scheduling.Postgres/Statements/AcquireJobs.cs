@@ -15,9 +15,9 @@ internal sealed class AcquireJobs
 
     // The columns the lease returns, and their ordinals.
     private static readonly string Returned = "j.id, j.queue, j.kind, j.payload, j.priority, j.attempt, j.max_attempts, j.run_at, j.created_at, j.lease_token, j.lease_expires_at, "
-        + "j.command, j.trace_parent, j.trace_state, j.sort_rank, j.sort_at, " + AllocationColumns.Qualified("j") + ", j.timeout_ms, j.snoozes, j.payload_version";
+        + "j.command, j.trace_parent, j.trace_state, j.sort_rank, j.sort_at, " + AllocationColumns.Qualified("j") + ", j.timeout_ms, j.snoozes, j.payload_version, j.batch_id";
     private const int Id = 0, QueueName = 1, Kind = 2, Payload = 3, Priority = 4, Attempt = 5, MaxAttempts = 6, RunAt = 7, CreatedAt = 8, Token = 9, LeaseExpires = 10,
-        CommandColumn = 11, TraceParent = 12, TraceState = 13, Allocation = 16, TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PayloadVersion = Snoozes + 1;
+        CommandColumn = 11, TraceParent = 12, TraceState = 13, Allocation = 16, TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PayloadVersion = Snoozes + 1, BatchId = PayloadVersion + 1;
 
     /// <summary>The tail of both statements: the leased rows in queue order (UPDATE … RETURNING keeps none).</summary>
     public const string OrderedTail = "SELECT * FROM leased ORDER BY sort_rank DESC, sort_at, id";
@@ -149,6 +149,7 @@ internal sealed class AcquireJobs
                 Timeout = TimeoutColumn.Read(reader, TimeoutMs),
                 Snoozes = reader.GetInt16(Snoozes),
                 PayloadVersion = reader.GetInt16(PayloadVersion),
+                BatchId = reader.IsDBNull(BatchId) ? null : reader.GetInt64(BatchId),
             });
         }
 

@@ -7,6 +7,10 @@ namespace Scheduling.Postgres.Statements;
 internal readonly record struct InitialState(JobState State, int PendingParents, string? CancelReason)
 {
     public static InitialState Available => new(JobState.Available, 0, null);
+
+    /// <summary>A job written without parents: available, or a batch callback waiting for its batch.</summary>
+    public static InitialState Of(PreparedJob job) =>
+        job.HeldByBatch ? new(DependencyRules.HeldByBatch.State, DependencyRules.HeldByBatch.Pending, null) : Available;
 }
 
 /// <summary>
@@ -20,10 +24,10 @@ internal sealed class EnqueueJobs
 
     /// <summary>The columns both INSERT and COPY write, in this order, from <see cref="Values"/>.</summary>
     private const string WrittenColumns = "queue, kind, priority, max_attempts, payload, command, command_hash, normalized_command_hash, description, "
-        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at, payload_version";
+        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at, payload_version, batch_id";
 
     /// <summary>How many values <see cref="Values"/> gives.</summary>
-    private const int WrittenCount = 9 + AllocationColumns.Count + 11;
+    private const int WrittenCount = 9 + AllocationColumns.Count + 12;
 
     // INSERT parameters: the written values first ($1..), then these.
     private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
@@ -189,6 +193,7 @@ internal sealed class EnqueueJobs
             (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
             (TimeoutColumn.ToStored(job.Timeout), NpgsqlDbType.Integer),
             (job.PartitionKey, NpgsqlDbType.Text), (job.LatestStartAt, NpgsqlDbType.TimestampTz), (job.PayloadVersion, NpgsqlDbType.Smallint),
+            (job.BatchId, NpgsqlDbType.Bigint),
         ];
     }
 

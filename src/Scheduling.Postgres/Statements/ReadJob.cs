@@ -12,7 +12,7 @@ internal sealed class ReadJob
         AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
         CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26,
         TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1, Result = LatestStartAt + 1,
-        Progress = Result + 1, PayloadVersion = Progress + ProgressColumns.Count;
+        Progress = Result + 1, PayloadVersion = Progress + ProgressColumns.Count, BatchId = PayloadVersion + 1;
 
     public ReadJob(PostgresSchema schema)
     {
@@ -24,6 +24,7 @@ internal sealed class ReadJob
               AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
               AND ($6::bigint IS NULL OR id < $6)
               AND ($9::bigint IS NULL OR id IN (SELECT d.parent_id FROM {schema}.job_dependencies d WHERE d.child_id = $9))
+              AND ($10::bigint IS NULL OR batch_id = $10)
             ORDER BY id DESC LIMIT $7
             """);
     }
@@ -37,7 +38,7 @@ internal sealed class ReadJob
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, {ProgressColumns.List}, payload_version
+               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, {ProgressColumns.List}, payload_version, batch_id
         FROM {"{schema}"}.jobs j
         """;
 
@@ -69,6 +70,7 @@ internal sealed class ReadJob
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = query.Limit });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.ParentsOf ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.BatchId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         return command;
     }
 
@@ -114,6 +116,7 @@ internal sealed class ReadJob
             LatestStartAt = Time(LatestStartAt),
             ResultJson = Text(Result),
             PayloadVersion = reader.GetInt16(PayloadVersion),
+            BatchId = reader.IsDBNull(BatchId) ? null : reader.GetInt64(BatchId),
             Progress = ProgressColumns.Read(reader, Progress),
             CommandHash = Text(CommandHash),
             Description = Text(Description),
