@@ -56,15 +56,19 @@ public sealed class SampleJobsTests
     {
         using var host = Host(TestingMode.Manual);
         var queue = host.GetRequiredService<IJobQueue>();
-        await queue.EnqueueManyAsync(Enumerable.Range(0, 50).Select(i => new JobRequest("send-email", new EmailJob($"user{i}@example.com")) { Queue = "email", MaxAttempts = 3 }).ToArray());
+        var campaign = await queue.EnqueueBatchAsync(SampleJobs.EmailCampaign(50));
 
         var summary = await host.GetRequiredService<TestJobRunner>().RunPendingAsync();
 
         var stats = host.GetRequiredService<SampleStats>();
-        Assert.Equal(50, summary.Succeeded + summary.Dead);
+        Assert.Equal(51, summary.Succeeded + summary.Dead); // the mails and the campaign's callback
         Assert.Equal((stats.Succeeded, stats.Dead), (summary.Succeeded, summary.Dead));
         Assert.True(summary.Retried > 0, "some addresses are flaky");
         await queue.AssertNotEnqueuedAsync("send-email");
+        // The callback ran after the last mail and saw the batch's final counts.
+        var batch = (await queue.GetBatchAsync(campaign.BatchId))!;
+        Assert.Equal((batch.Succeeded, batch.Failed), stats.Campaign);
+        Assert.Equal((50, 0, stats.Dead), (batch.Total, batch.Pending, batch.Failed));
     }
 
     [Fact]

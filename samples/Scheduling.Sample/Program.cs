@@ -62,11 +62,11 @@ try
 
     var clock = Stopwatch.StartNew();
     await queue.EnqueueManyAsync(Enumerable.Range(0, Images).Select(i => new JobRequest("resize-image", new ImageJob($"photo-{i}.jpg", 640)) { Queue = "images" }).ToArray());
-    await queue.EnqueueManyAsync(Enumerable.Range(0, Emails).Select(i => new JobRequest("send-email", new EmailJob($"user{i}@example.com")) { Queue = "email", MaxAttempts = 3 }).ToArray());
+    var campaign = await queue.EnqueueBatchAsync(SampleJobs.EmailCampaign(Emails));
     await queue.EnqueueManyAsync(SampleJobs.ReportPipeline());
-    Console.WriteLine($"Enqueued {Images + Emails + ReportSteps} jobs in {clock.ElapsedMilliseconds} ms.");
+    const int total = Images + Emails + 1 + ReportSteps; // the campaign's callback is a job too
+    Console.WriteLine($"Enqueued {total} jobs in {clock.ElapsedMilliseconds} ms.");
 
-    const int total = Images + Emails + ReportSteps;
     while (stats.Finished < total)
     {
         Console.Write($"\r  processed {stats.Finished,5}/{total}  succeeded {stats.Succeeded,5}  retried {stats.Retried,4}  dead {stats.Dead,3}  ");
@@ -79,6 +79,7 @@ try
     Console.WriteLine();
     Console.WriteLine($"Summary: {total} jobs in {clock.Elapsed.TotalSeconds:F1} s ({total / clock.Elapsed.TotalSeconds:F0} jobs/s) on the {(connection is null ? "in-memory" : "PostgreSQL")} queue; {stats.Retried} retries, {stats.Dead} dead.");
     Console.WriteLine($"Report pipeline ran parents first: {string.Join(" -> ", stats.Steps)}; publish received {stats.PublishedRows} rows from its parents' results.");
+    Console.WriteLine($"Email campaign batch {campaign.BatchId}: its on-complete callback counted {stats.Campaign?.Sent} sent and {stats.Campaign?.Dead} dead.");
     Console.WriteLine("Shut down cleanly.");
     return 0;
 }

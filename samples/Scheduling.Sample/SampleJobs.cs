@@ -15,7 +15,18 @@ public static class SampleJobs
         scheduling.AddHandler<ResizeImage, ImageJob>("resize-image");
         scheduling.AddHandler<SendEmail, EmailJob>("send-email");
         scheduling.AddHandler<ReportStep, string>("report-step");
+        scheduling.AddHandler<CampaignReport, string>("campaign-report");
     }
+
+    /// <summary>
+    /// An email campaign as one batch: its on-complete callback runs once every mail is sent or dead,
+    /// and reads the batch's counts.
+    /// </summary>
+    public static BatchRequest EmailCampaign(int emails) =>
+        new(Enumerable.Range(0, emails).Select(i => new JobRequest("send-email", new EmailJob($"user{i}@example.com")) { Queue = "email", MaxAttempts = 3 }).ToArray())
+        {
+            OnComplete = new JobRequest("campaign-report", "spring campaign") { Queue = "email" },
+        };
 
     /// <summary>A small graph in one atomic call: extract, then two transforms in parallel, then publish.</summary>
     public static JobRequest[] ReportPipeline()
@@ -38,6 +49,8 @@ public sealed class SampleStats
     private int _succeeded, _retried, _dead;
     public IEnumerable<string> Steps => _steps;
     public int PublishedRows { get; private set; }
+    /// <summary>What the campaign's on-complete callback read from its batch: (sent, dead), or null before it ran.</summary>
+    public (int Sent, int Dead)? Campaign { get; set; }
     public void Step(string name, int rows)
     {
         _steps.Enqueue(name);
@@ -76,6 +89,18 @@ public sealed class SendEmail(SampleStats stats) : IJobHandler<EmailJob>
         if (context.Job.Attempt <= failsUntil) throw stats.Failure(context.Job, $"SMTP server refused {context.Payload.To} (attempt {context.Job.Attempt})");
         stats.Success();
         return Task.CompletedTask;
+    }
+}
+
+/// <summary>The campaign batch's on-complete callback: it runs once, after every mail finished, and reads the batch's live counts.</summary>
+public sealed class CampaignReport(SampleStats stats, IJobQueue queue) : IJobHandler<string>
+{
+    public async Task HandleAsync(JobContext<string> context, CancellationToken cancellationToken)
+    {
+        var batch = await queue.GetBatchAsync(context.Job.BatchId!.Value, cancellationToken);
+        stats.Campaign = (batch!.Succeeded, batch.Failed);
+        context.SetResult(new { context.Payload, sent = batch.Succeeded, dead = batch.Failed });
+        stats.Success();
     }
 }
 

@@ -140,6 +140,27 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Batches_show_prints_the_live_counts_and_jobs_list_filters_by_batch()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        var batch = await queue.EnqueueBatchAsync(new BatchRequest([new JobRequest("m"), new JobRequest("m"), new JobRequest("m")]) { OnComplete = new JobRequest("done") });
+        var one = (await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(1))))[0];
+        await queue.AcknowledgeAsync([JobAck.Success(one.Lease)]);
+        var id = batch.BatchId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var show = await CliAsync("batches", "show", id, "--schema", schema);
+        Assert.Equal(0, show.Exit);
+        Assert.Matches(@"(?m)^members\s+3: 2 pending, 1 succeeded, 0 failed, 0 cancelled$", show.Out);
+        Assert.Matches(@"(?m)^state\s+open$", show.Out);
+        Assert.Matches($@"(?m)^on complete\s+job {batch.OnCompleteJobId}$", show.Out);
+        var listed = await CliAsync("jobs", "list", "--batch", id, "--schema", schema, "--json");
+        Assert.Equal(4, System.Text.Json.JsonDocument.Parse(listed.Out).RootElement.GetProperty("jobs").GetArrayLength()); // three members and the callback
+        Assert.Equal(3, (await CliAsync("batches", "show", "999999", "--schema", schema)).Exit);
+        Assert.Equal(2, (await CliAsync("batches", "show", "x", "--schema", schema)).Exit);
+    }
+
+    [Fact]
     public async Task Queues_limit_and_unlimit_set_what_the_claim_enforces_and_the_listing_shows_it()
     {
         var queue = await database.NewQueueAsync();

@@ -231,4 +231,22 @@ public abstract partial class JobQueueContractTests
         Assert.Empty(await queue.ListJobsAsync(new JobListQuery()));
         await AssertConsistentAsync(queue);
     }
+
+    [Fact]
+    public async Task Retention_removes_a_settled_batch_once_its_jobs_are_gone_and_keeps_an_open_one()
+    {
+        var queue = await CreateQueueAsync();
+        var done = await queue.EnqueueBatchAsync(new BatchRequest([new JobRequest("m")]) { OnComplete = new JobRequest("cb") });
+        await RunAllAsync(queue, j => JobAck.Success(j.Lease), "m");
+        await RunAllAsync(queue, j => JobAck.Success(j.Lease), "cb");
+        var open = await queue.EnqueueBatchAsync(new BatchRequest([new JobRequest("later") { RunAt = Start + TimeSpan.FromDays(30) }]));
+
+        Time.Advance(TimeSpan.FromDays(8));
+        Assert.Equal(2, await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 100)); // the member and its callback
+        await queue.PurgeFinishedAsync(TimeSpan.FromDays(7), 100); // then the batch, with no job left
+
+        Assert.Null(await queue.GetBatchAsync(done.BatchId));
+        Assert.Equal(1, (await queue.GetBatchAsync(open.BatchId))!.Pending);
+        await AssertConsistentAsync(queue);
+    }
 }

@@ -33,6 +33,7 @@ internal static class Cli
             OperatorCommands.Status(),
             OperatorCommands.Queues(),
             OperatorCommands.Jobs(),
+            OperatorCommands.Batches(),
             StaggerCommands.Create(),
             new Command("ara", "Adaptive resource allocation.") { AraReport.Create() },
         };

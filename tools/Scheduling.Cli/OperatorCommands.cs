@@ -140,6 +140,39 @@ internal static class OperatorCommands
         }),
     };
 
+    public static Command Batches() => new("batches", "Show batches and their live counts.")
+    {
+        OnOneJob("show", "A batch's counts (pending, succeeded, failed, cancelled), callbacks and whether it has settled.", async (db, id, cancellationToken) =>
+        {
+            var batch = await db.Queue.GetBatchAsync(id, cancellationToken);
+            if (batch is null)
+            {
+                await db.Error.WriteLineAsync($"{db.Command}: no batch {id} in schema '{db.Schema}'.");
+                return Cli.BadInput;
+            }
+
+            if (db.Json)
+            {
+                await WriteJsonAsync(db, batch);
+                return Cli.Ok;
+            }
+
+            var lines = new List<(string, string?)>
+            {
+                ("batch", $"{batch.Id}" + (batch.ParentBatchId is { } parent ? $" (in batch {parent})" : "")),
+                ("members", string.Create(CultureInfo.InvariantCulture, $"{batch.Total}: {batch.Pending} pending, {batch.Succeeded} succeeded, {batch.Failed} failed, {batch.Cancelled} cancelled")),
+                ("state", batch.SettledAt is null ? "open" : batch.IsSucceeded ? "settled, all succeeded" : "settled"),
+                ("created", Time(batch.CreatedAt)),
+                ("settled", Time(batch.SettledAt)),
+                ("on success", batch.OnSuccessJobId is { } s ? $"job {s}" : null),
+                ("on complete", batch.OnCompleteJobId is { } c ? $"job {c}" : null),
+                ("members of", $"scheduling jobs list --batch {batch.Id}"),
+            };
+            foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
+            return Cli.Ok;
+        }, "batch"),
+    };
+
     private static Command List()
     {
         var queueName = new Option<string?>("--queue") { Description = "only this queue", HelpName = "name" };
@@ -149,13 +182,14 @@ internal static class OperatorCommands
         var until = Cli.TimeOption("--until", "only jobs enqueued before this time");
         var limit = Cli.BoundedInt("--limit", "jobs per page", 50, 1, JobListQuery.MaxLimit);
         var beforeId = new Option<long?>("--before-id") { Description = "the next page: jobs with ids below this one (printed after a full page)", HelpName = "id" };
+        var batch = new Option<long?>("--batch") { Description = "only the members and callbacks of this batch", HelpName = "id" };
         return DatabaseCommand.Create("list", "Jobs matching the filters, newest first, a page at a time.", async (db, parse, cancellationToken) =>
         {
             var pageSize = parse.GetValue(limit);
             var rows = await db.Queue.ListJobsAsync(new JobListQuery
             {
                 Queue = parse.GetValue(queueName), Kind = parse.GetValue(kind), States = parse.GetValue(state) is { } s ? [s] : null,
-                CreatedFrom = parse.GetValue(since), CreatedBefore = parse.GetValue(until), BeforeId = parse.GetValue(beforeId), Limit = pageSize,
+                CreatedFrom = parse.GetValue(since), CreatedBefore = parse.GetValue(until), BeforeId = parse.GetValue(beforeId), Limit = pageSize, BatchId = parse.GetValue(batch),
             }, cancellationToken);
             long? next = rows.Count == pageSize ? rows[^1].Id : null;
             if (db.Json)
@@ -168,19 +202,19 @@ internal static class OperatorCommands
             foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Cli.Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
             if (next is not null) await db.Output.WriteLineAsync($"more: --before-id {next}");
             return Cli.Ok;
-        }, queueName, kind, state, since, until, limit, beforeId);
+        }, queueName, kind, state, since, until, limit, beforeId, batch);
     }
 
-    private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, long, CancellationToken, Task<int>> run)
+    private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, long, CancellationToken, Task<int>> run, string noun = "job")
     {
         var id = new Argument<long>("id")
         {
-            Description = "the job's id",
+            Description = $"the {noun}'s id",
             CustomParser = result =>
             {
                 var text = result.Tokens.Single().Value;
                 if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0) return value;
-                result.AddError($"'{text}' is not a job id (a positive whole number)");
+                result.AddError($"'{text}' is not a {noun} id (a positive whole number)");
                 return 0;
             },
         };
@@ -219,6 +253,7 @@ internal static class OperatorCommands
             ("finished", Time(job.FinalizedAt)),
             ("lease", job.LockedBy is null ? null : $"{job.LockedBy} until {Time(job.LeaseExpiresAt)}"),
             ("unique key", job.UniqueKey),
+            ("batch", job.BatchId is { } batchId ? $"{batchId} (scheduling batches show {batchId})" : null),
             ("description", job.Description),
             ("command", job.Command),
             ("allocation", job.Allocation is { } a ? Allocation(a) : null),

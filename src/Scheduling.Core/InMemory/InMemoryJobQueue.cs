@@ -199,10 +199,10 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     {
         if (!BatchRules.Settles(batch.Counts, batch.SettledAt is not null)) return;
         batch.SettledAt = now;
-        if (batch.OnComplete is { } onComplete) ReleaseCallback(_jobs[onComplete], now, notify);
-        if (batch.OnSuccess is { } onSuccess)
+        // A callback cancelled before its batch settled may have been purged since.
+        if (batch.OnComplete is { } onComplete && _jobs.TryGetValue(onComplete, out var completeCallback)) ReleaseCallback(completeCallback, now, notify);
+        if (batch.OnSuccess is { } onSuccess && _jobs.TryGetValue(onSuccess, out var callback))
         {
-            var callback = _jobs[onSuccess];
             if (BatchRules.SuccessCallbackRuns(batch.Counts)) ReleaseCallback(callback, now, notify);
             else if (callback.State == JobState.Waiting)
             {
@@ -644,6 +644,9 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                     _permanentUniqueKeys.Remove(entry.UniqueKey);
             }
 
+            // A batch settled before the cutoff goes once none of its jobs is left (SQL twin: Retention.Purge).
+            var withJobs = _jobs.Values.Where(e => e.BatchId is not null).Select(e => e.BatchId!.Value).ToHashSet();
+            foreach (var batch in _batches.Values.Where(b => b.SettledAt < finishedBefore && !withJobs.Contains(b.Id)).Take(batchSize).ToArray()) _batches.Remove(batch.Id);
             return ValueTask.FromResult(old.Count);
         }
     }

@@ -34,7 +34,16 @@ internal sealed class Retention
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id),
             as_parent AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.parent_id = purged.id),
-            as_child AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.child_id = purged.id)
+            as_child AS (DELETE FROM {schema}.job_dependencies d USING purged WHERE d.child_id = purged.id),
+            -- A batch settled before the cutoff goes once none of its jobs is left (seen before this
+            -- statement's own deletes: its last members' batch goes in the next round). C# twin: InMemoryJobQueue.PurgeFinishedAsync.
+            old_batches AS (
+                DELETE FROM {schema}.batches b WHERE b.id IN (
+                    SELECT id FROM {schema}.batches
+                    WHERE settled_at < coalesce($3, now()) - $1
+                      AND NOT EXISTS (SELECT 1 FROM {schema}.jobs j WHERE j.batch_id = batches.id)
+                    ORDER BY settled_at LIMIT $2
+                    FOR UPDATE SKIP LOCKED))
             SELECT count(*)::integer FROM purged
             """);
 
