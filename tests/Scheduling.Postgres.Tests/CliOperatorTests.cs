@@ -140,6 +140,39 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Recurring_set_pause_resume_and_remove_change_the_stored_jobs_and_notify_every_host()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        await using var listener = await database.DataSource.OpenConnectionAsync();
+        var notified = new List<string>();
+        listener.Notification += (_, e) => notified.Add(e.Payload);
+        await using (var listen = new Npgsql.NpgsqlCommand($"LISTEN \"{queue.NotificationChannel}\"", listener)) await listen.ExecuteNonQueryAsync();
+
+        var set = await CliAsync("recurring", "set", "nightly-export", "--cron", "0 3 * * *", "--kind", "export", "--payload", "{\"full\":true}", "--time-zone", "Europe/Berlin", "--schema", schema);
+        Assert.Equal((0, "recurring job 'nightly-export' added"), (set.Exit, set.Out.Trim()));
+        Assert.Equal("recurring job 'nightly-export' updated", (await CliAsync("recurring", "set", "nightly-export", "--cron", "30 3 * * *", "--kind", "export", "--schema", schema)).Out.Trim());
+        Assert.Equal(0, (await CliAsync("recurring", "pause", "nightly-export", "--schema", schema)).Exit);
+
+        var stored = Assert.Single(await queue.ListRecurringJobsAsync());
+        Assert.Equal(("30 3 * * *", "export", "UTC", true, (string?)null), (stored.Cron, stored.Kind, stored.TimeZone, stored.Paused, stored.PayloadJson));
+        Assert.Matches(@"(?m)^nightly-export\s+30 3 \* \* \*\s+UTC\s+export\s+default\s+paused", (await CliAsync("recurring", "--schema", schema)).Out);
+        Assert.Equal(0, (await CliAsync("recurring", "resume", "nightly-export", "--schema", schema)).Exit);
+        Assert.False(Assert.Single(await queue.ListRecurringJobsAsync()).Paused);
+
+        var bad = await CliAsync("recurring", "set", "broken", "--cron", "every night", "--kind", "export", "--schema", schema);
+        Assert.Equal(2, bad.Exit); // bad usage, as for any invalid argument
+        Assert.Contains("job.Cron", bad.Err, StringComparison.Ordinal);
+        Assert.Equal(0, (await CliAsync("recurring", "remove", "nightly-export", "--schema", schema)).Exit);
+        Assert.Equal(5, (await CliAsync("recurring", "remove", "nightly-export", "--schema", schema)).Exit);
+        Assert.Empty(await queue.ListRecurringJobsAsync());
+
+        // Each of the five changes notified the channel every host listens on, in its own transaction.
+        while (notified.Count < 5 && await listener.WaitAsync(TimeSpan.FromSeconds(30))) { }
+        Assert.Equal(Enumerable.Repeat("#recurring", 5), notified);
+    }
+
+    [Fact]
     public async Task Batches_show_prints_the_live_counts_and_jobs_list_filters_by_batch()
     {
         var queue = await database.NewQueueAsync();

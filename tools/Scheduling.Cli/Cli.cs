@@ -34,6 +34,7 @@ internal static class Cli
             OperatorCommands.Queues(),
             OperatorCommands.Jobs(),
             OperatorCommands.Batches(),
+            RecurringCommands.Recurring(),
             StaggerCommands.Create(),
             new Command("ara", "Adaptive resource allocation.") { AraReport.Create() },
         };

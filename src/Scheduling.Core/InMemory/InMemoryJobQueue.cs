@@ -5,7 +5,7 @@ namespace Scheduling;
 /// contract, a fake for consumers' unit tests, and a queue for demos. Jobs do not survive the process.
 /// </summary>
 /// <remarks>Thread-safe; time comes from the <see cref="TimeProvider"/> given.</remarks>
-public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
+public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJobStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];
@@ -25,6 +25,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
     private long _nextId = 1;
     private long _nextBatchId = 1;
     private readonly Dictionary<long, BatchEntry> _batches = [];
+    private readonly SortedDictionary<string, RecurringJobDefinition> _recurring = new(StringComparer.Ordinal);
 
     /// <summary>Creates an empty queue.</summary>
     /// <param name="options">Validation and retry rules; defaults when null.</param>
@@ -173,6 +174,53 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore
                 CreatedAt = b.CreatedAt, SettledAt = b.SettledAt,
             });
         }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RecurringJobDefinition>> ListRecurringJobsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate) return ValueTask.FromResult<IReadOnlyList<RecurringJobDefinition>>(_recurring.Values.ToArray());
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> SaveRecurringJobAsync(RecurringJobDefinition job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        cancellationToken.ThrowIfCancellationRequested();
+        bool added;
+        lock (_gate)
+        {
+            added = !_recurring.ContainsKey(job.Name);
+            _recurring[job.Name] = job with { UpdatedAt = Clock.Now(_time) };
+        }
+
+        _signals?.Notify(QueueSignals.RecurringJobsChanged);
+        return ValueTask.FromResult(added);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> SetRecurringJobPausedAsync(string name, bool paused, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            if (!_recurring.TryGetValue(name, out var job)) return ValueTask.FromResult(false);
+            _recurring[name] = job with { Paused = paused, UpdatedAt = Clock.Now(_time) };
+        }
+
+        _signals?.Notify(QueueSignals.RecurringJobsChanged);
+        return ValueTask.FromResult(true);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveRecurringJobAsync(string name, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        bool removed;
+        lock (_gate) removed = _recurring.Remove(name);
+        if (removed) _signals?.Notify(QueueSignals.RecurringJobsChanged);
+        return ValueTask.FromResult(removed);
     }
 
     /// <summary>A batch members may join: it exists and has not settled.</summary>

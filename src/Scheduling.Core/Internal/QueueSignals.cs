@@ -11,6 +11,9 @@ public sealed class QueueSignals
 {
     private readonly ConcurrentDictionary<string, Signal> _signals = new(StringComparer.Ordinal);
 
+    /// <summary>The signal of a change to stored recurring jobs: never a queue name (queue names cannot hold '#'), sent on the queue's channel.</summary>
+    public const string RecurringJobsChanged = "#recurring";
+
     /// <summary>Wakes the loops waiting on <paramref name="queue"/>.</summary>
     public void Notify(string queue)
     {
@@ -29,6 +32,15 @@ public sealed class QueueSignals
     public void NotifyAll()
     {
         foreach (var signal in _signals.Values) signal.Set();
+    }
+
+    /// <summary>A task that completes at the next notification of <paramref name="name"/> (or at once, consuming one already pending).</summary>
+    public Task NextAsync(string name)
+    {
+        var signal = _signals.GetOrAdd(name, static _ => new Signal());
+        var task = signal.Current;
+        if (task.IsCompleted) signal.Reset();
+        return task;
     }
 
     /// <summary>Waits until the queue is notified, the timeout passes, or the token is cancelled; true when notified.</summary>

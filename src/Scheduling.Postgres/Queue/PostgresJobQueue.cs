@@ -9,7 +9,7 @@ namespace Scheduling.Postgres;
 /// leases fenced by a token, batched acknowledgements, binary COPY for bulk enqueue, and NOTIFY
 /// in the enqueueing transaction. Safe to share across threads; hold one per schema.
 /// </summary>
-public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
+public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJobStore
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresQueueOptions _options;
@@ -33,6 +33,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     private readonly SetStatesIfRunning _setStates;
     private readonly OneJobTransition _oneJob;
     private readonly Batches _batches;
+    private readonly RecurringJobs _recurring;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -69,6 +70,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
         _batches = new Batches(_schema);
+        _recurring = new RecurringJobs(_schema);
         _migrator = new PostgresMigrator(dataSource, _schema);
         _migrations = new MigrationGate(_migrator, _options.ApplyMigrations);
     }
@@ -175,6 +177,42 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         return await _batches.ReadAsync(_dataSource, batchId, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RecurringJobDefinition>> ListRecurringJobsAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _dataSource.CreateCommand(_recurring.List);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await RecurringJobs.ReadAllAsync(reader, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> SaveRecurringJobAsync(RecurringJobDefinition job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _recurring.SaveCommand(_dataSource, job, _clock.WriteNow(), _schema.NotificationChannel);
+        return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> SetRecurringJobPausedAsync(string name, bool paused, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _recurring.SetPausedCommand(_dataSource, name, paused, _clock.WriteNow(), _schema.NotificationChannel);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RemoveRecurringJobAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _recurring.RemoveCommand(_dataSource, name, _schema.NotificationChannel);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not null;
     }
 
     /// <inheritdoc />

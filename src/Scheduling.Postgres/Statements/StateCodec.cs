@@ -48,4 +48,20 @@ internal static class StateCodec
         "run" => ParentFailurePolicy.RunAnyway,
         _ => throw new InvalidOperationException($"Unknown parent-failure policy '{policy}' in the database."),
     };
+
+    public static string ToText(MisfirePolicy policy) => policy switch
+    {
+        MisfirePolicy.FireOnce => "fire-once",
+        MisfirePolicy.Skip => "skip",
+        MisfirePolicy.CatchUp => "catch-up",
+        _ => throw new ArgumentOutOfRangeException(nameof(policy), policy, $"Unknown misfire policy {(int)policy}."),
+    };
+
+    public static MisfirePolicy ParseMisfire(string policy) => policy switch
+    {
+        "fire-once" => MisfirePolicy.FireOnce,
+        "skip" => MisfirePolicy.Skip,
+        "catch-up" => MisfirePolicy.CatchUp,
+        _ => throw new InvalidOperationException($"Unknown misfire policy '{policy}' in the database."),
+    };
 }

@@ -38,7 +38,23 @@ public static class StaggerSchedulingBuilderExtensions
             sp.GetRequiredService<IOptions<StaggerOptions>>().Value,
             sp.GetRequiredService<IOptions<RecurringJobOptions>>().Value.Jobs.Select(j => j.ToStaggerJob()),
             sp.GetService<ILogger<StaggerPolicy>>()));
+        // Stored recurring jobs live with the queue when it keeps them (both of the library's queues do).
+        services.TryAddSingleton(StoreOf);
+        services.TryAddSingleton(sp => new RecurringJobManager(sp.GetRequiredService<IRecurringJobStore>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RecurringJobScheduler>());
+    }
+
+    private static IRecurringJobStore StoreOf(IServiceProvider services)
+    {
+        if (services.GetService<IJobQueue>() is IRecurringJobStore store) return store;
+        try
+        {
+            return services.GetService<IJobWorkerStore>() as IRecurringJobStore ?? NoRecurringJobStore.Instance; // a decorated queue's store
+        }
+        catch (InvalidOperationException)
+        {
+            return NoRecurringJobStore.Instance; // a client-only queue with no worker side
+        }
     }
 
     /// <summary>Registers a recurring job: at each tick of <paramref name="cron"/> (staggered), <paramref name="template"/> is enqueued once.</summary>

@@ -41,17 +41,6 @@ public sealed class RecurringJob
     public string TickKey(DateTimeOffset tickUtc) => $"recurring:{Name}:{tickUtc.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}";
 }
 
-/// <summary>What a recurring job does with ticks missed during downtime.</summary>
-public enum MisfirePolicy
-{
-    /// <summary>Enqueue the most recent missed tick only.</summary>
-    FireOnce = 0,
-    /// <summary>Enqueue none; wait for the next tick.</summary>
-    Skip = 1,
-    /// <summary>Enqueue the missed ticks, at most <see cref="RecurringJob.MaxCatchUp"/> (the most recent ones).</summary>
-    CatchUp = 2,
-}
-
 /// <summary>The registered recurring jobs and how far back the scheduler looks for missed ticks; ranges are the <c>[Range]</c> attributes, checked at start-up.</summary>
 public sealed class RecurringJobOptions
 {
@@ -65,4 +54,12 @@ public sealed class RecurringJobOptions
     /// <summary>How far back a starting host looks for missed ticks (default 24 h).</summary>
     [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
     public TimeSpan CatchUpWindow { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How often the scheduler reads the stored recurring jobs (<see cref="IRecurringJobStore"/>) even
+    /// without a change notification (default 1 min): the bound on how late a host whose notification
+    /// was lost sees a change.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
 }

@@ -21,12 +21,18 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     private readonly ILogger _logger;
     private readonly Scheduling.Internal.RegisteredHandlerKinds? _handlers;
     private readonly bool _runsWorkers;
+    private readonly IRecurringJobStore _store;
+    private readonly Scheduling.Internal.QueueSignals? _signals;
+    private IReadOnlyList<RecurringJobDefinition> _stored = [];
+    private int _plansLoaded;
     private long _sleepingUntil = NotSleeping;
     private const long NotSleeping = long.MinValue;
 
     public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null,
-        Scheduling.Internal.RegisteredHandlerKinds? handlers = null, IOptions<SchedulingOptions>? scheduling = null)
+        Scheduling.Internal.RegisteredHandlerKinds? handlers = null, IOptions<SchedulingOptions>? scheduling = null, IRecurringJobStore? store = null, Scheduling.Internal.QueueSignals? signals = null)
     {
+        _store = store ?? NoRecurringJobStore.Instance;
+        _signals = signals;
         _handlers = handlers;
         _runsWorkers = scheduling?.Value.RunWorkers ?? false;
         _queue = queue;
@@ -43,6 +49,9 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     /// </summary>
     internal DateTimeOffset? SleepingUntil => Volatile.Read(ref _sleepingUntil) is var ticks and not NotSleeping ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
+    /// <summary>How many times the plans were built (at start, then once per change of the stored jobs): tests wait for a change to be seen.</summary>
+    internal int PlansLoaded => Volatile.Read(ref _plansLoaded);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -57,36 +66,42 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
-        if (_options.Jobs.Count == 0) return;
-        var now = _time.GetUtcNow().UtcDateTime;
-        var plans = _options.Jobs.Select(job =>
-        {
-            var result = _policy.Apply(job.Name, job.Cron);
-            var schedule = CronSchedule.Parse(result.EffectiveExpression);
-            return new Plan(job, result, CronSchedule.Compile(result.EffectiveExpression), schedule.FixedSecond,
-                job.Misfire == MisfirePolicy.Skip ? now - _options.MisfireThreshold : now - _options.CatchUpWindow);
-        }).ToList();
-        LogSummary(plans);
+        var storesJobs = _store is not NoRecurringJobStore;
+        if (_options.Jobs.Count == 0 && !storesJobs) return;
+        var plans = await LoadPlansAsync([], stoppingToken).ConfigureAwait(false);
         WarnAboutNames();
+        var refreshAt = _time.GetUtcNow() + _options.RefreshInterval;
 
         while (!stoppingToken.IsCancellationRequested)
         {
-            now = _time.GetUtcNow().UtcDateTime;
+            // Taken before the pass, so a change made during it wakes the sleep that follows.
+            var changed = _signals?.NextAsync(Scheduling.Internal.QueueSignals.RecurringJobsChanged);
+            var now = _time.GetUtcNow().UtcDateTime;
             var allEnqueued = true;
             foreach (var plan in plans) allEnqueued &= await EnqueueDueAsync(plan, now, stoppingToken).ConfigureAwait(false);
 
             var next = plans.Select(p => Occurrences.Next(p.Expression, p.FixedSecond, p.Job.TimeZone, p.Cursor)).Where(t => t is not null).Min();
-            if (next is null) return; // no job will ever fire again
+            if (next is null && !storesJobs) return; // no job will ever fire again
             var current = _time.GetUtcNow();
-            var delay = allEnqueued ? next.Value - current.UtcDateTime : TimeSpan.FromSeconds(1);
-            if (delay <= TimeSpan.Zero) continue;
+            var wake = allEnqueued ? next is { } n ? new DateTimeOffset(n, TimeSpan.Zero) : DateTimeOffset.MaxValue : current + TimeSpan.FromSeconds(1);
+            if (storesJobs && refreshAt < wake) wake = refreshAt; // stored jobs are read again now and then, notified or not
+            var delay = wake - current;
+            if (delay <= TimeSpan.Zero)
+            {
+                if (storesJobs && current >= refreshAt) (plans, refreshAt) = (await LoadPlansAsync(plans, stoppingToken).ConfigureAwait(false), current + _options.RefreshInterval);
+                continue;
+            }
+
+            using var sleeping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             try
             {
                 // The timer first, then the word that the loop sleeps: a clock advanced in between
                 // would otherwise push the timer past the wake-up it was advanced to.
-                var sleep = Task.Delay(delay, _time, stoppingToken);
-                Volatile.Write(ref _sleepingUntil, (current + delay).UtcTicks);
-                await sleep.ConfigureAwait(false);
+                var sleep = Task.Delay(delay, _time, sleeping.Token);
+                Volatile.Write(ref _sleepingUntil, wake.UtcTicks);
+                var woke = changed is null ? sleep : await Task.WhenAny(sleep, changed).ConfigureAwait(false);
+                if (woke == sleep) await sleep.ConfigureAwait(false);
+                else await sleeping.CancelAsync().ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -96,7 +111,65 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             {
                 Volatile.Write(ref _sleepingUntil, NotSleeping);
             }
+
+            if (storesJobs && (changed?.IsCompleted == true || _time.GetUtcNow() >= refreshAt))
+                (plans, refreshAt) = (await LoadPlansAsync(plans, stoppingToken).ConfigureAwait(false), _time.GetUtcNow() + _options.RefreshInterval);
         }
+    }
+
+    /// <summary>
+    /// The plans for the code-registered jobs and the stored ones (a stored job takes the place of a
+    /// code one of its name; a paused one has none), offsets planned over all of them. A job that
+    /// had a plan keeps its cursor, so an edit neither repeats nor loses a tick; a new one starts
+    /// from its misfire policy's window. Logs the summary when anything changed.
+    /// </summary>
+    private async Task<List<Plan>> LoadPlansAsync(List<Plan> previous, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<RecurringJobDefinition> stored;
+        try
+        {
+            stored = await _store.ListRecurringJobsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            StoredJobsUnreadable(_logger, ex);
+            return previous.Count > 0 ? previous : Build(_options.Jobs, []); // keep going with what is known
+        }
+
+        if (PlansLoaded > 0 && stored.SequenceEqual(_stored)) return previous;
+        _stored = stored;
+        var jobs = _options.Jobs.Where(j => !stored.Any(s => s.Name == j.Name)).ToList();
+        foreach (var definition in stored.Where(s => !s.Paused))
+        {
+            try
+            {
+                jobs.Add(RecurringJobManager.ToRecurringJob(definition));
+            }
+            catch (ArgumentException ex)
+            {
+                StoredJobInvalid(_logger, definition.Name, ex.Message); // written around the manager's validation
+            }
+        }
+
+        var plans = Build(jobs, previous);
+        Interlocked.Increment(ref _plansLoaded);
+        LogSummary(plans, stored.Count(s => s.Paused));
+        return plans;
+    }
+
+    private List<Plan> Build(IReadOnlyList<RecurringJob> jobs, List<Plan> previous)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        // The package's own policy plans over the jobs there are now; a policy of the application's own is asked as it is.
+        var policy = _policy is StaggerPolicy ? new StaggerPolicy(_stagger, jobs.Select(j => j.ToStaggerJob())) : _policy;
+        return jobs.Select(job =>
+        {
+            var result = policy.Apply(job.Name, job.Cron);
+            var schedule = CronSchedule.Parse(result.EffectiveExpression);
+            var before = previous.Find(p => p.Job.Name == job.Name);
+            var cursor = before?.Cursor ?? (PlansLoaded > 0 || job.Misfire == MisfirePolicy.Skip ? now - _options.MisfireThreshold : now - _options.CatchUpWindow);
+            return new Plan(job, result, CronSchedule.Compile(result.EffectiveExpression), schedule.FixedSecond, cursor) { Passed = before?.Passed ?? false };
+        }).ToList();
     }
 
     private async Task<bool> EnqueueDueAsync(Plan plan, DateTime now, CancellationToken cancellationToken)
@@ -161,7 +234,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             UnknownOffsetKey(_logger, StaggerOptions.Section, key, string.Join(", ", names.Order(StringComparer.Ordinal)));
     }
 
-    private void LogSummary(List<Plan> plans)
+    private void LogSummary(List<Plan> plans, int paused)
     {
         if (!_logger.IsEnabled(LogLevel.Information)) return;
         CollisionReport? collisions = null;
@@ -174,7 +247,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             // Names and expressions were validated at start-up; a summary is not worth failing for.
         }
 
-        Summary(_logger, StaggerSummary.Describe(_stagger.Enabled, plans.Select(p => p.Stagger).ToArray(), collisions));
+        Summary(_logger, StaggerSummary.Describe(_stagger.Enabled, plans.Select(p => p.Stagger).ToArray(), collisions) + (paused > 0 ? $"\n{paused} stored job(s) paused." : ""));
     }
 
     private sealed class Plan(RecurringJob job, StaggerResult result, CronExpression expression, int? fixedSecond, DateTime cursor)
@@ -203,6 +276,12 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
     [LoggerMessage(3005, LogLevel.Warning, "{Section}:Offsets:{Key} names no recurring job, so it is ignored (recurring jobs: {Jobs})")]
     private static partial void UnknownOffsetKey(ILogger logger, string section, string key, string jobs);
+
+    [LoggerMessage(3006, LogLevel.Warning, "The stored recurring jobs could not be read; going on with the ones known")]
+    private static partial void StoredJobsUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(3007, LogLevel.Warning, "Stored recurring job '{Job}' is not valid and has no ticks: {Reason}")]
+    private static partial void StoredJobInvalid(ILogger logger, string job, string reason);
 
     [LoggerMessage(3002, LogLevel.Warning, "Recurring job '{Job}': enqueueing the tick at {Tick} failed; retrying on the next pass")]
     private static partial void TickFailed(ILogger logger, Exception exception, string job, DateTimeOffset tick);
