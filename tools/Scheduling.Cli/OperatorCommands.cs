@@ -145,18 +145,7 @@ internal static class OperatorCommands
         OnOneJob("show", "A batch's counts (pending, succeeded, failed, cancelled), callbacks and whether it has settled.", async (db, id, cancellationToken) =>
         {
             var batch = await db.Queue.GetBatchAsync(id, cancellationToken);
-            if (batch is null)
-            {
-                await db.Error.WriteLineAsync($"{db.Command}: no batch {id} in schema '{db.Schema}'.");
-                return Cli.BadInput;
-            }
-
-            if (db.Json)
-            {
-                await WriteJsonAsync(db, batch);
-                return Cli.Ok;
-            }
-
+            if (batch is null || db.Json) return await MissingOrJsonAsync(db, batch, "batch", id);
             var lines = new List<(string, string?)>
             {
                 ("batch", $"{batch.Id}" + (batch.ParentBatchId is { } parent ? $" (in batch {parent})" : "")),
@@ -168,8 +157,7 @@ internal static class OperatorCommands
                 ("on complete", batch.OnCompleteJobId is { } c ? $"job {c}" : null),
                 ("members of", $"scheduling jobs list --batch {batch.Id}"),
             };
-            foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
-            return Cli.Ok;
+            return await WriteLinesAsync(db, lines);
         }, "batch"),
     };
 
@@ -225,17 +213,7 @@ internal static class OperatorCommands
     private static async Task<int> ShowAsync(DatabaseInvocation db, long id, CancellationToken cancellationToken)
     {
         var job = await db.Queue.GetJobAsync(id, cancellationToken);
-        if (job is null)
-        {
-            await db.Error.WriteLineAsync($"{db.Command}: no job {id} in schema '{db.Schema}'.");
-            return Cli.BadInput;
-        }
-
-        if (db.Json)
-        {
-            await WriteJsonAsync(db, job);
-            return Cli.Ok;
-        }
+        if (job is null || db.Json) return await MissingOrJsonAsync(db, job, "job", id);
 
         var lines = new List<(string, string?)>
         {
@@ -263,8 +241,28 @@ internal static class OperatorCommands
             ("progress", job.Progress is { } progress ? Progress(progress) : null),
             ("result", job.ResultJson),
         };
-        foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Item2))) await db.Output.WriteLineAsync($"{label,-12} {value}");
+        await WriteLinesAsync(db, lines);
         foreach (var e in job.Errors) await db.Output.WriteLineAsync($"{"error",-12} attempt {e.Attempt} at {Time(e.At)}: {e.Message}");
+        return Cli.Ok;
+    }
+
+    /// <summary>What 'show' prints when there is nothing to show (exit 3) or when asked for JSON.</summary>
+    private static async Task<int> MissingOrJsonAsync<T>(DatabaseInvocation db, T? value, string what, long id) where T : class
+    {
+        if (value is null)
+        {
+            await db.Error.WriteLineAsync($"{db.Command}: no {what} {id} in schema '{db.Schema}'.");
+            return Cli.BadInput;
+        }
+
+        await WriteJsonAsync(db, value);
+        return Cli.Ok;
+    }
+
+    /// <summary>The labelled lines of 'show' that have a value.</summary>
+    private static async Task<int> WriteLinesAsync(DatabaseInvocation db, IEnumerable<(string Label, string? Value)> lines)
+    {
+        foreach (var (label, value) in lines.Where(l => !string.IsNullOrEmpty(l.Value))) await db.Output.WriteLineAsync($"{label,-12} {value}");
         return Cli.Ok;
     }
 
