@@ -66,13 +66,17 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         return await EnqueueAsync(JobValidation.PrepareAll(requests, _options), cancellationToken).ConfigureAwait(false);
     }
 
-    private async ValueTask<EnqueueResult[]> EnqueueAsync(PreparedBatch batch, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sizes and traces one enqueue call and writes it under the gate: by <see cref="Write"/>, or by
+    /// <paramref name="write"/> when the call belongs to a batch (which writes it with its bookkeeping).
+    /// </summary>
+    private async ValueTask<EnqueueResult[]> EnqueueAsync(PreparedBatch batch, CancellationToken cancellationToken, Func<DateTimeOffset, HashSet<string>, EnqueueResult[]>? write = null)
     {
         await JobValidation.AllocateAsync(batch.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
         using var activity = JobTelemetry.StartSend(batch.Jobs);
         var notify = new HashSet<string>(StringComparer.Ordinal);
         EnqueueResult[] results;
-        lock (_gate) results = Write(batch, Clock.Now(_time), notify);
+        lock (_gate) results = write is null ? Write(batch, Clock.Now(_time), notify) : write(Clock.Now(_time), notify);
         JobTelemetry.Sent(activity, batch.Jobs, results);
         foreach (var queue in notify) _signals?.Notify(queue);
         return results;
@@ -113,28 +117,20 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     {
         cancellationToken.ThrowIfCancellationRequested();
         var prepared = JobValidation.PrepareBatch(batch, _options);
-        await prepared.AllocateAsync(_allocator, cancellationToken).ConfigureAwait(false);
-        using var activity = JobTelemetry.StartSend(prepared.Members.Jobs);
-        var notify = new HashSet<string>(StringComparer.Ordinal);
-        BatchResult result;
-        lock (_gate)
+        var batchId = 0L;
+        var written = await EnqueueAsync(prepared.Jobs, cancellationToken, (now, notify) =>
         {
-            var now = Clock.Now(_time);
             var parent = prepared.ParentBatchId is { } parentId ? OpenBatch(parentId, "batch.ParentBatchId") : null;
-            var written = prepared.For(_nextBatchId);
-            var members = Write(written.Members, now, notify); // the callbacks cannot be refused: no keys, no parents
-            var (onSuccess, onComplete) = written.CallbackIds(Write(written.Callbacks, now, notify));
-            var entry = new BatchEntry { Id = _nextBatchId++, ParentId = parent?.Id, OnSuccess = onSuccess, OnComplete = onComplete, CreatedAt = now };
+            var results = Write(prepared.For(_nextBatchId), now, notify); // refused before anything is written
+            var (onSuccess, onComplete) = prepared.CallbackIds(results);
+            var entry = new BatchEntry { Id = batchId = _nextBatchId++, ParentId = parent?.Id, OnSuccess = onSuccess, OnComplete = onComplete, CreatedAt = now };
             _batches.Add(entry.Id, entry);
-            entry.Counts = entry.Counts.Add(members.Where(r => r.Created).Select(r => _jobs[r.JobId].State));
+            entry.Counts = entry.Counts.Add(prepared.Members(results).Where(r => r.Created).Select(r => _jobs[r.JobId].State));
             if (parent is not null) parent.Counts = parent.Counts.Add([JobState.Waiting]);
             SettleBatchIfDone(entry, now, notify); // every member born cancelled
-            result = new BatchResult(entry.Id, members, onSuccess, onComplete);
-        }
-
-        JobTelemetry.Sent(activity, prepared.Members.Jobs, result.Jobs);
-        foreach (var queue in notify) _signals?.Notify(queue);
-        return result;
+            return results;
+        }).ConfigureAwait(false);
+        return prepared.Result(batchId, written);
     }
 
     /// <inheritdoc />
@@ -142,22 +138,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     {
         cancellationToken.ThrowIfCancellationRequested();
         BatchRules.ValidateAdd(batchId, jobs);
-        var prepared = JobValidation.PrepareAll(jobs, _options);
-        prepared = prepared with { Jobs = prepared.Jobs.ConvertAll(j => j with { BatchId = batchId }) };
-        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        using var activity = JobTelemetry.StartSend(prepared.Jobs);
-        var notify = new HashSet<string>(StringComparer.Ordinal);
-        EnqueueResult[] results;
-        lock (_gate)
+        var prepared = JobValidation.PrepareAll(jobs, _options).InBatch(batchId);
+        return await EnqueueAsync(prepared, cancellationToken, (now, notify) =>
         {
             var batch = OpenBatch(batchId, nameof(batchId));
-            results = Write(prepared, Clock.Now(_time), notify);
+            var results = Write(prepared, now, notify);
             batch.Counts = batch.Counts.Add(results.Where(r => r.Created).Select(r => _jobs[r.JobId].State));
-        }
-
-        JobTelemetry.Sent(activity, prepared.Jobs, results);
-        foreach (var queue in notify) _signals?.Notify(queue);
-        return results;
+            return results;
+        }).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -540,9 +528,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
             return new EnqueueResult(existing, false) { Replaced = true };
         }
 
-        var (state, pending, failedParent, failedState) = job.HeldByBatch
-            ? (DependencyRules.HeldByBatch.State, DependencyRules.HeldByBatch.Pending, 0L, default(JobState))
-            : DependencyRules.Initial(parents.Select(p => (p.Id, p.State)), job.OnParentFailure);
+        var (state, pending, failedParent, failedState) = DependencyRules.Initial(job, parents.Select(p => (p.Id, p.State)));
         var entry = new Entry
         {
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority, EffectivePriority = job.Priority,

@@ -151,24 +151,23 @@ public sealed class JobGraph
 public static class DependencyRules
 {
     /// <summary>
-    /// A new job's state from its parents' states when it is enqueued: a succeeded parent counts as
+    /// A new job's state when it is enqueued, from its parents' states: a succeeded parent counts as
     /// met; a dead, cancelled or expired one cancels the job (default policy) or counts as met (run anyway);
-    /// any other parent is pending.
+    /// any other parent is pending. A batch callback (<see cref="PreparedJob.HeldByBatch"/>, which has no
+    /// parents) waits with its batch as its one pending parent.
     /// </summary>
-    public static (JobState State, int Pending, long FailedParent, JobState FailedState) Initial(IEnumerable<(long Id, JobState State)> parents, ParentFailurePolicy policy)
+    public static (JobState State, int Pending, long FailedParent, JobState FailedState) Initial(PreparedJob job, IEnumerable<(long Id, JobState State)> parents)
     {
+        if (job.HeldByBatch) return (JobState.Waiting, 1, 0, default);
         var pending = 0;
         foreach (var (id, state) in parents)
         {
-            if (Cancels(state, policy)) return (JobState.Cancelled, 0, id, state);
+            if (Cancels(state, job.OnParentFailure)) return (JobState.Cancelled, 0, id, state);
             if (!state.IsTerminal()) pending++;
         }
 
         return (pending > 0 ? JobState.Waiting : JobState.Available, pending, 0, default);
     }
-
-    /// <summary>A batch callback's state when written: waiting, with its batch as its one pending parent.</summary>
-    public static (JobState State, int Pending) HeldByBatch => (JobState.Waiting, 1);
 
     /// <summary>Whether a parent ending in <paramref name="parentState"/> cancels a child with <paramref name="policy"/>.</summary>
     public static bool Cancels(JobState parentState, ParentFailurePolicy policy) =>

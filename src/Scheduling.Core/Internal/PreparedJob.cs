@@ -59,32 +59,32 @@ public sealed record PreparedJob(
     public bool HeldByBatch { get; init; }
 }
 
-/// <summary>A validated batch: its members as one enqueue call, and its callbacks (on-success first) as another.</summary>
-/// <param name="Members">The members.</param>
-/// <param name="Callbacks">The callbacks: the on-success one first when <paramref name="HasOnSuccess"/>, then the on-complete one when <paramref name="HasOnComplete"/>.</param>
-/// <param name="HasOnSuccess">An on-success callback was given.</param>
-/// <param name="HasOnComplete">An on-complete callback was given.</param>
+/// <summary>A validated batch: one enqueue call holding its members, then its callbacks (on-success first).</summary>
+/// <param name="Jobs">The members, then the callbacks.</param>
+/// <param name="MemberCount">How many of <paramref name="Jobs"/> are members.</param>
+/// <param name="HasOnSuccess">An on-success callback was given (the first after the members).</param>
+/// <param name="HasOnComplete">An on-complete callback was given (the last).</param>
 /// <param name="ParentBatchId">The batch this one is nested in, if any.</param>
 [System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
-public sealed record PreparedJobBatch(PreparedBatch Members, PreparedBatch Callbacks, bool HasOnSuccess, bool HasOnComplete, long? ParentBatchId)
+public sealed record PreparedJobBatch(PreparedBatch Jobs, int MemberCount, bool HasOnSuccess, bool HasOnComplete, long? ParentBatchId)
 {
-    /// <summary>Sizes members and callbacks (ARA), as an enqueue does.</summary>
-    public async ValueTask AllocateAsync(ResourceAllocator? allocator, CancellationToken cancellationToken)
+    /// <summary>The call as written once the batch has its id: every member and callback carries it, and the callbacks wait for it.</summary>
+    public PreparedBatch For(long batchId) =>
+        Jobs with { Jobs = Jobs.Jobs.Select((j, i) => j with { BatchId = batchId, HeldByBatch = i >= MemberCount }).ToList() };
+
+    /// <summary>The members' results (what a store counts) from the results of writing <see cref="For"/>.</summary>
+    public ArraySegment<EnqueueResult> Members(EnqueueResult[] written) => new(written, 0, MemberCount);
+
+    /// <summary>The callbacks' job ids, from the results of writing <see cref="For"/>.</summary>
+    public (long? OnSuccess, long? OnComplete) CallbackIds(EnqueueResult[] written) =>
+        (HasOnSuccess ? written[MemberCount].JobId : null, HasOnComplete ? written[^1].JobId : null);
+
+    /// <summary>What the enqueue returns, from the results of writing <see cref="For"/>.</summary>
+    public BatchResult Result(long batchId, EnqueueResult[] written)
     {
-        await JobValidation.AllocateAsync(Members.Jobs, allocator, cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(Callbacks.Jobs, allocator, cancellationToken).ConfigureAwait(false);
+        var (onSuccess, onComplete) = CallbackIds(written);
+        return new BatchResult(batchId, Members(written).ToArray(), onSuccess, onComplete);
     }
-
-    /// <summary>The batch as written once it has its id: every member and callback carries it, and the callbacks wait for it.</summary>
-    public PreparedJobBatch For(long batchId) => this with
-    {
-        Members = Members with { Jobs = Members.Jobs.ConvertAll(j => j with { BatchId = batchId }) },
-        Callbacks = Callbacks with { Jobs = Callbacks.Jobs.ConvertAll(j => j with { BatchId = batchId, HeldByBatch = true }) },
-    };
-
-    /// <summary>The callbacks' job ids from the results of writing <see cref="Callbacks"/>.</summary>
-    public (long? OnSuccess, long? OnComplete) CallbackIds(IReadOnlyList<EnqueueResult> written) =>
-        (HasOnSuccess ? written[0].JobId : null, HasOnComplete ? written[^1].JobId : null);
 }
 
 /// <summary>Validated requests of one enqueue call and the graph of their dependencies.</summary>
@@ -93,6 +93,9 @@ public sealed record PreparedBatch(List<PreparedJob> Jobs, JobGraph Graph)
 {
     /// <summary>How a request of this call is named in errors.</summary>
     public Func<int, string> Name { get; init; } = static i => $"requests[{i}]";
+
+    /// <summary>The call with every job a member of batch <paramref name="batchId"/> (jobs added to an open batch).</summary>
+    public PreparedBatch InBatch(long batchId) => this with { Jobs = Jobs.ConvertAll(j => j with { BatchId = batchId }) };
 }
 
 /// <summary>
@@ -285,36 +288,36 @@ public static partial class JobValidation
     /// <summary>Validates the requests of one enqueue call and the graph of their dependencies.</summary>
     public static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options) => PrepareAll(requests, options, nameof(requests));
 
-    /// <summary>Validates a batch: its members as one call (named <c>batch.Jobs[i]</c>), then its callbacks.</summary>
+    /// <summary>Validates a batch as one call: its members (named <c>batch.Jobs[i]</c>), then its callbacks (<c>batch.OnSuccess</c>, <c>batch.OnComplete</c>).</summary>
     public static PreparedJobBatch PrepareBatch(BatchRequest batch, JobQueueOptions options)
     {
         BatchRules.Validate(batch);
-        var members = PrepareAll(batch.Jobs, options, "batch.Jobs");
-        var named = new List<(JobRequest Request, string Name)>();
-        if (batch.OnSuccess is { } onSuccess) named.Add((onSuccess, "batch.OnSuccess"));
-        if (batch.OnComplete is { } onComplete) named.Add((onComplete, "batch.OnComplete"));
-        var names = named.Select(n => n.Name).ToArray();
-        var callbacks = new PreparedBatch(named.ConvertAll(n => Prepare(n.Request, options, n.Name)), JobGraph.Build(named.ConvertAll(n => n.Request), i => names[i])) { Name = i => names[i] };
-        return new PreparedJobBatch(members, callbacks, batch.OnSuccess is not null, batch.OnComplete is not null, batch.ParentBatchId);
+        var requests = batch.Jobs.ToList();
+        var callbackNames = new List<string>();
+        if (batch.OnSuccess is { } onSuccess) { requests.Add(onSuccess); callbackNames.Add("batch.OnSuccess"); }
+        if (batch.OnComplete is { } onComplete) { requests.Add(onComplete); callbackNames.Add("batch.OnComplete"); }
+        var members = batch.Jobs.Count;
+        var prepared = PrepareAll(requests, options, "batch.Jobs", i => i < members ? $"batch.Jobs[{i}]" : callbackNames[i - members]);
+        return new PreparedJobBatch(prepared, members, batch.OnSuccess is not null, batch.OnComplete is not null, batch.ParentBatchId);
     }
 
-    private static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options, string name)
+    private static PreparedBatch PrepareAll(IReadOnlyList<JobRequest> requests, JobQueueOptions options, string parameterName, Func<int, string>? named = null)
     {
-        ArgumentNullException.ThrowIfNull(requests, name);
+        ArgumentNullException.ThrowIfNull(requests, parameterName);
         if (requests.Count > MaxJobsPerCall)
-            throw new ArgumentException($"{requests.Count:N0} jobs were given in one call; the limit is {MaxJobsPerCall:N0} (split them into several calls, each all or nothing).", name);
+            throw new ArgumentException($"{requests.Count:N0} jobs were given in one call; the limit is {MaxJobsPerCall:N0} (split them into several calls, each all or nothing).", parameterName);
+        named ??= i => $"{parameterName}[{i}]";
         var prepared = new List<PreparedJob>(requests.Count);
         var firstWithKey = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 0; i < requests.Count; i++)
         {
-            var job = Prepare(requests[i], options, $"{name}[{i}]");
+            var job = Prepare(requests[i], options, named(i));
             var scopedKey = job.UniqueKey is null ? null : $"{(int)job.UniqueScope}:{job.UniqueKey}";
             if (scopedKey is not null && !firstWithKey.TryAdd(scopedKey, i) && job.OnUniqueConflict == UniqueKeyConflict.Reject)
-                throw new ArgumentException($"{name}[{i}] repeats the unique key '{job.UniqueKey}' of {name}[{firstWithKey[scopedKey]}] and asks to be rejected on conflict.", $"{name}[{i}].{nameof(JobRequest.UniqueKey)}");
+                throw new ArgumentException($"{named(i)} repeats the unique key '{job.UniqueKey}' of {named(firstWithKey[scopedKey])} and asks to be rejected on conflict.", $"{named(i)}.{nameof(JobRequest.UniqueKey)}");
             prepared.Add(job);
         }
 
-        Func<int, string> named = i => $"{name}[{i}]";
         return new PreparedBatch(prepared, JobGraph.Build(requests, named)) { Name = named };
     }
 

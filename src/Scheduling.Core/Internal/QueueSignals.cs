@@ -35,9 +35,10 @@ public sealed class QueueSignals
     }
 
     /// <summary>A task that completes at the next notification of <paramref name="name"/> (or at once, consuming one already pending).</summary>
-    public Task NextAsync(string name)
+    public Task NextAsync(string name) => Next(_signals.GetOrAdd(name, static _ => new Signal()));
+
+    private static Task Next(Signal signal)
     {
-        var signal = _signals.GetOrAdd(name, static _ => new Signal());
         var task = signal.Current;
         if (task.IsCompleted) signal.Reset();
         return task;
@@ -47,17 +48,12 @@ public sealed class QueueSignals
     public async Task<bool> WaitAsync(string queue, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var signal = _signals.GetOrAdd(queue, static _ => new Signal());
-        var task = signal.Current;
-        if (task.IsCompleted)
-        {
-            signal.Reset();
-            return true;
-        }
-
+        var task = Next(signal);
+        if (task.IsCompleted) return true;
         try
         {
             await task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-            signal.Reset();
+            signal.Reset(); // consumed: the next wait waits for the next notification
             return true;
         }
         catch (TimeoutException)

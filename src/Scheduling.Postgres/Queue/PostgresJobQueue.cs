@@ -138,18 +138,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     {
         var prepared = JobValidation.PrepareBatch(batch, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await prepared.AllocateAsync(_allocator, cancellationToken).ConfigureAwait(false);
+        await JobValidation.AllocateAsync(prepared.Jobs.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
         return await _writer.InOwnTransactionAsync(async (connection, transaction) =>
         {
             var now = _clock.WriteNow();
             if (await _batches.CreateAsync(connection, transaction, prepared.ParentBatchId, now, cancellationToken).ConfigureAwait(false) is not { } id)
                 throw Batches.NotOpen(prepared.ParentBatchId!.Value, await _batches.SettledAsync(connection, transaction, prepared.ParentBatchId.Value, lockRow: false, cancellationToken).ConfigureAwait(false), "batch.ParentBatchId");
-            var written = prepared.For(id);
-            var members = await _writer.InsertAsync(connection, transaction, written.Members, cancellationToken).ConfigureAwait(false);
-            var (onSuccess, onComplete) = written.CallbackIds(written.Callbacks.Jobs.Count == 0 ? []
-                : await _writer.InsertAsync(connection, transaction, written.Callbacks, cancellationToken).ConfigureAwait(false));
-            await _batches.CountAsync(connection, transaction, id, members, onSuccess, onComplete, now, _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
-            return new BatchResult(id, members, onSuccess, onComplete);
+            var written = await _writer.InsertAsync(connection, transaction, prepared.For(id), cancellationToken).ConfigureAwait(false); // members and callbacks, one call
+            var (onSuccess, onComplete) = prepared.CallbackIds(written);
+            await _batches.CountAsync(connection, transaction, id, prepared.Members(written), onSuccess, onComplete, now, _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
+            return prepared.Result(id, written);
         }, retryDeadlocks: true, cancellationToken).ConfigureAwait(false);
     }
 
@@ -157,8 +155,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
     {
         BatchRules.ValidateAdd(batchId, jobs);
-        var prepared = JobValidation.PrepareAll(jobs, _rules);
-        prepared = prepared with { Jobs = prepared.Jobs.ConvertAll(j => j with { BatchId = batchId }) };
+        var prepared = JobValidation.PrepareAll(jobs, _rules).InBatch(batchId);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
         return await _writer.InOwnTransactionAsync(async (connection, transaction) =>

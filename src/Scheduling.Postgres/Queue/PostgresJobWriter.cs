@@ -247,11 +247,8 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         return results;
     }
 
-    private static InitialState Initial(PreparedJob job, long[] parents, Dictionary<long, JobState> states)
-    {
-        var (state, pending, failedParent, failedState) = DependencyRules.Initial(parents.Select(id => (id, states[id])), job.OnParentFailure);
-        return new InitialState(state, pending, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
-    }
+    private static InitialState Initial(PreparedJob job, long[] parents, Dictionary<long, JobState> states) =>
+        InitialState.Of(job, parents.Select(id => (id, states[id])));
 
     private async Task LockParentsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids, Dictionary<long, JobState> states, CancellationToken cancellationToken)
     {

@@ -62,7 +62,7 @@ internal sealed class Batches
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is bool settled ? settled : null;
     }
 
-    /// <summary>Throws the error for a batch that cannot take members: missing (<see cref="ArgumentException"/>) or settled.</summary>
+    /// <summary>The error for a batch that cannot take members: missing (<see cref="ArgumentException"/>) or settled (<see cref="InvalidOperationException"/>).</summary>
     public static Exception NotOpen(long batchId, bool? settled, string parameterName) =>
         settled is null ? new ArgumentException(BatchRules.NoSuchBatch(batchId), parameterName) : new InvalidOperationException(BatchRules.AlreadySettled(batchId));
 

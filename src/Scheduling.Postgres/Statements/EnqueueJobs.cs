@@ -6,11 +6,15 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>How a new job starts: its state, how many parents it waits for, and why it was cancelled at once.</summary>
 internal readonly record struct InitialState(JobState State, int PendingParents, string? CancelReason)
 {
-    public static InitialState Available => new(JobState.Available, 0, null);
+    /// <summary>How <paramref name="job"/> starts given its parents' states (DependencyRules.Initial), with the reason when it is born cancelled.</summary>
+    public static InitialState Of(PreparedJob job, IEnumerable<(long Id, JobState State)> parents)
+    {
+        var (state, pending, failedParent, failedState) = DependencyRules.Initial(job, parents);
+        return new InitialState(state, pending, state == JobState.Cancelled ? DependencyRules.CancelledBecause(failedParent, failedState) : null);
+    }
 
-    /// <summary>A job written without parents: available, or a batch callback waiting for its batch.</summary>
-    public static InitialState Of(PreparedJob job) =>
-        job.HeldByBatch ? new(DependencyRules.HeldByBatch.State, DependencyRules.HeldByBatch.Pending, null) : Available;
+    /// <summary>How a job written without parents starts: available, or a batch callback waiting for its batch.</summary>
+    public static InitialState Of(PreparedJob job) => Of(job, []);
 }
 
 /// <summary>

@@ -68,29 +68,31 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     {
         var storesJobs = _store is not NoRecurringJobStore;
         if (_options.Jobs.Count == 0 && !storesJobs) return;
-        var plans = await LoadPlansAsync([], stoppingToken).ConfigureAwait(false);
         WarnAboutNames();
-        var refreshAt = _time.GetUtcNow() + _options.RefreshInterval;
+        List<Plan>? plans = null;
+        var changed = _signals?.NextAsync(Scheduling.Internal.QueueSignals.RecurringJobsChanged); // listening before the first read, so no change is missed
+        var refreshAt = DateTimeOffset.MinValue;
 
         while (!stoppingToken.IsCancellationRequested)
         {
+            // Plans are built at start, then again when stored jobs changed (notified) or now and then (a notification may be lost).
+            var current = _time.GetUtcNow();
+            if (plans is null || storesJobs && (changed?.IsCompleted == true || current >= refreshAt))
+                (plans, refreshAt) = (await LoadPlansAsync(plans ?? [], stoppingToken).ConfigureAwait(false), current + _options.RefreshInterval);
+
             // Taken before the pass, so a change made during it wakes the sleep that follows.
-            var changed = _signals?.NextAsync(Scheduling.Internal.QueueSignals.RecurringJobsChanged);
+            changed = _signals?.NextAsync(Scheduling.Internal.QueueSignals.RecurringJobsChanged);
             var now = _time.GetUtcNow().UtcDateTime;
             var allEnqueued = true;
             foreach (var plan in plans) allEnqueued &= await EnqueueDueAsync(plan, now, stoppingToken).ConfigureAwait(false);
 
             var next = plans.Select(p => Occurrences.Next(p.Expression, p.FixedSecond, p.Job.TimeZone, p.Cursor)).Where(t => t is not null).Min();
             if (next is null && !storesJobs) return; // no job will ever fire again
-            var current = _time.GetUtcNow();
+            current = _time.GetUtcNow();
             var wake = allEnqueued ? next is { } n ? new DateTimeOffset(n, TimeSpan.Zero) : DateTimeOffset.MaxValue : current + TimeSpan.FromSeconds(1);
-            if (storesJobs && refreshAt < wake) wake = refreshAt; // stored jobs are read again now and then, notified or not
+            if (storesJobs && refreshAt < wake) wake = refreshAt;
             var delay = wake - current;
-            if (delay <= TimeSpan.Zero)
-            {
-                if (storesJobs && current >= refreshAt) (plans, refreshAt) = (await LoadPlansAsync(plans, stoppingToken).ConfigureAwait(false), current + _options.RefreshInterval);
-                continue;
-            }
+            if (delay <= TimeSpan.Zero) continue;
 
             using var sleeping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             try
@@ -101,7 +103,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
                 Volatile.Write(ref _sleepingUntil, wake.UtcTicks);
                 var woke = changed is null ? sleep : await Task.WhenAny(sleep, changed).ConfigureAwait(false);
                 if (woke == sleep) await sleep.ConfigureAwait(false);
-                else await sleeping.CancelAsync().ConfigureAwait(false);
+                else await sleeping.CancelAsync().ConfigureAwait(false); // a change: build the plans again now
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -111,9 +113,6 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             {
                 Volatile.Write(ref _sleepingUntil, NotSleeping);
             }
-
-            if (storesJobs && (changed?.IsCompleted == true || _time.GetUtcNow() >= refreshAt))
-                (plans, refreshAt) = (await LoadPlansAsync(plans, stoppingToken).ConfigureAwait(false), _time.GetUtcNow() + _options.RefreshInterval);
         }
     }
 
