@@ -30,7 +30,9 @@ public sealed class PostgresJobQueueContractTests(PostgresDatabaseFixture databa
               (SELECT count(*) - count(DISTINCT unique_key) FROM "{schema}".jobs WHERE unique_key IS NOT NULL AND NOT unique_any_state AND state IN ('waiting', 'available', 'running')),
               (SELECT count(*) FROM "{schema}".jobs WHERE command IS NOT NULL AND command <> '' AND command_hash IS DISTINCT FROM md5(command)),
               (SELECT count(*) FROM "{schema}".jobs j WHERE j.state = 'waiting' AND (j.parents_pending < 1 OR j.parents_pending <>
-                  (SELECT count(*) FROM "{schema}".job_dependencies d WHERE d.child_id = j.id AND NOT d.resolved))),
+                  (SELECT count(*) FROM "{schema}".job_dependencies d WHERE d.child_id = j.id AND NOT d.resolved)
+                  -- a batch callback waits for its open batch as its one parent
+                  + (SELECT count(*) FROM "{schema}".batches b WHERE b.settled_at IS NULL AND j.id IN (b.on_success_job_id, b.on_complete_job_id)))),
               (SELECT count(*) FROM "{schema}".job_dependencies d JOIN "{schema}".jobs p ON p.id = d.parent_id
                   WHERE NOT d.resolved AND p.state IN ('succeeded', 'cancelled', 'dead', 'expired')),
               (SELECT count(*) FROM "{schema}".jobs WHERE effective_priority < priority),

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Scheduling;
 
@@ -37,6 +38,27 @@ public sealed class SchedulingBuilder
     {
         Services.AddScoped<TMiddleware>();
         Services.AddSingleton(new JobMiddlewareRegistration((context, next) => context.Services.GetRequiredService<TMiddleware>().InvokeAsync(context, next)));
+        return this;
+    }
+
+    /// <summary>
+    /// Runs <typeparamref name="TMiddleware"/> (resolved once, a singleton) around every enqueue of the
+    /// host's queue (<see cref="JobQueueOptions.EnqueueMiddleware"/>), in registration order, the first outermost.
+    /// </summary>
+    public SchedulingBuilder UseEnqueueMiddleware<TMiddleware>()
+        where TMiddleware : class, IEnqueueMiddleware
+    {
+        Services.TryAddSingleton<TMiddleware>();
+        Services.AddSingleton<Microsoft.Extensions.Options.IConfigureOptions<SchedulingOptions>>(sp =>
+            new Microsoft.Extensions.Options.ConfigureOptions<SchedulingOptions>(o => o.Queue.EnqueueMiddleware.Add((context, proceed) => sp.GetRequiredService<TMiddleware>().InvokeAsync(context, proceed))));
+        return this;
+    }
+
+    /// <summary>Runs a delegate around every enqueue of the host's queue (<see cref="JobQueueOptions.EnqueueMiddleware"/>), in registration order, the first outermost.</summary>
+    public SchedulingBuilder UseEnqueueMiddleware(Func<EnqueueContext, Func<Task>, Task> middleware)
+    {
+        ArgumentNullException.ThrowIfNull(middleware);
+        Services.Configure<SchedulingOptions>(o => o.Queue.EnqueueMiddleware.Add(middleware));
         return this;
     }
 

@@ -56,14 +56,16 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return (await EnqueueAsync(JobValidation.PrepareOne(request, _options), cancellationToken).ConfigureAwait(false))[0];
+        return (await EnqueuePipeline.RunAsync([request], _options,
+            async written => await EnqueueAsync(JobValidation.PrepareOne(written[0], _options), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        return await EnqueueAsync(JobValidation.PrepareAll(requests, _options), cancellationToken).ConfigureAwait(false);
+        return await EnqueuePipeline.RunAsync(requests, _options,
+            async written => await EnqueueAsync(JobValidation.PrepareAll(written, _options), cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -113,9 +115,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
-    public async ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
+    public ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
+        return EnqueuePipeline.RunBatchAsync(batch, _options, written => WriteBatchAsync(written, cancellationToken), cancellationToken);
+    }
+
+    private async ValueTask<BatchResult> WriteBatchAsync(BatchRequest batch, CancellationToken cancellationToken)
+    {
         var prepared = JobValidation.PrepareBatch(batch, _options);
         var batchId = 0L;
         var written = await EnqueueAsync(prepared.Jobs, cancellationToken, (now, notify) =>
@@ -134,10 +141,15 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         BatchRules.ValidateAdd(batchId, jobs);
+        return EnqueuePipeline.RunAsync(jobs, _options, written => AddToBatchCoreAsync(batchId, written, cancellationToken), cancellationToken);
+    }
+
+    private async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchCoreAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    {
         var prepared = JobValidation.PrepareAll(jobs, _options).InBatch(batchId);
         return await EnqueueAsync(prepared, cancellationToken, (now, notify) =>
         {

@@ -33,6 +33,14 @@ public sealed class JobQueueOptions
     /// <summary>Serialiser options for payloads; null uses System.Text.Json's web defaults.</summary>
     public System.Text.Json.JsonSerializerOptions? JsonSerializerOptions { get; set; }
 
+    /// <summary>
+    /// Code around every enqueue of the queue (tenant keys, logging, metrics, authorization), in order,
+    /// the first outermost (<see cref="EnqueueContext"/>): every enqueue call of both queues runs through
+    /// it, including batches, jobs added to a batch, recurring ticks and PostgreSQL's enqueues in a caller's
+    /// transaction. Empty by default, at no cost. With a host, register with <see cref="SchedulingBuilder.UseEnqueueMiddleware(Func{EnqueueContext, Func{Task}, Task})"/>.
+    /// </summary>
+    public IList<Func<EnqueueContext, Func<Task>, Task>> EnqueueMiddleware { get; } = [];
+
     private static readonly JobQueueOptionsRanges Ranges = new();
 
     /// <summary>

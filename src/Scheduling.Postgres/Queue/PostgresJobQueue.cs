@@ -94,47 +94,48 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     internal ValueTask VerifySchemaAsync(CancellationToken cancellationToken) => EnsureMigratedAsync(cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default)
-    {
-        var prepared = JobValidation.PrepareOne(request, _rules);
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return (await _writer.InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false))[0];
-    }
+    public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, CancellationToken cancellationToken = default) =>
+        (await EnqueueCallAsync([request], one: true, null, cancellationToken).ConfigureAwait(false))[0];
 
     /// <summary>Enqueues one job inside the caller's transaction: it becomes visible (and wakes workers) only if that transaction commits.</summary>
     public async ValueTask<EnqueueResult> EnqueueAsync(JobRequest request, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transaction);
-        var prepared = JobValidation.PrepareOne(request, _rules);
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return (await _writer.InsertInCallersTransactionAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false))[0];
+        return (await EnqueueCallAsync([request], one: true, transaction, cancellationToken).ConfigureAwait(false))[0];
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default)
-    {
-        var prepared = JobValidation.PrepareAll(requests, _rules);
-        if (prepared.Jobs.Count == 0) return [];
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return await _writer.InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false);
-    }
+    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, CancellationToken cancellationToken = default) =>
+        EnqueueCallAsync(requests, one: false, null, cancellationToken);
 
     /// <summary>Enqueues many jobs inside the caller's transaction (all or none, with it).</summary>
-    public async ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<EnqueueResult>> EnqueueManyAsync(IReadOnlyList<JobRequest> requests, NpgsqlTransaction transaction, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transaction);
-        var prepared = JobValidation.PrepareAll(requests, _rules);
-        if (prepared.Jobs.Count == 0) return [];
-        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return await _writer.InsertInCallersTransactionAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
+        return EnqueueCallAsync(requests, one: false, transaction, cancellationToken);
     }
 
+    /// <summary>
+    /// Every plain enqueue: through the enqueue middleware, then validated (<paramref name="one"/>: named
+    /// as a single request), sized, and written in <paramref name="transaction"/> or a transaction of its own.
+    /// </summary>
+    private ValueTask<IReadOnlyList<EnqueueResult>> EnqueueCallAsync(IReadOnlyList<JobRequest> requests, bool one, NpgsqlTransaction? transaction, CancellationToken cancellationToken) =>
+        EnqueuePipeline.RunAsync(requests, _rules, async written =>
+        {
+            var prepared = one ? JobValidation.PrepareOne(written[0], _rules) : JobValidation.PrepareAll(written, _rules);
+            if (prepared.Jobs.Count == 0) return [];
+            await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+            await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
+            return transaction is null
+                ? await _writer.InsertOwnTransactionAsync(prepared, cancellationToken).ConfigureAwait(false)
+                : await _writer.InsertInCallersTransactionAsync(ConnectionOf(transaction), transaction, prepared, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+
     /// <inheritdoc />
-    public async ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default)
+    public ValueTask<BatchResult> EnqueueBatchAsync(BatchRequest batch, CancellationToken cancellationToken = default) =>
+        EnqueuePipeline.RunBatchAsync(batch, _rules, written => WriteBatchAsync(written, cancellationToken), cancellationToken);
+
+    private async ValueTask<BatchResult> WriteBatchAsync(BatchRequest batch, CancellationToken cancellationToken)
     {
         var prepared = JobValidation.PrepareBatch(batch, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
@@ -152,9 +153,14 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default)
     {
         BatchRules.ValidateAdd(batchId, jobs);
+        return EnqueuePipeline.RunAsync(jobs, _rules, written => AddToBatchCoreAsync(batchId, written, cancellationToken), cancellationToken);
+    }
+
+    private async ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchCoreAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken)
+    {
         var prepared = JobValidation.PrepareAll(jobs, _rules).InBatch(batchId);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
