@@ -13,7 +13,7 @@ public sealed class PostgresQueueOptions
     /// <summary>
     /// The service key under which a keyed <see cref="NpgsqlDataSource"/> is taken for the queue
     /// (<c>services.AddKeyedSingleton&lt;NpgsqlDataSource&gt;(PostgresQueueOptions.DataSourceKey, …)</c>), after
-    /// <see cref="DataSource"/> and before any connection string.
+    /// <see cref="UseDataSource"/> and before any connection string.
     /// </summary>
     public const string DataSourceKey = "Scheduling";
 
@@ -32,7 +32,7 @@ public sealed class PostgresQueueOptions
     public bool UseRegisteredDataSource { get; set; }
 
     /// <summary>
-    /// The connection string, used when no data source is given (<see cref="DataSource"/>, the keyed
+    /// The connection string, used when no data source is given (<see cref="UseDataSource"/>, the keyed
     /// <see cref="DataSourceKey"/> service) and it wins over <see cref="ConnectionStringName"/>. The
     /// data source built from it prepares the queue's statements automatically and skips the session
     /// reset when a connection goes back to the pool, unless the string sets <c>Max Auto Prepare</c>
@@ -40,8 +40,20 @@ public sealed class PostgresQueueOptions
     /// </summary>
     public string? ConnectionString { get; set; }
 
-    /// <summary>The data source to use (owned by the caller); wins over <see cref="ConnectionString"/>.</summary>
-    public NpgsqlDataSource? DataSource { get; set; }
+    /// <summary>Uses <paramref name="dataSource"/> (owned by the caller); it wins over <see cref="ConnectionString"/> and the keyed service.</summary>
+    /// <returns>These options, for chaining.</returns>
+    public PostgresQueueOptions UseDataSource(NpgsqlDataSource dataSource)
+    {
+        ArgumentNullException.ThrowIfNull(dataSource);
+        _dataSource = dataSource;
+        return this;
+    }
+
+    /// <summary>The data source given with <see cref="UseDataSource"/>, if any.</summary>
+    /// <remarks>A field behind a method, not a property: the configuration binder (and its source generator) bind properties, and a data source is given in code.</remarks>
+    internal NpgsqlDataSource? DataSource() => _dataSource;
+
+    private NpgsqlDataSource? _dataSource;
 
     /// <summary>The schema holding the tables: a plain lowercase identifier (default "scheduling").</summary>
     public string Schema { get; set; } = "scheduling";
@@ -66,7 +78,7 @@ public sealed class PostgresQueueOptions
     public int RescueBatchSize { get; set; } = 1000;
 
     /// <summary>How often the host reads the storage report and warns about vacuum falling behind (default 5 min).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    [TimeSpanRange("00:00:01", "1.00:00:00")]
     public TimeSpan StorageCheckInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Warn when a table has more dead tuples than this and than live ones (default 100,000).</summary>
@@ -74,7 +86,7 @@ public sealed class PostgresQueueOptions
     public long DeadTupleWarning { get; set; } = 100_000;
 
     /// <summary>Warn when a transaction has been open longer than this (default 10 min).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    [TimeSpanRange("00:00:01", "30.00:00:00")]
     public TimeSpan OldTransactionWarning { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
@@ -83,7 +95,7 @@ public sealed class PostgresQueueOptions
     /// the host's other acknowledgements are written at once and only the held one is retried
     /// apart (default 1 s).
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    [TimeSpanRange("00:00:00.010", "00:10:00")]
     public TimeSpan AckLockTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Bulk enqueues of at least this many jobs without unique keys use binary COPY (default 16).</summary>

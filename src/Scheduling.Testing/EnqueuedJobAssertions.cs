@@ -1,3 +1,4 @@
+using Scheduling.Internal;
 using System.Text;
 using System.Text.Json;
 
@@ -89,7 +90,7 @@ public static class EnqueuedJobAssertions
         ArgumentNullException.ThrowIfNull(job);
         try
         {
-            return job.PayloadJson is null ? default : JsonSerializer.Deserialize<TPayload>(job.PayloadJson, json ?? TestJobRunner.WebJson);
+            return job.PayloadJson is null ? default : PayloadSerializer.Deserialize<TPayload>(job.PayloadJson, json ?? PayloadSerializer.Default);
         }
         catch (JsonException ex)
         {

@@ -1,3 +1,4 @@
+using Scheduling.Internal;
 namespace Scheduling.Testing;
 
 /// <summary>The job a handler sees when a test calls it directly (<see cref="TestJobContext"/>).</summary>
@@ -59,7 +60,7 @@ public static class TestJobContext
             LeaseExpiresAt = at.AddMinutes(5),
             Command = job.Command,
             Allocation = job.Allocation,
-            PayloadJson = payload is null ? null : System.Text.Json.JsonSerializer.Serialize(payload, TestJobRunner.WebJson),
+            PayloadJson = payload is null ? null : PayloadSerializer.Serialize(payload, PayloadSerializer.Default),
         };
         return new JobContext<TPayload>(acquired, payload);
     }

@@ -58,7 +58,6 @@ public sealed record TestRunOptions
 /// </summary>
 public sealed class TestJobRunner : IDisposable
 {
-    internal static readonly JsonSerializerOptions WebJson = new(JsonSerializerDefaults.Web);
     private const string WorkerId = "scheduling-testing";
     private static readonly TimeSpan LeaseDuration = TimeSpan.FromHours(1);
 

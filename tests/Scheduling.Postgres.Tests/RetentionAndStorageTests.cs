@@ -56,7 +56,7 @@ public sealed class RetentionAndStorageTests(PostgresDatabaseFixture database) :
     [InlineData(-86400, "behind")]
     public async Task A_host_whose_clock_disagrees_with_the_database_is_warned_once_at_start(int hostBehindSeconds, string direction)
     {
-        var options = new PostgresQueueOptions { DataSource = database.DataSource, Schema = database.NewSchema() };
+        var options = new PostgresQueueOptions { Schema = database.NewSchema() }.UseDataSource(database.DataSource);
         var holder = new PostgresDataSourceHolder(Microsoft.Extensions.Options.Options.Create(options), new ServiceCollection().BuildServiceProvider());
         var logger = new FakeLogger();
         var hostClock = new FakeTimeProvider(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(hostBehindSeconds));

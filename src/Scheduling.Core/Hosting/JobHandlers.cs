@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -127,7 +128,7 @@ internal sealed class JobHandlerRegistry
         TPayload? payload;
         try
         {
-            payload = job.PayloadJson is null ? default : JsonSerializer.Deserialize<TPayload>(job.PayloadJson, json);
+            payload = job.PayloadJson is null ? default : PayloadSerializer.Deserialize<TPayload>(job.PayloadJson, json);
         }
         catch (JsonException ex)
         {
@@ -151,7 +152,10 @@ internal sealed class JobHandlerRegistry
         return context.GenericTypeArguments is [{ ReadState: System.Reflection.NullabilityState.NotNull }];
     }
 
-    internal static JobHandlerRegistration ForType<THandler, TPayload>(string kind)
+    /// <summary>What a handler type keeps when trimmed: its constructors (the container makes it) and its public methods (its <c>HandleAsync</c>'s nullable annotations are read).</summary>
+    internal const DynamicallyAccessedMemberTypes HandlerMembers = DynamicallyAccessedMemberTypes.PublicConstructors | DynamicallyAccessedMemberTypes.PublicMethods;
+
+    internal static JobHandlerRegistration ForType<[DynamicallyAccessedMembers(HandlerMembers)] THandler, TPayload>(string kind)
         where THandler : class, IJobHandler<TPayload> =>
         ForTypeWith<THandler, TPayload>(kind, RequiresPayload<TPayload>(typeof(THandler).GetMethod(nameof(IJobHandler<TPayload>.HandleAsync), [typeof(JobContext<TPayload>), typeof(CancellationToken)])?.GetParameters()[0]));
 

@@ -13,8 +13,6 @@ public sealed class JobOutput
     /// <summary>The largest result, in bytes of UTF-8 JSON.</summary>
     public const int MaxResultBytes = 64 * 1024;
 
-    private static readonly JsonSerializerOptions DefaultJson = new(JsonSerializerDefaults.Web);
-
     /// <summary>Creates an empty output (results serialised with the web defaults).</summary>
     public JobOutput() : this(null, null)
     {
@@ -22,7 +20,7 @@ public sealed class JobOutput
 
     internal JobOutput(JsonSerializerOptions? json, Func<CancellationToken, ValueTask<IReadOnlyList<JobInfo>>>? parents)
     {
-        Json = json ?? DefaultJson;
+        Json = json ?? PayloadSerializer.Default;
         Parents = parents;
     }
 
@@ -71,7 +69,7 @@ public sealed class JobOutput
             var old = _metadata.TryGetValue(key, out var previous) ? previous : null;
             if (value is null) _metadata.Remove(key);
             else _metadata[key] = value;
-            var bytes = Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(_metadata));
+            var bytes = Encoding.UTF8.GetByteCount(JsonSerializer.Serialize(_metadata, MetadataJsonContext.Default.SortedDictionaryStringString));
             if (bytes > MaxMetadataBytes)
             {
                 if (old is null) _metadata.Remove(key);
@@ -89,7 +87,7 @@ public sealed class JobOutput
         lock (_gate)
         {
             if (_version == sentVersion) return null;
-            return (new JobProgress(_fraction, _message, _metadata.Count == 0 ? null : JsonSerializer.Serialize(_metadata)), _version);
+            return (new JobProgress(_fraction, _message, _metadata.Count == 0 ? null : JsonSerializer.Serialize(_metadata, MetadataJsonContext.Default.SortedDictionaryStringString)), _version);
         }
     }
 
@@ -115,7 +113,7 @@ public sealed class JobOutput
     /// <exception cref="ArgumentException">The serialised result is larger than <see cref="MaxResultBytes"/>.</exception>
     public void SetResult<TResult>(TResult value)
     {
-        var json = JsonSerializer.Serialize(value, Json);
+        var json = PayloadSerializer.Serialize(value, Json);
         var bytes = Encoding.UTF8.GetByteCount(json);
         if (bytes > MaxResultBytes)
             throw new ArgumentException($"The job's result is {bytes:N0} bytes of JSON; the limit is {MaxResultBytes:N0}. Store large outputs elsewhere and return a reference.", nameof(value));
@@ -132,7 +130,7 @@ public sealed record JobResult(long JobId, string Kind, JobState State, string? 
 {
     /// <summary>The result deserialised to <typeparamref name="T"/> (default when there is none).</summary>
     public T? Value<T>(JsonSerializerOptions? options = null) =>
-        ResultJson is null ? default : JsonSerializer.Deserialize<T>(ResultJson, options ?? new JsonSerializerOptions(JsonSerializerDefaults.Web));
+        ResultJson is null ? default : PayloadSerializer.Deserialize<T>(ResultJson, options ?? PayloadSerializer.Default);
 }
 
 /// <summary>What a running job last reported of itself (<see cref="JobOutput.ReportProgress"/>, <see cref="JobOutput.SetMetadata"/>).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
@@ -20,7 +21,7 @@ public sealed class SchedulingBuilder
     }
 
     /// <summary>Runs jobs of <paramref name="kind"/> with <typeparamref name="THandler"/>, resolved in a new scope per job.</summary>
-    public SchedulingBuilder AddHandler<THandler, TPayload>(string kind)
+    public SchedulingBuilder AddHandler<[DynamicallyAccessedMembers(JobHandlerRegistry.HandlerMembers)] THandler, TPayload>(string kind)
         where THandler : class, IJobHandler<TPayload>
     {
         JobValidation.ValidateKind(kind, nameof(kind));
@@ -33,7 +34,7 @@ public sealed class SchedulingBuilder
     /// Runs <typeparamref name="TMiddleware"/> around every job's execution (<see cref="IJobMiddleware"/>),
     /// resolved from the attempt's scope; middleware run in registration order, the first outermost.
     /// </summary>
-    public SchedulingBuilder UseMiddleware<TMiddleware>()
+    public SchedulingBuilder UseMiddleware<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TMiddleware>()
         where TMiddleware : class, IJobMiddleware
     {
         Services.AddScoped<TMiddleware>();
@@ -45,7 +46,7 @@ public sealed class SchedulingBuilder
     /// Runs <typeparamref name="TMiddleware"/> (resolved once, a singleton) around every enqueue of the
     /// host's queue (<see cref="JobQueueOptions.EnqueueMiddleware"/>), in registration order, the first outermost.
     /// </summary>
-    public SchedulingBuilder UseEnqueueMiddleware<TMiddleware>()
+    public SchedulingBuilder UseEnqueueMiddleware<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TMiddleware>()
         where TMiddleware : class, IEnqueueMiddleware
     {
         Services.TryAddSingleton<TMiddleware>();
@@ -59,6 +60,18 @@ public sealed class SchedulingBuilder
     {
         ArgumentNullException.ThrowIfNull(middleware);
         Services.Configure<SchedulingOptions>(o => o.Queue.EnqueueMiddleware.Add(middleware));
+        return this;
+    }
+
+    /// <summary>
+    /// Serialises payloads and results with <paramref name="options"/> (<see cref="JobQueueOptions.UseJsonSerializerOptions"/>):
+    /// for a trimmed or native AOT host, options whose <c>TypeInfoResolver</c> is a source-generated
+    /// context naming every payload and result type.
+    /// </summary>
+    public SchedulingBuilder UseJsonSerializerOptions(System.Text.Json.JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Services.Configure<SchedulingOptions>(o => o.Queue.UseJsonSerializerOptions(options));
         return this;
     }
 

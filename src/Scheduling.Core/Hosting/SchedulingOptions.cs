@@ -31,23 +31,23 @@ public sealed class SchedulingOptions
     public bool RunWorkers { get; set; } = true;
 
     /// <summary>How long a lease lasts without a heartbeat (default 30 s); a crashed worker's jobs return after this.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    [TimeSpanRange("00:00:01", "1.00:00:00")]
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How often running jobs' leases are extended (default 10 s; at most a third of <see cref="LeaseDuration"/>, so one lost heartbeat does not lose the lease).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "08:00:00")]
+    [TimeSpanRange("00:00:00.010", "08:00:00")]
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How often expired leases are rescued (default 5 s).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    [TimeSpanRange("00:00:00.010", "1.00:00:00")]
     public TimeSpan RescueInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long an idle fetch loop waits for a wake-up before it polls anyway (default 1 s).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    [TimeSpanRange("00:00:00.010", "01:00:00")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long acknowledgements are buffered to be written together (default 5 ms; zero writes at once).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    [TimeSpanRange("00:00:00", "00:00:01")]
     public TimeSpan AckFlushInterval { get; set; } = TimeSpan.FromMilliseconds(5);
 
     /// <summary>The most acknowledgements written in one statement (default 500).</summary>
@@ -55,11 +55,11 @@ public sealed class SchedulingOptions
     public int AckBatchSize { get; set; } = 500;
 
     /// <summary>Finished jobs (succeeded, cancelled, dead) are deleted this long after they finished (default 7 days; null keeps them).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "36500.00:00:00")]
+    [TimeSpanRange("00:00:00", "36500.00:00:00")]
     public TimeSpan? FinishedJobRetention { get; set; } = TimeSpan.FromDays(7);
 
     /// <summary>How often the host prunes finished jobs, in batches of <see cref="RetentionBatchSize"/> (default 5 min).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    [TimeSpanRange("00:00:00.010", "1.00:00:00")]
     public TimeSpan RetentionInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>The most finished jobs deleted per statement (default 5,000), so pruning never holds long locks.</summary>
@@ -67,18 +67,18 @@ public sealed class SchedulingOptions
     public int RetentionBatchSize { get; set; } = 5000;
 
     /// <summary>How often queue depths are read for the gauges and the health check (default 15 s).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.100", "1.00:00:00")]
+    [TimeSpanRange("00:00:00.100", "1.00:00:00")]
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>The health check reports degraded when a due job has waited longer than this (default 5 min).</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "365.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "365.00:00:00")]
     public TimeSpan HealthMaxDueAge { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long one attempt may run when neither the job (<see cref="JobRequest.Timeout"/>) nor its kind
     /// (<see cref="JobTimeouts"/>) says; null (default) sets no limit.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "7.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "7.00:00:00")]
     public TimeSpan? DefaultJobTimeout { get; set; }
 
     /// <summary>Attempt timeouts by job kind, used when the job carries none (<see cref="JobRequest.Timeout"/> wins).</summary>
@@ -90,14 +90,14 @@ public sealed class SchedulingOptions
     /// rescued and may run again elsewhere; this host's slot stays taken until the handler's code
     /// actually returns, since .NET cannot stop code that does not observe its token.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    [TimeSpanRange("00:00:00", "1.00:00:00")]
     public TimeSpan TimeoutGrace { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The timeout of one attempt of <paramref name="job"/>: its own, else its kind's, else <see cref="DefaultJobTimeout"/>.</summary>
     internal TimeSpan? TimeoutOf(AcquiredJob job) => job.Timeout ?? (JobTimeouts.TryGetValue(job.Kind, out var byKind) ? byKind : DefaultJobTimeout);
 
     /// <summary>How long shutdown waits for running jobs before cancelling and releasing them (default 20 s).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    [TimeSpanRange("00:00:00", "1.00:00:00")]
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Validation and retry rules applied by the queue.</summary>

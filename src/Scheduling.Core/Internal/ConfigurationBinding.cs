@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -14,18 +15,25 @@ namespace Scheduling.Internal;
 [System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
 public static class ConfigurationBinding
 {
-    /// <summary>Binds <typeparamref name="TOptions"/> from <paramref name="section"/> and validates it at start-up; calling it again changes nothing.</summary>
-    public static OptionsBuilder<TOptions> AddBoundOptions<TOptions>(this IServiceCollection services, string section) where TOptions : class
+    /// <summary>
+    /// Binds <typeparamref name="TOptions"/> from <paramref name="section"/> with <paramref name="bind"/>
+    /// and validates it at start-up; calling it again changes nothing. The caller binds (<c>(c, o) =&gt; c.Bind(o)</c>)
+    /// where the options type is concrete, so the configuration binding source generator writes the
+    /// binding instead of reflection (trim- and AOT-safe).
+    /// </summary>
+    public static OptionsBuilder<TOptions> AddBoundOptions<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions>(
+        this IServiceCollection services, string section, Action<IConfiguration, TOptions> bind) where TOptions : class
     {
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<TOptions>, SectionBinder<TOptions>>(sp => new SectionBinder<TOptions>(sp, section)));
+        ArgumentNullException.ThrowIfNull(bind);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<TOptions>, SectionBinder<TOptions>>(sp => new SectionBinder<TOptions>(sp, section, bind)));
         return services.AddOptions<TOptions>().ValidateOnStart();
     }
 
-    private sealed class SectionBinder<TOptions>(IServiceProvider services, string section) : IConfigureOptions<TOptions> where TOptions : class
+    private sealed class SectionBinder<TOptions>(IServiceProvider services, string section, Action<IConfiguration, TOptions> bind) : IConfigureOptions<TOptions> where TOptions : class
     {
         public void Configure(TOptions options)
         {
-            if (services.GetService<IConfiguration>() is { } configuration) configuration.GetSection(section).Bind(options);
+            if (services.GetService<IConfiguration>() is { } configuration) bind(configuration.GetSection(section), options);
         }
     }
 }

@@ -12,8 +12,6 @@ namespace Scheduling.Internal;
 [System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
 public sealed class JobExecutor
 {
-    private static readonly JsonSerializerOptions DefaultPayloadJson = new(JsonSerializerDefaults.Web);
-
     private readonly JobHandlerRegistry _handlers;
     private readonly IServiceProvider _services;
     private readonly TimeProvider _time;
@@ -30,14 +28,14 @@ public sealed class JobExecutor
         PayloadJson = PayloadSerializerOptions(options.Value.Queue);
     }
 
-    /// <summary>How payloads are (de)serialised: <see cref="JobQueueOptions.JsonSerializerOptions"/>, else the web defaults.</summary>
+    /// <summary>How payloads are (de)serialised: <see cref="JobQueueOptions.UseJsonSerializerOptions"/>, else the web defaults.</summary>
     public JsonSerializerOptions PayloadJson { get; }
 
     /// <summary>The kinds with a registered handler, in ordinal order.</summary>
     public IReadOnlyList<string> Kinds => _handlers.Kinds.Order(StringComparer.Ordinal).ToArray();
 
     /// <summary>The payload serialiser options <paramref name="rules"/> give (the web defaults unless set).</summary>
-    internal static JsonSerializerOptions PayloadSerializerOptions(JobQueueOptions rules) => rules.JsonSerializerOptions ?? DefaultPayloadJson;
+    internal static JsonSerializerOptions PayloadSerializerOptions(JobQueueOptions rules) => rules.JsonSerializerOptions() ?? PayloadSerializer.Default;
 
     /// <summary>
     /// Runs the handler of <paramref name="job"/>'s kind once, with <paramref name="usage"/> for it to

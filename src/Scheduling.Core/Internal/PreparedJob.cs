@@ -492,7 +492,7 @@ public static partial class JobValidation
         string json;
         try
         {
-            json = JsonSerializer.Serialize(request.Payload, request.Payload.GetType(), JobExecutor.PayloadSerializerOptions(options));
+            json = PayloadSerializer.Serialize(request.Payload, request.Payload.GetType(), JobExecutor.PayloadSerializerOptions(options));
         }
         catch (Exception ex) when (ex is NotSupportedException or JsonException or InvalidOperationException or ArgumentException)
         {

@@ -27,11 +27,28 @@ public sealed class JobQueueOptions
     /// (jobs are ordered by run-at minus effective priority x step). Null (default) orders by strict
     /// priority. Stored with each job when enqueued, in whole microseconds.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan? AgingStep { get; set; }
 
-    /// <summary>Serialiser options for payloads; null uses System.Text.Json's web defaults.</summary>
-    public System.Text.Json.JsonSerializerOptions? JsonSerializerOptions { get; set; }
+    /// <summary>
+    /// Serialises payloads and results with <paramref name="options"/> instead of System.Text.Json's web
+    /// defaults. For a trimmed or native AOT host, give options whose <see cref="System.Text.Json.JsonSerializerOptions.TypeInfoResolver"/>
+    /// is a source-generated context naming every payload and result type: the library then reads and
+    /// writes them through that context only, and a type it does not name fails its enqueue, naming the type.
+    /// </summary>
+    /// <returns>These options, for chaining.</returns>
+    public JobQueueOptions UseJsonSerializerOptions(System.Text.Json.JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _jsonSerializerOptions = options;
+        return this;
+    }
+
+    /// <summary>The payload serialiser options; null: the web defaults.</summary>
+    /// <remarks>A field behind a method, not a property: the configuration binder (and its source generator) bind properties, and serialiser options are set in code.</remarks>
+    internal System.Text.Json.JsonSerializerOptions? JsonSerializerOptions() => _jsonSerializerOptions;
+
+    private System.Text.Json.JsonSerializerOptions? _jsonSerializerOptions;
 
     /// <summary>
     /// Code around every enqueue of the queue (tenant keys, logging, metrics, authorization), in order,
@@ -80,11 +97,11 @@ public enum RetryJitter
 public sealed class RetryBackoffOptions
 {
     /// <summary>The delay before the first retry, before jitter (default 1 s).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    [TimeSpanRange("00:00:00", "1.00:00:00")]
     public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The cap on any delay (default 1 h).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+    [TimeSpanRange("00:00:00", "365.00:00:00")]
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Whether delays are randomised (default full jitter).</summary>

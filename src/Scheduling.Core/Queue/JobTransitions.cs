@@ -64,7 +64,6 @@ public static class JobTransitions
     /// <summary>The text kept when a handler failed without a message.</summary>
     public const string NoErrorMessage = "(no error message)";
 
-    private static readonly JsonSerializerOptions ErrorJson = new(JsonSerializerDefaults.Web);
 
     /// <summary>What a job a worker held becomes when the worker acknowledges it.</summary>
     /// <param name="job">The job's facts under the acknowledged lease.</param>
@@ -190,16 +189,14 @@ public static class JobTransitions
 
     /// <summary>The error history as stored: a JSON array of <c>{"attempt", "at", "message"}</c> objects, oldest first.</summary>
     public static string ErrorsToJson(IEnumerable<JobAttemptError> errors) =>
-        JsonSerializer.Serialize(errors.Select(e => new StoredError(e.Attempt, e.At, e.Message)), ErrorJson);
+        JsonSerializer.Serialize(errors.Select(e => new StoredError(e.Attempt, e.At, e.Message)).ToArray(), ErrorJsonContext.Default.StoredErrorArray);
 
     /// <summary>One error entry as stored (an element of <see cref="ErrorsToJson"/>).</summary>
-    public static string ErrorToJson(JobAttemptError error) => JsonSerializer.Serialize(new StoredError(error.Attempt, error.At, error.Message), ErrorJson);
+    public static string ErrorToJson(JobAttemptError error) => JsonSerializer.Serialize(new StoredError(error.Attempt, error.At, error.Message), ErrorJsonContext.Default.StoredError);
 
     /// <summary>Reads an error history written by <see cref="ErrorsToJson"/> (or its PL/pgSQL twin in <c>settle_dependents</c>).</summary>
     public static JobAttemptError[] ErrorsFromJson(string json) =>
-        (JsonSerializer.Deserialize<StoredError[]>(json, ErrorJson) ?? []).Select(e => new JobAttemptError(e.Attempt, e.At, e.Message ?? "")).ToArray();
+        (JsonSerializer.Deserialize(json, ErrorJsonContext.Default.StoredErrorArray) ?? []).Select(e => new JobAttemptError(e.Attempt, e.At, e.Message ?? "")).ToArray();
 
     private static JobTransition Finished(JobState state, DateTimeOffset now, JobAttemptError? error) => new(state, null, now, 0, error);
-
-    private sealed record StoredError(int Attempt, DateTimeOffset At, string? Message);
 }

@@ -43,11 +43,11 @@ public sealed class HistoryEstimatorOptions
     public double Margin { get; set; } = 1.15;
 
     /// <summary>A run's weight halves every this long (default 24 h, as Kubernetes VPA): recent runs count more.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
+    [TimeSpanRange("00:00:01", "3650.00:00:00")]
     public TimeSpan HalfLife { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Runs older than this are ignored (default 30 days).</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "3650.00:00:00")]
+    [TimeSpanRange("00:00:01", "3650.00:00:00")]
     public TimeSpan Window { get; set; } = TimeSpan.FromDays(30);
 
     /// <summary>At most this many recent runs per key (default 50).</summary>

@@ -37,7 +37,7 @@ public static class PostgresSchedulingBuilderExtensions
     /// <summary>
     /// Stores jobs in PostgreSQL. Options are bound from the <c>Scheduling:Postgres</c> configuration
     /// section when the host has one, then <paramref name="configure"/> runs; both are validated at
-    /// start-up. The data source is the first given of: <see cref="PostgresQueueOptions.DataSource"/>,
+    /// start-up. The data source is the first given of: <see cref="PostgresQueueOptions.UseDataSource"/>,
     /// an <see cref="NpgsqlDataSource"/> registered under the key <see cref="PostgresQueueOptions.DataSourceKey"/>,
     /// one built from <see cref="PostgresQueueOptions.ConnectionString"/> or the connection string named by
     /// <see cref="PostgresQueueOptions.ConnectionStringName"/>, or, when <see cref="PostgresQueueOptions.UseRegisteredDataSource"/>
@@ -48,7 +48,7 @@ public static class PostgresSchedulingBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         var services = builder.Services;
-        services.AddBoundOptions<PostgresQueueOptions>(PostgresQueueOptions.Section).Configure(configure);
+        services.AddBoundOptions<PostgresQueueOptions>(PostgresQueueOptions.Section, static (section, options) => section.Bind(options)).Configure(configure);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgresQueueOptions>, PostgresQueueOptionsValidator>());
         services.TryAddSingleton<PostgresDataSourceHolder>();
         services.TryAddSingleton(sp =>
@@ -86,7 +86,7 @@ internal sealed partial class PostgresDataSourceHolder : IAsyncDisposable, IDisp
     {
         var o = options.Value;
         string source;
-        if (o.DataSource is not null) (DataSource, source) = (o.DataSource, "the DataSource given in its options");
+        if (o.DataSource() is { } given) (DataSource, source) = (given, "the data source given in its options (UseDataSource)");
         else if ((services as IKeyedServiceProvider)?.GetKeyedService(typeof(NpgsqlDataSource), PostgresQueueOptions.DataSourceKey) is NpgsqlDataSource keyed)
             (DataSource, source) = (keyed, $"the NpgsqlDataSource registered under the key '{PostgresQueueOptions.DataSourceKey}'");
         else if (!string.IsNullOrWhiteSpace(o.ConnectionString)) (DataSource, source) = (_owned = Build(o.ConnectionString), "its connection string");
@@ -105,7 +105,7 @@ internal sealed partial class PostgresDataSourceHolder : IAsyncDisposable, IDisp
         }
         else throw new InvalidOperationException(
             $"UsePostgres: no connection string (is ConnectionStrings:jobs set, with {PostgresQueueOptions.Section}:ConnectionStringName = \"jobs\"?). "
-            + $"Give one: UsePostgres(connectionString), {PostgresQueueOptions.Section}:ConnectionString, a DataSource in its options, a keyed NpgsqlDataSource '{PostgresQueueOptions.DataSourceKey}', or UseRegisteredDataSource = true.");
+            + $"Give one: UsePostgres(connectionString), {PostgresQueueOptions.Section}:ConnectionString, UseDataSource in its options, a keyed NpgsqlDataSource '{PostgresQueueOptions.DataSourceKey}', or UseRegisteredDataSource = true.");
 
         var settings = new NpgsqlConnectionStringBuilder(DataSource.ConnectionString);
         if (logger is not null) UsingSource(logger, source, settings.Host ?? "(default host)", settings.Port, settings.Database ?? "(default database)", o.Schema);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -30,7 +31,7 @@ public static class StaggerSchedulingBuilderExtensions
     private static void AddRecurringScheduler(SchedulingBuilder builder, Action<StaggerOptions>? configure)
     {
         var services = builder.Services;
-        services.AddBoundOptions<StaggerOptions>(StaggerOptions.Section);
+        services.AddBoundOptions<StaggerOptions>(StaggerOptions.Section, static (section, options) => section.Bind(options));
         if (configure is not null) services.PostConfigure(configure);
         services.AddOptions<RecurringJobOptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StaggerOptions>, StaggerOptionsValidator>());

@@ -48,11 +48,11 @@ public sealed class RecurringJobOptions
     public List<RecurringJob> Jobs { get; } = [];
 
     /// <summary>A tick later than this is missed (default 30 s); earlier ones are simply on time.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "1.00:00:00")]
+    [TimeSpanRange("00:00:00.001", "1.00:00:00")]
     public TimeSpan MisfireThreshold { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How far back a starting host looks for missed ticks (default 24 h).</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "365.00:00:00")]
+    [TimeSpanRange("00:00:00", "365.00:00:00")]
     public TimeSpan CatchUpWindow { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>
@@ -60,6 +60,6 @@ public sealed class RecurringJobOptions
     /// without a change notification (default 1 min): the bound on how late a host whose notification
     /// was lost sees a change.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    [TimeSpanRange("00:00:01", "01:00:00")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
 }

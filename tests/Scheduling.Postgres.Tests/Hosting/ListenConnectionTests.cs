@@ -18,7 +18,7 @@ public sealed class ListenConnectionTests(PostgresDatabaseFixture database) : IC
         var settings = new NpgsqlConnectionStringBuilder(database.ConnectionString) { MaxPoolSize = pool, NoResetOnClose = true };
         await using var dataSource = NpgsqlDataSource.Create(settings.ConnectionString);
         var services = new ServiceCollection().AddLogging();
-        services.AddScheduling(s => s.UsePostgres(o => { o.DataSource = dataSource; o.Schema = schema; }).Configure(o => o.AddQueue("default", 1)));
+        services.AddScheduling(s => s.UsePostgres(o => { o.UseDataSource(dataSource); o.Schema = schema; }).Configure(o => o.AddQueue("default", 1)));
         await using var provider = services.BuildServiceProvider();
         var hosts = provider.GetServices<IHostedService>().ToArray();
         foreach (var host in hosts) await host.StartAsync(CancellationToken.None);
