@@ -16,23 +16,23 @@ internal sealed class MinuteClasses
 
     public MinuteClasses(IReadOnlyList<StaggerPlanner.PreparedJob> jobs)
     {
-        // A signature id per minute: equal ids mean the same set of jobs starts in those minutes.
-        var starters = new List<int>[Timeline.Minutes];
+        // A signature id per minute: equal ids mean the same set of jobs starts in those minutes. Built
+        // by adding the jobs in order, each minute's id extended by (its id so far, job): the same set
+        // of jobs always takes the same path, so it ends at the same id, with no per-minute set or key kept.
+        var lastJob = new int[Timeline.Minutes];
+        Array.Fill(lastJob, -1);
+        var extended = new Dictionary<(int, int), int>();
         for (var j = 0; j < jobs.Count; j++)
         {
             foreach (var start in jobs[j].Starts)
             {
                 var minute = start / 60 % Timeline.Minutes;
-                (starters[minute] ??= []).Add(j);
+                if (lastJob[minute] == j) continue; // a 6-field job firing twice in one minute counts once
+                lastJob[minute] = j;
+                var key = (_signature[minute], j);
+                if (!extended.TryGetValue(key, out var id)) extended[key] = id = extended.Count + 1;
+                _signature[minute] = id;
             }
-        }
-
-        var ids = new Dictionary<string, int>(StringComparer.Ordinal) { [""] = 0 };
-        for (var m = 0; m < Timeline.Minutes; m++)
-        {
-            var key = starters[m] is null ? "" : string.Join(',', starters[m].Distinct());
-            if (!ids.TryGetValue(key, out var id)) ids[key] = id = ids.Count;
-            _signature[m] = id;
         }
 
         // How many minutes back a run can reach: a run starting at second 59 of its minute with the longest duration.
@@ -45,19 +45,25 @@ internal sealed class MinuteClasses
     /// <summary>The job's runs grouped: one representative start (seconds) per group and the group's size.</summary>
     public List<(int Start, int Count)> Group(StaggerPlanner.PreparedJob job)
     {
-        var ids = GroupIds(job);
+        var window = Windows(_reachBack + MinutesSpanned(job.Duration));
         var groups = new Dictionary<int, (int Start, int Count)>();
-        for (var i = 0; i < ids.Length; i++)
-            groups[ids[i]] = groups.TryGetValue(ids[i], out var g) ? (g.Start, g.Count + 1) : (job.Starts[i], 1);
+        foreach (var start in job.Starts)
+        {
+            var id = IdAt(window, start);
+            groups[id] = groups.TryGetValue(id, out var g) ? (g.Start, g.Count + 1) : (start, 1);
+        }
+
         return groups.Values.ToList();
     }
 
-    /// <summary>For each of the job's runs, the id of the surroundings it sees.</summary>
+    /// <summary>For each of the job's runs, the id of the surroundings it sees (what <see cref="Group"/> groups by).</summary>
     public int[] GroupIds(StaggerPlanner.PreparedJob job)
     {
         var window = Windows(_reachBack + MinutesSpanned(job.Duration));
-        return job.Starts.Select(start => window[((start / 60 - _reachBack) % Timeline.Minutes + Timeline.Minutes) % Timeline.Minutes]).ToArray();
+        return job.Starts.Select(start => IdAt(window, start)).ToArray();
     }
+
+    private int IdAt(int[] window, int start) => window[((start / 60 - _reachBack) % Timeline.Minutes + Timeline.Minutes) % Timeline.Minutes];
 
     /// <summary>An id per minute for the window of <paramref name="length"/> minutes starting there (circular).</summary>
     private int[] Windows(int length)

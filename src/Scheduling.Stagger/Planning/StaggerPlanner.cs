@@ -28,14 +28,16 @@ public static class StaggerPlanner
         foreach (var (name, offset) in fixedOffsets ?? new Dictionary<string, int>()) kept[name] = (CheckOffset(name, offset), StaggerSource.Configured);
         foreach (var (name, offset) in previous ?? new Dictionary<string, int>()) kept.TryAdd(name, (CheckOffset(name, offset), StaggerSource.Planned));
 
-        var unstaggered = PeakOf(prepared, j => j.Schedule.HasSeconds ? j.Schedule.FixedSecond ?? 0 : 0);
+        // One week-long load (2.4 MB) serves the two reference peaks and then the greedy placement.
+        var load = new int[Timeline.Seconds];
+        var unstaggered = PeakOf(load, prepared, j => j.Schedule.HasSeconds ? j.Schedule.FixedSecond ?? 0 : 0);
         var hashOffsets = prepared.ToDictionary(j => j.Job.Name, j => kept.TryGetValue(j.Job.Name, out var k) ? k.Offset : StaggerHash.Offset(j.Job.Name), StringComparer.Ordinal);
-        var hashed = PeakOf(prepared, j => hashOffsets[j.Job.Name]);
+        var hashed = PeakOf(load, prepared, j => hashOffsets[j.Job.Name]);
 
         // Greedy placement on a shared week-long load.
         var classes = new MinuteClasses(prepared);
         var groups = prepared.ToDictionary(j => j.Job.Name, classes.Group, StringComparer.Ordinal);
-        var load = new int[Timeline.Seconds];
+        Array.Clear(load);
         var chosen = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var job in prepared.Where(j => j.Schedule.HasSeconds || kept.ContainsKey(j.Job.Name)))
         {
@@ -154,9 +156,9 @@ public static class StaggerPlanner
 
     private static int CircularDistance(int a, int b) => Math.Min(Math.Abs(a - b), 60 - Math.Abs(a - b));
 
-    private static int PeakOf(List<PreparedJob> jobs, Func<PreparedJob, int> offsetOf)
+    private static int PeakOf(int[] load, List<PreparedJob> jobs, Func<PreparedJob, int> offsetOf)
     {
-        var load = new int[Timeline.Seconds];
+        Array.Clear(load);
         foreach (var job in jobs)
         {
             var offset = job.Schedule.HasSeconds ? 0 : offsetOf(job);
@@ -212,7 +214,7 @@ public static class StaggerPlanner
             var zone = job.TimeZone ?? TimeZoneInfo.Utc;
             var starts = schedule.HasSeconds
                 ? Timeline.FiringSeconds(schedule.WithOffset(0), schedule.FixedSecond, zone)
-                : Timeline.FiringMinutes(schedule, zone).Select(m => m * 60).ToArray();
+                : Timeline.FiringMinuteStarts(schedule, zone);
             prepared.Add(new PreparedJob(job, schedule, starts, Timeline.DurationSeconds(job.ExpectedDuration)));
         }
 
