@@ -7,6 +7,7 @@ using Scheduling.Benchmarks.Ara;
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
 //   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
 //   load --scenario chaos [--processes P] [--kills K] [--seed S] [--work-ms MS] (and the options above)
+//   report [--jobs N] [--workers N] [--out FILE]                    every load scenario on a stock and a tuned server, one run; the table into FILE
 //   chaos-worker ...                                                  one worker process of the chaos scenario
 //   pgbench-script --schema NAME                                      the queue's per-job SQL for benchmarks/pgbench
 //   anything else: BenchmarkDotNet, e.g. --filter '*'
@@ -15,6 +16,7 @@ return args.FirstOrDefault() switch
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
     "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
+    "report" => await Scheduling.Benchmarks.Load.ReportCommand.RunAsync(args),
     "chaos-worker" => await Scheduling.Benchmarks.Load.ChaosWorker.RunAsync(args),
     "pgbench-script" => PgbenchScriptCommand(args),
     _ => RunBenchmarks(args),

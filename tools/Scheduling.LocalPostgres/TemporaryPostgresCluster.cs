@@ -57,9 +57,19 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
         return candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "initdb")) && File.Exists(Path.Combine(d, "pg_ctl")));
     }
 
-    /// <summary>Initialises and starts a new cluster.</summary>
+    /// <summary>The server settings the cluster adds to PostgreSQL's defaults unless started stock: those docs/operations.md recommends.</summary>
+    public const string RecommendedSettings = "-c autovacuum_naptime=5s";
+
+    /// <summary>Initialises and starts a new cluster with the recommended settings.</summary>
     /// <exception cref="InvalidOperationException">The binaries are missing, or the server would not start (the message carries its log).</exception>
-    public static async Task<TemporaryPostgresCluster> StartAsync(CancellationToken cancellationToken = default)
+    public static Task<TemporaryPostgresCluster> StartAsync(CancellationToken cancellationToken = default) => StartAsync(stock: false, cancellationToken);
+
+    /// <summary>
+    /// Initialises and starts a new cluster; <paramref name="stock"/>: none of the recommended settings,
+    /// only what any cluster needs (port, socket, connections), so it runs as a user's stock server does.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The binaries are missing, or the server would not start (the message carries its log).</exception>
+    public static async Task<TemporaryPostgresCluster> StartAsync(bool stock, CancellationToken cancellationToken = default)
     {
         var binDir = FindBinDirectory() ?? throw new InvalidOperationException(
             "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH, through 'pg_config --bindir', or under /usr/lib/postgresql/<version>/bin. " +
@@ -82,7 +92,7 @@ public sealed class TemporaryPostgresCluster : IAsyncDisposable
             await File.WriteAllTextAsync(passwordFile, cluster._password, cancellationToken);
             cluster.RunPg("initdb", ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile", passwordFile, "-E", "UTF8", "--locale=C", "--no-sync"]);
             File.Delete(passwordFile);
-            cluster._serverOptions = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB -c autovacuum_naptime=5s";
+            cluster._serverOptions = $"-p {cluster.Port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on -c shared_buffers=128MB" + (stock ? "" : " " + RecommendedSettings);
             cluster.StartServer();
             return cluster;
         }

@@ -58,8 +58,7 @@ internal static class LoadCommand
 
         if (scenario == "all")
         {
-            string Ratio(string a, string b) => results.TryGetValue(a, out var x) && results.TryGetValue(b, out var y) && y.JobsPerSecond > 0
-                ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+            string Ratio(string a, string b) => LoadResult.Ratio(results, a, b);
             var ratios = $"ratios: drain/raw-claim-batch {Ratio("drain", "raw-claim-batch")}  drain-single/raw-claim-single {Ratio("drain-single", "raw-claim-single")}"
                 + $"  drain/raw-batch {Ratio("drain", "raw-batch")}  drain-single/raw-single {Ratio("drain-single", "raw-single")}  drain/hangfire {Ratio("drain", "hangfire")}"
                 + $"  (one-shot floor: drain/raw-oneshot-batch {Ratio("drain", "raw-oneshot-batch")}  drain-single/raw-oneshot-single {Ratio("drain-single", "raw-oneshot-single")})";
@@ -74,8 +73,7 @@ internal static class LoadCommand
 
         if (scenario == "flow")
         {
-            string Ratio(string a) => results.TryGetValue(a, out var x) && results.TryGetValue("drain", out var y) && y.JobsPerSecond > 0
-                ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+            string Ratio(string a) => LoadResult.Ratio(results, a, "drain");
             Console.WriteLine($"ratios: keyed-drain/drain {Ratio("keyed-drain")}  fair-drain/drain {Ratio("fair-drain")}");
         }
 
@@ -87,7 +85,7 @@ internal static class LoadCommand
     /// ALTER SYSTEM (what a user's stock server would not have); the ones every cluster sets at initdb
     /// (memory and locale sizing, log and socket paths) are not counted. Empty: a stock configuration.
     /// </summary>
-    private static async Task<Dictionary<string, string>> ServerConfigurationAsync(string connection)
+    internal static async Task<Dictionary<string, string>> ServerConfigurationAsync(string connection)
     {
         await using var dataSource = Npgsql.NpgsqlDataSource.Create(connection);
         await using var command = dataSource.CreateCommand("""

@@ -24,6 +24,11 @@ internal sealed record LoadResult(string Scenario, int Jobs, int Workers, double
     public string ToLine() => string.Create(CultureInfo.InvariantCulture,
         $"{Scenario,-15} jobs {Jobs,8}  workers {Workers,3}  {Seconds,8:0.000} s  {JobsPerSecond,10:0} jobs/s  p50 {P50Ms?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-",7} ms  p99 {P99Ms?.ToString("0.00", CultureInfo.InvariantCulture) ?? "-",7} ms  verified {Verified}{string.Concat(Extra.Select(e => $"  {e.Key} {e.Value}"))}");
 
+    /// <summary>a's rate over b's, two decimals; "n/a" when either did not run.</summary>
+    public static string Ratio(IReadOnlyDictionary<string, LoadResult> results, string a, string b) =>
+        results.TryGetValue(a, out var x) && results.TryGetValue(b, out var y) && y.JobsPerSecond > 0
+            ? (x.JobsPerSecond / y.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
+
     public static double Percentile(List<double> values, double p)
     {
         if (values.Count == 0) return 0;
