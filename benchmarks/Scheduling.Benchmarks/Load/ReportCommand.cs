@@ -88,7 +88,7 @@ internal static class ReportCommand
 
         string Soak(Dictionary<string, LoadResult> r, string key) => r.TryGetValue("soak", out var s) && s.Extra.TryGetValue(key, out var v) ? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "" : "";
         text.AppendLine()
-            .AppendLine(CultureInfo.InvariantCulture, $"Soak ({jobs:N0} jobs): stock / tuned rate {StockOverTuned("soak")}; memory growth {Soak(stock, "memory_growth")} / {Soak(tuned, "memory_growth")}; throughput drift {Soak(stock, "throughput_drift")} / {Soak(tuned, "throughput_drift")} (target: rate within 15 %, growth < 10 %, drift within ±10 %).")
+            .AppendLine(CultureInfo.InvariantCulture, $"Soak ({jobs:N0} jobs): stock / tuned rate {StockOverTuned("soak")}; memory growth (fractions) {Soak(stock, "memory_growth")} / {Soak(tuned, "memory_growth")}; throughput drift (fractions; the first tenths are warm-up at this size) {Soak(stock, "throughput_drift")} / {Soak(tuned, "throughput_drift")} (target: rate within 15 %, growth < 10 %, drift within ±10 %).")
             .AppendLine(End);
         return text.ToString();
 
