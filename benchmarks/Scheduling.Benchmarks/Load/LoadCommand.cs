@@ -60,12 +60,15 @@ internal static class LoadCommand
         {
             string Ratio(string a, string b) => LoadResult.Ratio(results, a, b);
             var ratios = $"ratios: drain/raw-claim-batch {Ratio("drain", "raw-claim-batch")}  drain-single/raw-claim-single {Ratio("drain-single", "raw-claim-single")}"
+                + $"  enqueue-single/raw-insert-single {Ratio("enqueue-single", "raw-insert-single")}  enqueue-bulk/raw-copy-bulk {Ratio("enqueue-bulk", "raw-copy-bulk")}"
                 + $"  drain/raw-batch {Ratio("drain", "raw-batch")}  drain-single/raw-single {Ratio("drain-single", "raw-single")}  drain/hangfire {Ratio("drain", "hangfire")}"
                 + $"  (one-shot floor: drain/raw-oneshot-batch {Ratio("drain", "raw-oneshot-batch")}  drain-single/raw-oneshot-single {Ratio("drain-single", "raw-oneshot-single")})";
             Console.WriteLine(json ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>
             {
                 ["scenario"] = "ratios", ["drain_over_raw_claim_batch"] = Ratio("drain", "raw-claim-batch"),
-                ["drain_single_over_raw_claim_single"] = Ratio("drain-single", "raw-claim-single"), ["drain_over_raw_batch"] = Ratio("drain", "raw-batch"),
+                ["drain_single_over_raw_claim_single"] = Ratio("drain-single", "raw-claim-single"),
+                ["enqueue_single_over_raw_insert_single"] = Ratio("enqueue-single", "raw-insert-single"), ["enqueue_bulk_over_raw_copy_bulk"] = Ratio("enqueue-bulk", "raw-copy-bulk"),
+                ["drain_over_raw_batch"] = Ratio("drain", "raw-batch"),
                 ["drain_single_over_raw_single"] = Ratio("drain-single", "raw-single"), ["drain_over_hangfire"] = Ratio("drain", "hangfire"),
                 ["drain_over_raw_oneshot_batch"] = Ratio("drain", "raw-oneshot-batch"), ["drain_single_over_raw_oneshot_single"] = Ratio("drain-single", "raw-oneshot-single"),
             }) : ratios);

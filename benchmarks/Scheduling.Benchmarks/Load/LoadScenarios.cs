@@ -16,7 +16,7 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
 {
     private const string NoOp = "noop";
 
-    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-claim-batch", "raw-claim-single", "raw-oneshot-batch", "raw-oneshot-single", "queue-loop", "hangfire"];
+    public static readonly string[] All = ["enqueue-single", "enqueue-bulk", "raw-insert-single", "raw-copy-bulk", "drain", "drain-single", "latency", "deep", "fanout", "chain", "soak", "raw-batch", "raw-single", "raw-claim-batch", "raw-claim-single", "raw-oneshot-batch", "raw-oneshot-single", "queue-loop", "hangfire"];
 
     public Task<LoadResult> RunAsync(string scenario, bool traced) => scenario switch
     {
@@ -32,6 +32,8 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
         "raw-single" => RawAsync("raw-single", 1, oneShot: false),
         "raw-oneshot-batch" => RawAsync("raw-oneshot-batch", 100, oneShot: true),
         "raw-oneshot-single" => RawAsync("raw-oneshot-single", 1, oneShot: true),
+        "raw-insert-single" => RawInsertSingleAsync(),
+        "raw-copy-bulk" => RawCopyBulkAsync(),
         "raw-claim-batch" => RawClaimAsync("raw-claim-batch", 100),
         "raw-claim-single" => RawClaimAsync("raw-claim-single", 1),
         "queue-loop" => QueueLoopAsync(),
@@ -418,15 +420,7 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
     /// </summary>
     private Task<LoadResult> RawClaimAsync(string scenario, int batch) => WithSchemaAsync(scenario, async (dataSource, schema) =>
     {
-        await using (var create = dataSource.CreateCommand($"""
-            CREATE SCHEMA "{schema}";
-            CREATE TABLE "{schema}".raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb,
-                                              run_at timestamptz NOT NULL DEFAULT now(), claimed boolean NOT NULL DEFAULT false);
-            CREATE INDEX ON "{schema}".raw_jobs (queue, run_at, id) WHERE NOT claimed;
-            INSERT INTO "{schema}".raw_jobs (payload) SELECT NULL FROM generate_series(1, {jobs});
-            ANALYZE "{schema}".raw_jobs;
-            """))
-            await create.ExecuteNonQueryAsync();
+        await CreateMinimalTableAsync(dataSource, schema, jobs);
         var seen = new ConcurrentDictionary<long, byte>();
         var duplicates = 0;
         var claimSql = $"""
@@ -459,6 +453,87 @@ internal sealed partial class LoadScenarios(string connectionString, int jobs, i
         clock.Stop();
         var verified = duplicates == 0 && seen.Count == jobs && await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".raw_jobs") == 0;
         return new LoadResult(scenario, jobs, workers, clock.Elapsed.TotalSeconds, null, null, verified);
+    });
+
+    /// <summary>The minimal lease-based table (the claim floor's, and the enqueue floors' target), with <paramref name="rows"/> due rows.</summary>
+    private static async Task CreateMinimalTableAsync(NpgsqlDataSource dataSource, string schema, int rows)
+    {
+        await using var create = dataSource.CreateCommand($"""
+            CREATE SCHEMA "{schema}";
+            CREATE TABLE "{schema}".raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb,
+                                              run_at timestamptz NOT NULL DEFAULT now(), claimed boolean NOT NULL DEFAULT false);
+            CREATE INDEX ON "{schema}".raw_jobs (queue, run_at, id) WHERE NOT claimed;
+            INSERT INTO "{schema}".raw_jobs (payload) SELECT NULL FROM generate_series(1, {rows});
+            ANALYZE "{schema}".raw_jobs;
+            """);
+        await create.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>
+    /// The single-enqueue floor: <c>workers</c> clients, one connection each, a prepared single-row
+    /// INSERT of a due job into the minimal table, committed on its own; what <c>enqueue-single</c> is measured against.
+    /// </summary>
+    private Task<LoadResult> RawInsertSingleAsync() => WithSchemaAsync("raw-insert-single", async (dataSource, schema) =>
+    {
+        await CreateMinimalTableAsync(dataSource, schema, 0);
+        var latencies = new ConcurrentBag<double>();
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(_ => Task.Run(async () =>
+        {
+            await using var connection = await dataSource.OpenConnectionAsync();
+            await using var insert = new NpgsqlCommand($"INSERT INTO \"{schema}\".raw_jobs (queue, payload) VALUES ($1, $2)", connection);
+            insert.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "default" });
+            insert.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Jsonb, Value = DBNull.Value });
+            await insert.PrepareAsync();
+            while (Interlocked.Increment(ref next) < jobs)
+            {
+                var start = Stopwatch.GetTimestamp();
+                await insert.ExecuteNonQueryAsync();
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+        })));
+        clock.Stop();
+        var all = latencies.ToList();
+        var verified = await CountAsync(dataSource, $"SELECT count(*) FROM \"{schema}\".raw_jobs WHERE NOT claimed") == jobs;
+        return new LoadResult("raw-insert-single", jobs, workers, clock.Elapsed.TotalSeconds, LoadResult.Percentile(all, 0.5), LoadResult.Percentile(all, 0.99), verified);
+    });
+
+    /// <summary>
+    /// The bulk-enqueue floor: the same rows written by binary COPY into the minimal table, in
+    /// batches of 5,000 as <c>enqueue-bulk</c> enqueues them, one client.
+    /// </summary>
+    private Task<LoadResult> RawCopyBulkAsync() => WithSchemaAsync("raw-copy-bulk", async (dataSource, schema) =>
+    {
+        await CreateMinimalTableAsync(dataSource, schema, 0);
+        const int batch = 5000;
+        var latencies = new List<double>();
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var clock = Stopwatch.StartNew();
+        for (var done = 0; done < jobs; done += batch)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await using (var import = await connection.BeginBinaryImportAsync($"COPY \"{schema}\".raw_jobs (queue, payload, run_at) FROM STDIN (FORMAT BINARY)"))
+            {
+                var now = DateTime.UtcNow;
+                for (var i = 0; i < Math.Min(batch, jobs - done); i++)
+                {
+                    await import.StartRowAsync();
+                    await import.WriteAsync("default", NpgsqlTypes.NpgsqlDbType.Text);
+                    await import.WriteNullAsync();
+                    await import.WriteAsync(now, NpgsqlTypes.NpgsqlDbType.TimestampTz);
+                }
+
+                await import.CompleteAsync();
+            }
+
+            latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        clock.Stop();
+        var verified = await CountAsync(dataSource, $"SELECT count(DISTINCT id) FROM \"{schema}\".raw_jobs WHERE NOT claimed") == jobs;
+        return new LoadResult("raw-copy-bulk", jobs, 1, clock.Elapsed.TotalSeconds, LoadResult.Percentile(latencies, 0.5), LoadResult.Percentile(latencies, 0.99), verified)
+            { Extra = { ["batch"] = batch } };
     });
 
     private Task<LoadResult> RawAsync(string scenario, int batch, bool oneShot) => WithSchemaAsync(scenario, async (dataSource, schema) =>

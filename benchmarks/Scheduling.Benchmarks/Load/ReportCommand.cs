@@ -83,7 +83,7 @@ internal static class ReportCommand
         text.AppendLine()
             .AppendLine("| ratio (same server) | target | stock | tuned |")
             .AppendLine("|---|---|---|---|");
-        foreach (var (a, b, target) in new[] { ("drain", "raw-claim-batch", ">= 0.8"), ("drain-single", "raw-claim-single", ">= 0.9"), ("drain", "raw-batch", "reference (retired floor)"), ("drain", "hangfire", "") })
+        foreach (var (a, b, target) in new[] { ("drain", "raw-claim-batch", ">= 0.8"), ("drain-single", "raw-claim-single", ">= 0.9"), ("enqueue-single", "raw-insert-single", ">= 0.9"), ("enqueue-bulk", "raw-copy-bulk", ">= 0.8"), ("drain", "raw-batch", "reference (retired floor)"), ("drain", "hangfire", "") })
             text.AppendLine(CultureInfo.InvariantCulture, $"| {a} / {b} | {target} | {LoadResult.Ratio(stock, a, b)} | {LoadResult.Ratio(tuned, a, b)} |");
 
         string Soak(Dictionary<string, LoadResult> r, string key) => r.TryGetValue("soak", out var s) && s.Extra.TryGetValue(key, out var v) ? Convert.ToString(v, CultureInfo.InvariantCulture) ?? "" : "";
