@@ -1,0 +1,1 @@
+UPDATE SCHEMA.hot j SET state = t.state, finalized_at = now(), locked_by = NULL, lease_token = NULL, lease_expires_at = NULL FROM unnest(:ids::bigint[], :tokens::uuid[], array_fill('succeeded'::text, ARRAY[:n::int])) AS t(id, token, state) WHERE j.id = ANY (:ids::bigint[]) AND j.id = t.id AND j.lease_token = t.token;
