@@ -5,6 +5,7 @@ using Scheduling.Benchmarks.Ara;
 // Commands of this project:
 //   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
+//   ara-shapes [--connection CONN] [--seed N] [--days N] [--ceiling-mb N] [--floor-mb N] [--out FILE]   every trace shape through every strategy, one table
 //   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
 //   load --scenario chaos [--processes P] [--kills K] [--seed S] [--work-ms MS] (and the options above)
 //   report [--jobs N] [--workers N] [--out FILE]                    every load scenario on a stock and a tuned server, one run; the table into FILE
@@ -15,6 +16,7 @@ return args.FirstOrDefault() switch
 {
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
+    "ara-shapes" => await AraShapesCommand.RunAsync(args),
     "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
     "report" => await Scheduling.Benchmarks.Load.ReportCommand.RunAsync(args),
     "chaos-worker" => await Scheduling.Benchmarks.Load.ChaosWorker.RunAsync(args),

@@ -52,7 +52,7 @@ internal static class ReportCommand
 
         var table = Render(runs, jobs, workers);
         Console.WriteLine(table);
-        if (output is not null) Write(output, table);
+        if (output is not null) MarkedSection.Write(output, Begin, End, "Stock and tuned servers, one run", table);
         return ok ? 0 : 1;
     }
 
@@ -94,18 +94,5 @@ internal static class ReportCommand
 
         string StockOverTuned(string name) => stock.TryGetValue(name, out var s) && tuned.TryGetValue(name, out var t) && t.JobsPerSecond > 0
             ? (s.JobsPerSecond / t.JobsPerSecond).ToString("0.00", CultureInfo.InvariantCulture) : "n/a";
-    }
-
-    /// <summary>Replaces the text between the markers, or appends the section when the file has none.</summary>
-    private static void Write(string path, string table)
-    {
-        var text = File.Exists(path) ? File.ReadAllText(path) : "";
-        var begin = text.IndexOf(Begin, StringComparison.Ordinal);
-        var end = text.IndexOf(End, StringComparison.Ordinal);
-        text = begin >= 0 && end > begin
-            ? text[..begin] + table.TrimEnd('\n') + text[(end + End.Length)..]
-            : text.TrimEnd('\n') + "\n\n## Stock and tuned servers, one run\n" + table;
-        File.WriteAllText(path, text);
-        Console.WriteLine($"written to {path}");
     }
 }
