@@ -13,8 +13,6 @@ jobs=${2:-80000}
 clients=${3:-1}
 rounds=${4:-3}
 here=$(cd "$(dirname "$0")" && pwd)
-migrations="$here/../../src/Scheduling.Postgres/Migrations"
-functions="$here/../../src/Scheduling.Postgres/Functions"
 schema=levers_$$
 work=$(mktemp -d)
 trap 'psql "$conn" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
@@ -32,17 +30,11 @@ printf '%s\nBEGIN;\n%s\n%s\nCOMMIT;\n' "$(lever narrow_claim.sql)" "$(lever narr
 printf '%s\nBEGIN;\n%s\n%s\nCOMMIT;\n' "$(lever narrow_claim.sql)" "$(lever narrow_delete.sql)" "$settle" > "$work/narrow-delete"
 variants=(floor library archive delete narrow narrow-delete)
 
+source "$here/schema.sh"
+
 setup() {
-    psql "$conn" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" 2>/dev/null
-    for f in "$migrations"/0*.sql "$functions"/*.sql; do sed "s/{schema}/$schema/g" "$f"; done | psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null
-    psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null <<SQL
-CREATE TABLE $schema.claim_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', state text NOT NULL DEFAULT 'available', run_at timestamptz NOT NULL DEFAULT now(), lease_expires_at timestamptz);
-CREATE INDEX ON $schema.claim_jobs (queue, run_at, id) WHERE state = 'available';
-INSERT INTO $schema.claim_jobs (state) SELECT 'available' FROM generate_series(1, $jobs);
-INSERT INTO $schema.jobs (queue, kind, run_at, max_attempts, created_at) SELECT 'default', 'noop', now(), 3, now() FROM generate_series(1, $jobs);
-CREATE TABLE $schema.archive (LIKE $schema.jobs);
-ALTER TABLE $schema.archive ADD PRIMARY KEY (id);
-SQL
+    load_schema
+    psql "$conn" -q -v ON_ERROR_STOP=1 -c "CREATE TABLE $schema.archive (LIKE $schema.jobs)" -c "ALTER TABLE $schema.archive ADD PRIMARY KEY (id)"
     case $1 in narrow*) lever narrow_setup.sql | psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null ;; esac
     psql "$conn" -q -v ON_ERROR_STOP=1 -c "VACUUM ANALYZE $schema.claim_jobs, $schema.jobs" -c "CHECKPOINT"
 }

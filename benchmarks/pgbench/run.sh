@@ -9,23 +9,18 @@ conn=${1:?usage: run.sh CONNINFO [jobs] [clients]}
 jobs=${2:-400000}
 clients=${3:-8}
 here=$(cd "$(dirname "$0")" && pwd)
-migrations="$here/../../src/Scheduling.Postgres/Migrations"
-functions="$here/../../src/Scheduling.Postgres/Functions"
 schema=pgbench_$$
 work=$(mktemp -d)
 trap 'psql "$conn" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
+source "$here/schema.sh"
+
 setup() {
-    psql "$conn" -q -v ON_ERROR_STOP=1 -c "DROP SCHEMA IF EXISTS $schema CASCADE" -c "CREATE SCHEMA $schema" 2>/dev/null
-    for f in "$migrations"/0*.sql "$functions"/*.sql; do sed "s/{schema}/$schema/g" "$f"; done | psql "$conn" -q -v ON_ERROR_STOP=1 >/dev/null
+    load_schema
     psql "$conn" -q -v ON_ERROR_STOP=1 <<SQL
 CREATE TABLE $schema.raw_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', payload jsonb, run_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX ON $schema.raw_jobs (queue, run_at, id);
 INSERT INTO $schema.raw_jobs (payload) SELECT NULL FROM generate_series(1, $jobs);
-CREATE TABLE $schema.claim_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue text NOT NULL DEFAULT 'default', state text NOT NULL DEFAULT 'available', run_at timestamptz NOT NULL DEFAULT now(), lease_expires_at timestamptz);
-CREATE INDEX ON $schema.claim_jobs (queue, run_at, id) WHERE state = 'available';
-INSERT INTO $schema.claim_jobs (state) SELECT 'available' FROM generate_series(1, $jobs);
-INSERT INTO $schema.jobs (queue, kind, run_at, max_attempts, created_at) SELECT 'default', 'noop', now(), 3, now() FROM generate_series(1, $jobs);
 VACUUM ANALYZE $schema.raw_jobs, $schema.claim_jobs, $schema.jobs;
 SQL
 }
