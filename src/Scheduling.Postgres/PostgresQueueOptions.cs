@@ -67,7 +67,11 @@ public sealed class PostgresQueueOptions
     /// </summary>
     public bool UseDatabaseClock { get; set; } = true;
 
-    /// <summary>Send NOTIFY on enqueue so idle workers start at once (default true); false leaves them to poll.</summary>
+    /// <summary>
+    /// Send NOTIFY on enqueue so idle workers start at once (default true); false leaves them to poll.
+    /// Concurrent enqueues from one process share the notify in flight of their queue (every job is
+    /// still followed by one), since notifying transactions commit one at a time.
+    /// </summary>
     public bool NotifyOnEnqueue { get; set; } = true;
 
     /// <summary>Hold one LISTEN connection per host to wake idle workers (default true).</summary>

@@ -183,6 +183,50 @@ public sealed class PostgresJobQueueTests(PostgresDatabaseFixture database) : IC
     }
 
     [Fact]
+    public async Task Enqueues_one_at_a_time_each_carry_their_own_notify()
+    {
+        var queue = await database.NewQueueAsync();
+        await using var listener = await database.DataSource.OpenConnectionAsync();
+        var received = new List<string>();
+        listener.Notification += (_, e) => { lock (received) received.Add(e.Payload); };
+        await using (var listen = new NpgsqlCommand($"LISTEN \"{queue.NotificationChannel}\"", listener)) await listen.ExecuteNonQueryAsync();
+
+        await queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" });
+        await queue.EnqueueManyAsync([new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "sms" }]);
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 300).Select(_ => new JobRequest("k") { Queue = "bulk" }).ToArray()); // by COPY
+        await queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" });
+
+        // Each write began with no notify in flight, so each carried one, delivered at its commit:
+        // a round trip on the listening connection brings every one committed before it.
+        await using (var ping = new NpgsqlCommand("SELECT 1", listener)) await ping.ExecuteScalarAsync();
+        lock (received) Assert.Equal(["mail", "mail", "sms", "bulk", "mail"], received);
+        Assert.Equal(0, queue.Wakes!.Tracked);
+    }
+
+    [Fact]
+    public async Task Concurrent_enqueues_send_at_most_one_notify_per_job_and_leave_none_owed()
+    {
+        var queue = await database.NewQueueAsync();
+        await using var listener = await database.DataSource.OpenConnectionAsync();
+        var received = 0;
+        listener.Notification += (_, _) => Interlocked.Increment(ref received);
+        await using (var listen = new NpgsqlCommand($"LISTEN \"{queue.NotificationChannel}\"", listener)) await listen.ExecuteNonQueryAsync();
+
+        const int jobs = 400;
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            while (Interlocked.Increment(ref next) < jobs) await queue.EnqueueAsync(new JobRequest("k"));
+        })));
+
+        // The notifies owed after the last commits are sent on their own, after them.
+        await Eventually.HoldsAsync(() => Task.FromResult(queue.Wakes!.Tracked == 0), "every notify owed is sent");
+        await using (var ping = new NpgsqlCommand("SELECT 1", listener)) await ping.ExecuteScalarAsync();
+        Assert.InRange(Volatile.Read(ref received), 1, jobs);
+        Assert.Equal(0, queue.Wakes!.FailedSends);
+    }
+
+    [Fact]
     public async Task Migrations_are_idempotent_and_safe_to_run_from_many_hosts_at_once()
     {
         var schema = database.NewSchema();

@@ -64,7 +64,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         _rescue = new RescueCandidates(_schema);
         _expire = new ExpireOverdue(_schema);
         _dependencies = new Dependencies(_schema);
-        _enqueue = new EnqueueJobs(_schema, _options.NotifyOnEnqueue, JobOrder.StepMicroseconds(_rules.AgingStep));
+        _enqueue = new EnqueueJobs(_schema, JobOrder.StepMicroseconds(_rules.AgingStep));
         _writer = new PostgresJobWriter(dataSource, _options, _schema, _enqueue, _dependencies, _clock);
         _retention = new Retention(_schema);
         _setStates = new SetStatesIfRunning(_schema);
@@ -80,6 +80,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
 
     /// <summary>The NOTIFY channel announcing new work (the queue name is the payload).</summary>
     public string NotificationChannel => _schema.NotificationChannel;
+
+    /// <summary>This queue's enqueue wake-ups (null when enqueues do not notify), for tests.</summary>
+    internal Notifications.WakeCoalescer? Wakes => _writer.Wakes;
 
     /// <summary>Applies pending migrations now; idempotent and safe to run from many hosts at once.</summary>
     /// <returns>The migration versions this call applied.</returns>
@@ -140,16 +143,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         var prepared = JobValidation.PrepareBatch(batch, _rules);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return await _writer.InOwnTransactionAsync(async (connection, transaction) =>
+        return await _writer.WakingAsync(prepared.Jobs.Jobs, wake => _writer.InOwnTransactionAsync(async (connection, transaction) =>
         {
             var now = _clock.WriteNow();
             if (await _batches.CreateAsync(connection, transaction, prepared.ParentBatchId, now, cancellationToken).ConfigureAwait(false) is not { } id)
                 throw Batches.NotOpen(prepared.ParentBatchId!.Value, await _batches.SettledAsync(connection, transaction, prepared.ParentBatchId.Value, lockRow: false, cancellationToken).ConfigureAwait(false), "batch.ParentBatchId");
-            var written = await _writer.InsertAsync(connection, transaction, prepared.For(id), cancellationToken).ConfigureAwait(false); // members and callbacks, one call
+            var written = await _writer.InsertAsync(connection, transaction, prepared.For(id), wake, cancellationToken).ConfigureAwait(false); // members and callbacks, one call
             var (onSuccess, onComplete) = prepared.CallbackIds(written);
             await _batches.CountAsync(connection, transaction, id, prepared.Members(written), onSuccess, onComplete, now, _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
             return prepared.Result(id, written);
-        }, retryDeadlocks: true, cancellationToken).ConfigureAwait(false);
+        }, retryDeadlocks: true, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -164,15 +167,15 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         var prepared = JobValidation.PrepareAll(jobs, _rules).InBatch(batchId);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         await JobValidation.AllocateAsync(prepared.Jobs, _allocator, cancellationToken).ConfigureAwait(false);
-        return await _writer.InOwnTransactionAsync(async (connection, transaction) =>
+        return await _writer.WakingAsync(prepared.Jobs, wake => _writer.InOwnTransactionAsync(async (connection, transaction) =>
         {
             // Locked first: the batch cannot settle until this transaction's members are counted.
             if (await _batches.SettledAsync(connection, transaction, batchId, lockRow: true, cancellationToken).ConfigureAwait(false) is not false and var settled)
                 throw Batches.NotOpen(batchId, settled, nameof(batchId));
-            var members = await _writer.InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+            var members = await _writer.InsertAsync(connection, transaction, prepared, wake, cancellationToken).ConfigureAwait(false);
             await _batches.CountAsync(connection, transaction, batchId, members, null, null, _clock.WriteNow(), _schema.NotificationChannel, cancellationToken).ConfigureAwait(false);
             return (IReadOnlyList<EnqueueResult>)members;
-        }, retryDeadlocks: true, cancellationToken).ConfigureAwait(false);
+        }, retryDeadlocks: true, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

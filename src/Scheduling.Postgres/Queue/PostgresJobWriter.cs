@@ -1,5 +1,6 @@
 using Npgsql;
 using NpgsqlTypes;
+using Scheduling.Postgres.Notifications;
 using Scheduling.Postgres.Statements;
 
 namespace Scheduling.Postgres;
@@ -11,6 +12,8 @@ namespace Scheduling.Postgres;
 /// </summary>
 internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQueueOptions options, PostgresSchema schema, EnqueueJobs enqueue, Dependencies dependencies, StatementClock clock)
 {
+    private readonly WakeCoalescer? _wakes = options.NotifyOnEnqueue ? new WakeCoalescer(queues => SendWakeAsync(dataSource, schema, queues)) : null;
+
     private readonly NpgsqlDataSource _dataSource = dataSource;
     private readonly PostgresQueueOptions _options = options;
     private readonly PostgresSchema _schema = schema;
@@ -24,10 +27,47 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     /// meet in a deadlock, PostgreSQL aborts one side and the enqueue is simply run again.
     /// </summary>
     public Task<EnqueueResult[]> InsertOwnTransactionAsync(PreparedBatch prepared, CancellationToken cancellationToken) =>
-        // One plain job is one round trip; a keyed one registers its key in the same batch, which runs as one implicit transaction.
-        prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies
-            ? InConnectionAsync(connection => InsertAsync(connection, null, prepared, cancellationToken), cancellationToken)
-            : InOwnTransactionAsync((connection, transaction) => InsertAsync(connection, transaction, prepared, cancellationToken), prepared.Graph.HasDependencies, cancellationToken);
+        WakingAsync(prepared.Jobs, wake =>
+            // One plain job is one round trip; a keyed one registers its key in the same batch, which runs as one implicit transaction.
+            prepared.Jobs.Count == 1 && !prepared.Graph.HasDependencies
+                ? InConnectionAsync(connection => InsertAsync(connection, null, prepared, wake, cancellationToken), cancellationToken)
+                : InOwnTransactionAsync((connection, transaction) => InsertAsync(connection, transaction, prepared, wake, cancellationToken), prepared.Graph.HasDependencies, cancellationToken));
+
+    /// <summary>
+    /// Runs <paramref name="write"/>, a write of <paramref name="jobs"/> the library commits itself,
+    /// with the queues whose wake-up NOTIFY it must carry (<see cref="WakeCoalescer"/>): the others are
+    /// woken after it commits, by a notify already in flight or one sent then.
+    /// </summary>
+    public async Task<T> WakingAsync<T>(IReadOnlyList<PreparedJob> jobs, Func<string[], Task<T>> write)
+    {
+        if (_wakes is null) return await write([]).ConfigureAwait(false);
+        var queues = QueuesOf(jobs);
+        var carried = _wakes.Begin(queues);
+        var committed = false;
+        try
+        {
+            var result = await write(carried).ConfigureAwait(false);
+            committed = true;
+            return result;
+        }
+        finally
+        {
+            _wakes.End(queues, carried, committed);
+        }
+    }
+
+    /// <summary>The wake-ups of this writer's queues, when enqueues notify.</summary>
+    internal WakeCoalescer? Wakes => _wakes;
+
+    private static string[] QueuesOf(IReadOnlyList<PreparedJob> jobs) =>
+        jobs.Count == 1 ? [jobs[0].Queue] : jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).ToArray();
+
+    private static async Task SendWakeAsync(NpgsqlDataSource dataSource, PostgresSchema schema, string[] queues)
+    {
+        await using var batch = dataSource.CreateBatch();
+        batch.BatchCommands.Add(EnqueueJobs.NotifyQueuesCommand(schema.NotificationChannel, queues));
+        await batch.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/> in a transaction of its own and commits; when it may meet finishing
@@ -60,13 +100,15 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     /// </summary>
     public async Task<EnqueueResult[]> InsertInCallersTransactionAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PreparedBatch prepared, CancellationToken cancellationToken)
     {
+        // The caller commits: its writes carry their own notify.
+        var wake = _options.NotifyOnEnqueue ? QueuesOf(prepared.Jobs) : [];
         if (!prepared.Jobs.Exists(j => j is { UniqueKey: not null, OnUniqueConflict: UniqueKeyConflict.Reject }))
-            return await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+            return await InsertAsync(connection, transaction, prepared, wake, cancellationToken).ConfigureAwait(false);
         const string savepoint = "scheduling_enqueue";
         await transaction.SaveAsync(savepoint, cancellationToken).ConfigureAwait(false);
         try
         {
-            var results = await InsertAsync(connection, transaction, prepared, cancellationToken).ConfigureAwait(false);
+            var results = await InsertAsync(connection, transaction, prepared, wake, cancellationToken).ConfigureAwait(false);
             await transaction.ReleaseAsync(savepoint, cancellationToken).ConfigureAwait(false);
             return results;
         }
@@ -77,7 +119,11 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         }
     }
 
-    public async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, PreparedBatch prepared, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes the batch in <paramref name="transaction"/> (none: one implicit transaction) with a
+    /// NOTIFY of the queues in <paramref name="wake"/>, which wakes their idle workers at commit.
+    /// </summary>
+    public async Task<EnqueueResult[]> InsertAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, PreparedBatch prepared, string[] wake, CancellationToken cancellationToken)
     {
         var jobs = prepared.Jobs;
         using var activity = JobTelemetry.StartSend(jobs);
@@ -93,16 +139,19 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
         // Partition keys are registered with the claim of limited queues in the enqueue's transaction (EnqueueJobs.RegisterKeys):
         // in the batch of the inserts when they go as INSERTs, else after them.
         var register = _enqueue.RegisterKeysCommand(jobs.Select(j => (j.Queue, j.PartitionKey)));
+        var notify = wake.Length > 0 ? EnqueueJobs.NotifyQueuesCommand(_schema.NotificationChannel, wake) : null;
         var inserts = !prepared.Graph.HasDependencies && !(transaction is not null && jobs.Count >= _options.CopyThreshold && jobs.TrueForAll(j => j.UniqueKey is null));
         var results = prepared.Graph.HasDependencies
             ? await WriteGraphAsync(connection, transaction!, prepared, cancellationToken).ConfigureAwait(false)
             : !inserts
                 ? await CopyAsync(connection, transaction!, jobs, null, cancellationToken).ConfigureAwait(false)
-                : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock, register).ConfigureAwait(false);
-        if (!inserts && register is not null)
+                : await WriteAsync(connection, transaction, jobs, null, cancellationToken, keyLock, register, notify).ConfigureAwait(false);
+        if (!inserts && (register is not null || notify is not null))
         {
-            await using var registerBatch = new NpgsqlBatch(connection, transaction) { BatchCommands = { register } };
-            await registerBatch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var after = new NpgsqlBatch(connection, transaction);
+            if (register is not null) after.BatchCommands.Add(register);
+            if (notify is not null) after.BatchCommands.Add(notify);
+            await after.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         JobTelemetry.Sent(activity, jobs, results);
@@ -112,9 +161,9 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     /// <summary>
     /// Writes jobs one statement each, in one round trip; <paramref name="initial"/> gives each job's
     /// dependency state (null: available with no parents), and <paramref name="keyLock"/>, when given,
-    /// goes first (<see cref="EnqueueJobs.LockUniqueKeysCommand"/>) and <paramref name="registerKeys"/> last.
+    /// goes first (<see cref="EnqueueJobs.LockUniqueKeysCommand"/>), and <paramref name="registerKeys"/> and <paramref name="notify"/> last.
     /// </summary>
-    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, NpgsqlBatchCommand? keyLock = null, NpgsqlBatchCommand? registerKeys = null)
+    private async Task<EnqueueResult[]> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<PreparedJob> jobs, InitialState[]? initial, CancellationToken cancellationToken, NpgsqlBatchCommand? keyLock = null, NpgsqlBatchCommand? registerKeys = null, NpgsqlBatchCommand? notify = null)
     {
         var results = new EnqueueResult?[jobs.Count];
         var pending = Enumerable.Range(0, jobs.Count).ToList();
@@ -127,7 +176,8 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             var locking = round == 0 && keyLock is not null;
             if (locking) batch.BatchCommands.Add(keyLock!);
             foreach (var index in pending) batch.BatchCommands.Add(InsertCommand(jobs[index], initial?[index] ?? InitialState.Of(jobs[index])));
-            if (round == 0 && registerKeys is not null) batch.BatchCommands.Add(registerKeys); // last: it returns no rows
+            if (round == 0 && registerKeys is not null) batch.BatchCommands.Add(registerKeys); // last: these return nothing read
+            if (round == 0 && notify is not null) batch.BatchCommands.Add(notify);
             await using (var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
             {
                 if (locking) await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
@@ -261,7 +311,7 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
     private NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState initial)
     {
         var decidedAt = _clock.Now();
-        return _enqueue.InsertCommand(job, initial, decidedAt, _clock.ForWrite(decidedAt), _schema.NotificationChannel);
+        return _enqueue.InsertCommand(job, initial, decidedAt, _clock.ForWrite(decidedAt));
     }
 
     /// <summary>The clock and a block of new ids, ascending, so ids follow request order (equal-priority jobs run in the order given).</summary>
@@ -290,16 +340,6 @@ internal sealed class PostgresJobWriter(NpgsqlDataSource dataSource, PostgresQue
             await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (_options.NotifyOnEnqueue)
-        {
-            await using var notify = new NpgsqlCommand(EnqueueJobs.NotifyQueues, connection, transaction);
-            notify.Parameters.Add(Text(_schema.NotificationChannel));
-            notify.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = jobs.Select(j => j.Queue).Distinct(StringComparer.Ordinal).ToArray() });
-            await notify.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-
         return ids.Select(id => new EnqueueResult(id, true)).ToArray();
     }
-
-    private static NpgsqlParameter<string> Text(string value) => new() { TypedValue = value, NpgsqlDbType = NpgsqlDbType.Text };
 }

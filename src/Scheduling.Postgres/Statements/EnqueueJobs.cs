@@ -34,7 +34,7 @@ internal sealed class EnqueueJobs
     private const int WrittenCount = 9 + AllocationColumns.Count + 12;
 
     // INSERT parameters: the written values first ($1..), then these.
-    private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2, Channel = WrittenCount + 3;
+    private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2;
 
     /// <summary>Where "payload" is among the written columns (a replacing insert sets it on the holder).</summary>
     private const int PayloadOrdinal = 4;
@@ -47,13 +47,12 @@ internal sealed class EnqueueJobs
     private readonly long? _agingStepUs;
     private readonly string _lockNamespace;
 
-    public EnqueueJobs(PostgresSchema schema, bool notifyOnEnqueue, long? agingStepUs)
+    public EnqueueJobs(PostgresSchema schema, long? agingStepUs)
     {
         var written = WrittenColumns.Split(", ");
         if (written.Length != WrittenCount || written[StateOrdinal] != "state" || written[PayloadOrdinal] != "payload")
             throw new InvalidOperationException("EnqueueJobs: the written columns and their ordinals disagree.");
         _agingStepUs = agingStepUs;
-        var notifyJoin = notifyOnEnqueue ? $" CROSS JOIN LATERAL pg_notify({P(Channel)}, ins.queue) AS n" : "";
         var values = string.Join(", ", Enumerable.Range(0, WrittenCount).Select(P));
         // A job born cancelled (a parent had already failed) is finished from the start.
         var common = $"{values}, coalesce({P(RunAt)}, {P(Now)}, now()), coalesce({P(Now)}, now()), CASE WHEN {P(StateOrdinal)} = 'cancelled' THEN coalesce({P(Now)}, now()) END";
@@ -64,7 +63,7 @@ internal sealed class EnqueueJobs
                 INSERT INTO {"{schema}"}.jobs ({commonColumns}, unique_key)
                 VALUES ({common}, {P(UniqueKey)})
                 RETURNING id, queue)
-            SELECT ins.id, true, false FROM ins{notifyJoin}
+            SELECT ins.id, true, false FROM ins
             """);
 
         // Replace: an existing holder that has not started takes the new payload and run-at (when given).
@@ -86,7 +85,7 @@ internal sealed class EnqueueJobs
                     WHERE j.unique_key = {P(UniqueKey)} AND {existing} AND j.state IN ('waiting', 'available') AND NOT EXISTS (SELECT 1 FROM ins)
                     RETURNING j.id)
                 """ : "")}
-                SELECT ins.id, true, false FROM ins{notifyJoin}
+                SELECT ins.id, true, false FROM ins
                 UNION ALL{(replace ? """
 
                 SELECT r.id, false, true FROM replaced r
@@ -174,8 +173,18 @@ internal sealed class EnqueueJobs
         return command;
     }
 
-    /// <summary>$1 channel, $2 queues: wakes the queues a COPY wrote to.</summary>
+    /// <summary>$1 channel, $2 queues: wakes the idle workers of these queues (the queue name is the payload), at commit.</summary>
     public const string NotifyQueues = "SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q";
+
+    /// <summary>A <see cref="NotifyQueues"/> command for <paramref name="queues"/> on <paramref name="channel"/>.</summary>
+    public static NpgsqlBatchCommand NotifyQueuesCommand(string channel, string[] queues) => new(NotifyQueues)
+    {
+        Parameters =
+        {
+            new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text },
+            new NpgsqlParameter<string[]> { TypedValue = queues, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text },
+        },
+    };
 
     /// <summary>The values of the written columns, in order; <paramref name="errorsAt"/> dates the error entry of a job born cancelled.</summary>
     private (object? Value, NpgsqlDbType Type)[] Values(PreparedJob job, InitialState start, DateTimeOffset errorsAt)
@@ -202,19 +211,18 @@ internal sealed class EnqueueJobs
     }
 
     /// <summary>One INSERT of a job.</summary>
-    public NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState start, DateTimeOffset decidedAt, DateTimeOffset? now, string channel)
+    public NpgsqlBatchCommand InsertCommand(PreparedJob job, InitialState start, DateTimeOffset decidedAt, DateTimeOffset? now)
     {
         var replace = job.OnUniqueConflict == UniqueKeyConflict.Replace;
         var command = new NpgsqlBatchCommand(job.UniqueKey is null ? Insert
             : job.UniqueScope == UniqueKeyScope.AnyState ? (replace ? InsertUniqueAnyStateReplace : InsertUniqueAnyState)
             : replace ? InsertUniqueReplace : InsertUnique);
         var values = Values(job, start, decidedAt);
-        var p = new NpgsqlParameter[Channel + 1];
+        var p = new NpgsqlParameter[UniqueKey + 1];
         for (var i = 0; i < values.Length; i++) p[i] = new NpgsqlParameter { Value = values[i].Value ?? DBNull.Value, NpgsqlDbType = values[i].Type };
         p[RunAt] = new NpgsqlParameter { Value = (object?)job.RunAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
         p[Now] = new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz };
         p[UniqueKey] = new NpgsqlParameter { Value = (object?)job.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text };
-        p[Channel] = new NpgsqlParameter<string> { TypedValue = channel, NpgsqlDbType = NpgsqlDbType.Text };
         command.Parameters.AddRange(p);
         return command;
     }

@@ -107,6 +107,36 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
     }
 
     [Fact]
+    public async Task Idle_workers_run_every_job_of_many_concurrent_enqueuers_long_before_their_poll_interval()
+    {
+        // The enqueuers coalesce their wake-ups (at most one notify in flight per queue): every job
+        // must still be followed by a notify, or it would wait for the five-minute poll.
+        var schema = database.NewSchema();
+        var done = new ConcurrentDictionary<int, int>();
+        const int jobs = 240;
+        using var host = BuildHost(schema, s => s.AddHandler<int>("ping", (ctx, _) => { done.AddOrUpdate(ctx.Payload, 1, (_, n) => n + 1); return Task.CompletedTask; }),
+            o => o.PollInterval = TimeSpan.FromMinutes(5));
+        await host.StartAsync();
+        await Eventually.HoldsAsync(async () => await ListenersAsync() > 0, "the host listens");
+        var producer = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema });
+
+        for (var round = 0; round < 3; round++)
+        {
+            var next = -1;
+            var offset = round * jobs;
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+            {
+                for (int i; (i = Interlocked.Increment(ref next)) < jobs;) await producer.EnqueueAsync(new JobRequest("ping", offset + i));
+            })));
+            await Eventually.HoldsAsync(() => Task.FromResult(done.Count == offset + jobs), $"every job of round {round} runs", TimeSpan.FromSeconds(60));
+        }
+
+        await host.StopAsync();
+        Assert.All(done.Values, n => Assert.Equal(1, n));
+        Assert.Equal(0, producer.Wakes!.FailedSends);
+    }
+
+    [Fact]
     public async Task An_application_transaction_holding_a_running_parent_stalls_none_of_the_hosts_other_leases()
     {
         var schema = database.NewSchema();
