@@ -5,7 +5,7 @@ namespace Scheduling.Internal;
 /// first) and a time (earlier first), then the smaller id. Strict priority: rank = effective
 /// priority, time = run-at. Aging: rank = 0, time = run-at - effective priority x step, so a job
 /// gains one level per step it waits without anything rewriting it. PostgreSQL computes the same key
-/// (the job_sort_rank and job_sort_at functions of migration 5) and indexes it.
+/// (the generated columns sort_rank and sort_at, migration 17) and indexes it.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.Experimental(ExperimentalApi.Internals)]
 public static class JobOrder
