@@ -108,6 +108,19 @@ public sealed class SchedulingOptions
     [Required, ValidateObjectMembers]
     public AraOptions Ara { get; set; } = new();
 
+    /// <summary>
+    /// This host's resources, for capacity-aware claims: jobs whose allocation could never fit are left
+    /// to larger hosts, and a claim takes only the run of due jobs, in queue order, that fits what the
+    /// jobs it holds leave free. Null (default) declares none: every due job may be claimed, as before.
+    /// </summary>
+    public ResourceCapacity? Capacity { get; set; }
+
+    /// <summary>
+    /// Fill the amounts <see cref="Capacity"/> leaves unset from the container's limits (cgroup v2
+    /// <c>memory.max</c> and <c>cpu.max</c>; no limit there leaves the amount unlimited). Default false.
+    /// </summary>
+    public bool CapacityFromContainer { get; set; }
+
     /// <summary>Adds or replaces a queue for this host to work.</summary>
     public SchedulingOptions AddQueue(string name, int concurrency = QueueWorkerOptions.DefaultConcurrency, int? fetchBatchSize = null)
     {
@@ -222,6 +235,12 @@ internal sealed class SchedulingOptionsValidator : IValidateOptions<SchedulingOp
             }
 
             ValidatePrefetch(group, prefix, errors);
+        }
+
+        if (options.Capacity is { } capacity)
+        {
+            try { capacity.Validate(nameof(options.Capacity)); }
+            catch (ArgumentOutOfRangeException ex) { errors.Add($"Scheduling:{ex.ParamName} cannot be negative (was {ex.ActualValue})."); }
         }
 
         foreach (var (kind, timeout) in options.JobTimeouts)

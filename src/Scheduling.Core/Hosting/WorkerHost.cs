@@ -24,6 +24,7 @@ internal sealed class WorkerHost : BackgroundService
     private readonly WorkerStatus _status;
     private readonly JobRunner _runner;
     private readonly JobFailureLog _failures;
+    private readonly HostCapacity _capacity;
 
     public WorkerHost(
         IJobQueue queue,
@@ -48,9 +49,17 @@ internal sealed class WorkerHost : BackgroundService
         WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _failures = new JobFailureLog(loggerFactory?.CreateLogger(JobFailureLog.Category) ?? NullLogger.Instance, time);
         _runner = new JobRunner(executor, _options, _running, WorkerId, time, _logger, _failures);
+        _capacity = new HostCapacity(HostCapacity.Declared(_options), _running);
     }
 
     public string WorkerId { get; }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _capacity.Dispose();
+        base.Dispose();
+    }
 
     /// <summary>Jobs this host is running now.</summary>
     public int RunningCount => _running.Count;
@@ -73,7 +82,7 @@ internal sealed class WorkerHost : BackgroundService
         var services = MaintenanceServices(store).Select(s => Task.Run(() => s.RunAsync(maintenance.Token), CancellationToken.None)).ToArray();
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues));
         var fetchLoops = work
-            .SelectMany(w => new FetchLoop(w, store, _runner, acks, _running, _signals, _status, _options, WorkerId, _time, _logger).Start(stoppingToken))
+            .SelectMany(w => new FetchLoop(w, store, _runner, acks, _running, _signals, _status, _options, WorkerId, _time, _logger, _capacity).Start(stoppingToken))
             .ToArray();
         await Task.WhenAll(fetchLoops).ConfigureAwait(false);
 

@@ -305,6 +305,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
                 foreach (var entry in ready)
                 {
                     if (!IsDue(entry, now)) continue; // not yet due (scheduled), or past its latest start
+                    if (request.Capacity is { } capacity && !capacity.Fits(entry.Allocation)) continue; // for a larger host
                     if (fromQueue < quotas[q])
                     {
                         taken.Add(entry);
@@ -321,6 +322,11 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
             var spare = request.MaxJobs - taken.Count;
             if (spare > 0) taken.AddRange(spareCandidates.OrderBy(c => c.Rank).ThenBy(c => c.Entry.Id).Take(spare).Select(c => c.Entry));
             taken.Sort(static (a, b) => JobOrder.Compare(a.SortRank, a.SortAt, a.Id, b.SortRank, b.SortAt, b.Id));
+            if (request.Capacity is { } held)
+            {
+                var fit = ResourceCapacity.FittingPrefix(taken.ConvertAll(e => e.Allocation), request.Available ?? held);
+                taken.RemoveRange(fit, taken.Count - fit);
+            }
 
             foreach (var entry in taken)
             {

@@ -378,6 +378,12 @@ public static partial class JobValidation
         if (request.MaxJobs is < 1 or > MaxAcquireBatch)
             throw new ArgumentOutOfRangeException("request.MaxJobs", request.MaxJobs, $"MaxJobs must be between 1 and {MaxAcquireBatch}.");
         ValidateLeaseDuration(request.LeaseDuration, "request.LeaseDuration");
+        request.Capacity?.Validate("request.Capacity");
+        if (request.Available is { } available)
+        {
+            if (request.Capacity is null) throw new ArgumentException("Available was given without the Capacity it is part of.", "request.Available");
+            available.Validate("request.Available");
+        }
     }
 
     /// <summary>Rejects queue rules a store cannot work with; stores check them when constructed.</summary>

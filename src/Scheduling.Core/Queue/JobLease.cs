@@ -89,6 +89,16 @@ public sealed record AcquireRequest
     public int MaxJobs { get; init; }
     /// <summary>How long the leases last without a heartbeat (at least one second).</summary>
     public TimeSpan LeaseDuration { get; init; }
+
+    /// <summary>
+    /// The claiming host's resources (null: no capacity declared, every due job may be taken). With
+    /// it, jobs whose allocation could never fit it are left for other hosts, and of the rest only
+    /// the longest run in queue order that fits <see cref="Available"/> is taken.
+    /// </summary>
+    public ResourceCapacity? Capacity { get; init; }
+
+    /// <summary>What of <see cref="Capacity"/> is free for this claim (null: all of it); needs <see cref="Capacity"/>.</summary>
+    public ResourceCapacity? Available { get; init; }
 }
 
 /// <summary>A queue and its weight among the queues one worker serves together.</summary>

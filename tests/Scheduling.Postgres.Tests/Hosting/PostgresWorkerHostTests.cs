@@ -137,6 +137,43 @@ public sealed class PostgresWorkerHostTests(PostgresDatabaseFixture database) : 
     }
 
     [Fact]
+    public async Task A_host_that_declares_its_capacity_holds_only_the_jobs_that_fit_and_a_smaller_host_leaves_them()
+    {
+        var schema = database.NewSchema();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var runningMb = 0;
+        var peakMb = 0;
+        var ranOn = new ConcurrentDictionary<long, string>();
+        Func<JobContext<int>, CancellationToken, Task> Handler(string host) => async (ctx, _) =>
+        {
+            ranOn[ctx.Job.Id] = host;
+            var now = Interlocked.Add(ref runningMb, ctx.Job.Allocation!.MemoryMb);
+            for (int peak; (peak = Volatile.Read(ref peakMb)) < now && Interlocked.CompareExchange(ref peakMb, now, peak) != peak;) { }
+            await release.Task;
+            Interlocked.Add(ref runningMb, -ctx.Job.Allocation.MemoryMb);
+        };
+        // Eight slots each: only capacity can keep them from taking every job at once.
+        using var large = BuildHost(schema, s => s.AddHandler<int>("sized", Handler("large")), o => o.Capacity = new ResourceCapacity { MemoryMb = 1_300 });
+        using var small = BuildHost(schema, s => s.AddHandler<int>("sized", Handler("small")), o => o.Capacity = new ResourceCapacity { MemoryMb = 500 });
+        await large.StartAsync();
+        await small.StartAsync();
+        var queue = large.Services.GetRequiredService<IJobQueue>();
+        var ids = await queue.EnqueueManyAsync(Enumerable.Range(0, 10).Select(i => new JobRequest("sized", i) { Command = $"sized {i}", Definition = new JobDefinition("sized", 600) }).ToArray());
+
+        Assert.Equal(600, (await queue.GetJobAsync(ids[0].JobId))!.Allocation!.MemoryMb); // no history yet: the definition's baseline
+        await Eventually.HoldsAsync(() => ranOn.Count == 2, "two 600 MB jobs start on the 1,300 MB host");
+        // The host holds (running or buffered) what fits: two leases, not ten; the 500 MB host holds none.
+        Assert.Equal(2, await CountAsync(schema, "running"));
+        release.SetResult();
+        await Eventually.HoldsAsync(async () => await CountAsync(schema, "succeeded") == 10, "every job runs", TimeSpan.FromSeconds(60));
+        await small.StopAsync();
+        await large.StopAsync();
+
+        Assert.All(ids, id => Assert.Equal("large", ranOn[id.JobId]));
+        Assert.InRange(peakMb, 600, 1_200);
+    }
+
+    [Fact]
     public async Task An_application_transaction_holding_a_running_parent_stalls_none_of_the_hosts_other_leases()
     {
         var schema = database.NewSchema();

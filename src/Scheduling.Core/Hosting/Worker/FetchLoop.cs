@@ -24,10 +24,12 @@ internal sealed class FetchLoop
     private readonly QueueShare[] _shares;
     private readonly int _concurrency;
     private readonly PrefetchSizing _sizing;
+    private readonly HostCapacity _capacity;
 
     public FetchLoop((string Name, QueueShare[] Shares, QueueWorkerOptions Options) work, IJobWorkerStore store, JobRunner runner, AckWriter acks, RunningJobs running, QueueSignals signals, WorkerStatus status,
-        SchedulingOptions options, string workerId, TimeProvider time, ILogger logger)
+        SchedulingOptions options, string workerId, TimeProvider time, ILogger logger, HostCapacity capacity)
     {
+        _capacity = capacity;
         _store = store;
         _runner = runner;
         _acks = acks;
@@ -87,9 +89,11 @@ internal sealed class FetchLoop
                         var startedAt = _time.GetUtcNow();
                         // Not cancelled by shutdown: an acquisition cancelled in flight may still commit, leasing jobs
                         // this host would never hear of. Let it answer; what it took is then given back at once.
-                        jobs = await _store.AcquireAsync(new AcquireRequest(_shares, _workerId, wanted, _options.LeaseDuration), CancellationToken.None).ConfigureAwait(false);
+                        jobs = await _capacity.ClaimAsync(
+                            new AcquireRequest(_shares, _workerId, wanted, _options.LeaseDuration),
+                            request => _store.AcquireAsync(request, CancellationToken.None).AsTask(),
+                            acquired => { foreach (var job in Take(acquired, startedAt)) buffer.Enqueue(job); }).ConfigureAwait(false);
                         failures = 0;
-                        foreach (var job in Take(jobs, startedAt)) buffer.Enqueue(job);
                     }
                     catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
                     {
@@ -249,10 +253,14 @@ internal sealed class FetchLoop
     private async Task<RunningJob?> AcknowledgeAndTakeNextAsync(PendingAck ack)
     {
         AcknowledgeAndAcquireResult result;
+        RunningJob[] next = [];
         var startedAt = _time.GetUtcNow();
         try
         {
-            result = await _store.AcknowledgeAndAcquireAsync([ack.Ack], new AcquireRequest(_shares, _workerId, 1, _options.LeaseDuration), CancellationToken.None).ConfigureAwait(false);
+            result = await _capacity.ClaimAsync(
+                new AcquireRequest(_shares, _workerId, 1, _options.LeaseDuration),
+                request => _store.AcknowledgeAndAcquireAsync([ack.Ack], request, CancellationToken.None).AsTask(),
+                acknowledged => next = Take(acknowledged.Acquired, startedAt)).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -262,7 +270,7 @@ internal sealed class FetchLoop
         }
 
         _acks.Applied(ack, result.Acknowledged[0]);
-        return Take(result.Acquired, startedAt) is [var next] ? next : null;
+        return next is [var job] ? job : null;
     }
 
     /// <summary>Takes charge of freshly acquired jobs, however they were fetched: status, receive span, metrics, the running set.</summary>

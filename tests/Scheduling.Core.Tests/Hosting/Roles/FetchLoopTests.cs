@@ -33,7 +33,7 @@ public sealed class FetchLoopTests
         var acks = new AckWriter(store, options, TimeProvider.System, NullLogger.Instance);
         using var services = new ServiceCollection().BuildServiceProvider();
         var runner = new JobRunner(new Scheduling.Internal.JobExecutor(new JobHandlerRegistry([]), services, Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System), options, running, "w", TimeProvider.System, NullLogger.Instance, new JobFailureLog(NullLogger.Instance, TimeProvider.System));
-        var loop = new FetchLoop(options.EffectiveWork[0], store, runner, acks, running, new QueueSignals(), new WorkerStatus(), options, "w", TimeProvider.System, NullLogger.Instance);
+        var loop = new FetchLoop(options.EffectiveWork[0], store, runner, acks, running, new QueueSignals(), new WorkerStatus(), options, "w", TimeProvider.System, NullLogger.Instance, new HostCapacity(null, running));
         using var stop = new CancellationTokenSource();
 
         var tasks = loop.Start(stop.Token);
