@@ -93,6 +93,9 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
         var sized = (await queue.GetJobAsync(next))!.Allocation!;
         Assert.Equal((AllocationSource.CommandHistory, 3), (sized.Source, sized.SampleCount));
         Assert.InRange(sized.MemoryMb, 4000, 6000);
+        Assert.Equal(TimeSpan.FromSeconds(30), sized.ExpectedDuration); // stored with the job, and leased with it
+        Assert.Equal(TimeSpan.FromSeconds(30), Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(1)))).Allocation!.ExpectedDuration);
+        Assert.Null(stored.Allocation.ExpectedDuration);
     }
 
     [Fact]

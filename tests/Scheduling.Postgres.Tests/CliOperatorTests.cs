@@ -140,6 +140,24 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Jobs_show_says_when_a_running_job_is_expected_to_finish_from_its_history()
+    {
+        var schema = (await database.NewQueueAsync()).Schema;
+        var history = new PostgresRunHistory(database.DataSource, new PostgresQueueOptions { Schema = schema });
+        var allocator = new ResourceAllocator(history);
+        var queue = new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema }, allocator: allocator);
+        await history.RecordAsync([new RunOutcome("etl", allocator.HashCommand("python load.py")!, null, 1024, 800, 100, TimeSpan.FromSeconds(90), 0, false, DateTimeOffset.UtcNow)]);
+        await queue.EnqueueAsync(new JobRequest("k") { Definition = new JobDefinition("etl", 1024), Command = "python load.py" });
+        var job = Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(5))));
+
+        var info = (await queue.GetJobAsync(job.Id))!;
+        Assert.Equal(info.AttemptedAt + TimeSpan.FromSeconds(90), info.ExpectedFinishAt);
+        var shown = (await CliAsync("jobs", "show", job.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "--schema", schema)).Out;
+        Assert.Matches(@"(?m)^finishes by\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(expected, from its history\)$", shown);
+        Assert.Matches(@"(?m)^allocation\s.*; usually done within 90 s\)$", shown);
+    }
+
+    [Fact]
     public async Task Recurring_set_pause_resume_and_remove_change_the_stored_jobs_and_notify_every_host()
     {
         var queue = await database.NewQueueAsync();

@@ -58,6 +58,36 @@ public sealed class RecurringJobSchedulerTests
         foreach (var host in hosts) await host.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_job_that_gives_no_duration_is_planned_with_the_duration_its_run_history_shows()
+    {
+        var time = new FakeTimeProvider(Start);
+        var queue = new InMemoryJobQueue(null, time);
+        var etl = new JobDefinition("etl", 512);
+        var services = new ServiceCollection().AddLogging().AddSingleton<TimeProvider>(time).AddSingleton<IJobQueue>(queue);
+        services.AddScheduling(s => s
+            .Configure(o => o.RunWorkers = false)
+            .UseStagger(o => o.Enabled = true)
+            .AddRecurringJob("load", "0 * * * *", new JobRequest("etl") { Definition = etl, Command = "python load.py" })
+            .AddRecurringJob("given", "0 * * * *", new JobRequest("etl") { Definition = etl, Command = "python load.py" }, j => j.ExpectedDuration = TimeSpan.FromMinutes(2))
+            .AddRecurringJob("sibling", "0 * * * *", new JobRequest("etl") { Definition = etl, Command = "python other.py" })
+            .AddRecurringJob("fresh", "0 * * * *", new JobRequest("etl") { Definition = new JobDefinition("new-etl", 512), Command = "python load.py" }));
+        await using var host = services.BuildServiceProvider();
+        var allocator = host.GetRequiredService<ResourceAllocator>();
+        await host.GetRequiredService<IRunHistoryStore>().RecordAsync(Enumerable.Range(0, 5).Select(i =>
+            new RunOutcome("etl", allocator.HashCommand("python load.py")!, null, 512, 300, 100, TimeSpan.FromMinutes(4), 0, false, Start - TimeSpan.FromHours(i + 1))).ToArray());
+        var scheduler = host.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single();
+
+        await scheduler.StartAsync(CancellationToken.None);
+        await Eventually.HoldsAsync(() => scheduler.PlansLoaded > 0, "the plans are built");
+        await scheduler.StopAsync(CancellationToken.None);
+
+        Assert.Equal(TimeSpan.FromMinutes(4), scheduler.PlannedDuration("load")); // from its history
+        Assert.Equal(TimeSpan.FromMinutes(2), scheduler.PlannedDuration("given")); // given, so kept
+        Assert.Equal(TimeSpan.FromMinutes(4), scheduler.PlannedDuration("sibling")); // the fallback chain: its definition's history
+        Assert.Equal(RecurringJob.DefaultExpectedDuration, scheduler.PlannedDuration("fresh")); // no history at any level
+    }
+
     [Theory]
     [InlineData(MisfirePolicy.Skip, 0)]
     [InlineData(MisfirePolicy.FireOnce, 1)]

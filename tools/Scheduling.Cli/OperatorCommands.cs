@@ -228,6 +228,7 @@ internal static class OperatorCommands
             ("enqueued", Time(job.CreatedAt)),
             ("run at", Time(job.RunAt)),
             ("attempted", Time(job.AttemptedAt)),
+            ("finishes by", job.ExpectedFinishAt is { } expected ? $"{Time(expected)} (expected, from its history)" : null),
             ("finished", Time(job.FinalizedAt)),
             ("lease", job.LockedBy is null ? null : $"{job.LockedBy} until {Time(job.LeaseExpiresAt)}"),
             ("unique key", job.UniqueKey),
@@ -269,7 +270,8 @@ internal static class OperatorCommands
     private static string Allocation(ResourceAllocation a) =>
         $"{a.MemoryMb} MB, {a.CpuMillicores} mCPU{(a.Gpus > 0 ? $", {a.Gpus} GPU" : "")} for {a.DefinitionId} (baseline {a.BaselineMemoryMb} MB; {Cli.Name(a.Source)}"
         + (a.SkipReason == AraSkipReason.None ? "" : $", skipped: {Cli.Name(a.SkipReason)}")
-        + (a.SampleCount > 0 ? $", {a.SampleCount} runs" : "") + (a.CeilingHit ? ", at the ceiling" : a.Clamped ? ", clamped" : "") + ")";
+        + (a.SampleCount > 0 ? $", {a.SampleCount} runs" : "") + (a.CeilingHit ? ", at the ceiling" : a.Clamped ? ", clamped" : "")
+        + (a.ExpectedDuration is { } usual ? $"; usually done within {usual.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture)} s" : "") + ")";
 
     private static string Progress(JobProgress p) =>
         string.Join(", ", new[] { p.Fraction is { } f ? (f * 100).ToString("0.#", CultureInfo.InvariantCulture) + "%" : null, p.Message, p.MetadataJson, p.ReportedAt is { } at ? $"at {Time(at)}" : null }.OfType<string>());

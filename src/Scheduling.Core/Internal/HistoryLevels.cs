@@ -23,5 +23,5 @@ public static class HistoryLevels
     }
 
     /// <summary>A recorded run as an estimator sample.</summary>
-    public static RunSample ToSample(RunOutcome run) => new(run.FinishedAt, run.AllocatedMemoryMb, run.PeakMemoryMb, run.PeakCpuMillicores, run.OomKilled);
+    public static RunSample ToSample(RunOutcome run) => new(run.FinishedAt, run.AllocatedMemoryMb, run.PeakMemoryMb, run.PeakCpuMillicores, run.OomKilled, run.Duration);
 }

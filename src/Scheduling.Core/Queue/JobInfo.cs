@@ -59,6 +59,12 @@ public sealed record JobInfo
     public string? Description { get; init; }
     /// <summary>What the job was given and why, for jobs with a definition.</summary>
     public ResourceAllocation? Allocation { get; init; }
+
+    /// <summary>
+    /// When a running job is expected to finish: its attempt's start plus the duration its history
+    /// shows (<see cref="ResourceAllocation.ExpectedDuration"/>); null when it is not running or has no history.
+    /// </summary>
+    public DateTimeOffset? ExpectedFinishAt => State == JobState.Running && AttemptedAt is { } started && Allocation?.ExpectedDuration is { } usual ? started + usual : null;
     /// <summary>How many times its handler snoozed it (<see cref="SnoozeJobException"/>).</summary>
     public int Snoozes { get; init; }
     /// <summary>The job's own attempt timeout (<see cref="JobRequest.Timeout"/>), if it has one.</summary>

@@ -8,7 +8,8 @@ namespace Scheduling;
 /// <param name="PeakMemoryMb">What it used (for an OOM, at most what it was given).</param>
 /// <param name="PeakCpuMillicores">CPU it used, if known.</param>
 /// <param name="OomKilled">Killed for memory: its need is censored (above what it was given).</param>
-public readonly record struct RunSample(DateTimeOffset FinishedAt, int AllocatedMemoryMb, int PeakMemoryMb, int? PeakCpuMillicores, bool OomKilled);
+/// <param name="Duration">How long it ran, if known.</param>
+public readonly record struct RunSample(DateTimeOffset FinishedAt, int AllocatedMemoryMb, int PeakMemoryMb, int? PeakCpuMillicores, bool OomKilled, TimeSpan? Duration = null);
 
 /// <summary>
 /// The default estimator's statistic, shared by every store: a recency-weighted quantile of the
@@ -29,12 +30,15 @@ public static class HistoryEstimate
 
         var memory = new List<(double Value, double Weight)>(usable.Count);
         var cpu = new List<(double Value, double Weight)>(usable.Count);
+        var duration = new List<(double Value, double Weight)>(usable.Count);
         foreach (var s in usable)
         {
             var weight = Math.Pow(0.5, Math.Max(0, (now - s.FinishedAt).TotalHours) / options.HalfLife.TotalHours);
             var need = s.OomKilled ? Math.Max(s.AllocatedMemoryMb * options.OomBump, s.AllocatedMemoryMb + options.OomMinimumBumpMb) : s.PeakMemoryMb;
             memory.Add((need, weight));
             if (s.PeakCpuMillicores is { } c) cpu.Add((c, weight));
+            // A run killed for memory stopped early: its duration says nothing of a whole run's.
+            if (s.Duration is { } d && !s.OomKilled) duration.Add((d.TotalMilliseconds, weight));
         }
 
         var latestNeed = memory[0].Value;
@@ -44,7 +48,9 @@ public static class HistoryEstimate
         if (usable[0].OomKilled) memoryEstimate = Math.Max(memoryEstimate, latestNeed);
         var cpuEstimate = cpu.Count == 0 ? baselineCpuMillicores : WeightedQuantile(cpu, options.Quantile) * margin;
         var statistic = string.Create(CultureInfo.InvariantCulture, $"weighted p{options.Quantile * 100:0.#} x {options.Margin:0.##}, half-life {options.HalfLife.TotalHours:0.#} h, {usable.Count(s => s.OomKilled)} OOM of {usable.Count}");
-        return new ResourceEstimate((int)Math.Ceiling(memoryEstimate), (int)Math.Ceiling(cpuEstimate), source, usable.Count, statistic);
+        // The same quantile of the duration, without a margin: what a run of this command usually takes at most.
+        TimeSpan? expectedDuration = duration.Count == 0 ? null : TimeSpan.FromMilliseconds(Math.Ceiling(WeightedQuantile(duration, options.Quantile)));
+        return new ResourceEstimate((int)Math.Ceiling(memoryEstimate), (int)Math.Ceiling(cpuEstimate), source, usable.Count, statistic, expectedDuration);
     }
 
     /// <summary>The smallest value whose cumulative weight reaches <paramref name="quantile"/> of the total.</summary>

@@ -81,7 +81,25 @@ public sealed partial class ResourceAllocator
             DefinitionId = definition.Id, MemoryMb = memory, CpuMillicores = Math.Max(1, estimate.CpuMillicores), Gpus = 0,
             BaselineMemoryMb = definition.BaselineMemoryMb, Source = estimate.Source, SkipReason = AraSkipReason.None,
             SampleCount = estimate.SampleCount, Clamped = memory != estimate.MemoryMb, CeilingHit = ceilingHit, Statistic = estimate.Statistic,
+            ExpectedDuration = estimate.ExpectedDuration,
         };
+    }
+
+    /// <summary>
+    /// How long a run of <paramref name="command"/> under <paramref name="definition"/> usually takes at
+    /// most, from the same history and fallback chain that sizes it (<see cref="ResourceAllocation.ExpectedDuration"/>),
+    /// without counting as an allocation; null when there is no history or no command.
+    /// </summary>
+    /// <param name="definition">The definition.</param>
+    /// <param name="command">The final command.</param>
+    /// <param name="cancellationToken">Cancels the history read.</param>
+    /// <returns>The expected duration, or null.</returns>
+    public async ValueTask<TimeSpan?> EstimateDurationAsync(JobDefinition definition, string? command, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(definition);
+        if (HashCommand(command) is not { } hash) return null;
+        var estimate = await _estimator.EstimateAsync(new EstimationRequest(definition.Id, hash, HashNormalizedCommand(command), definition), cancellationToken).ConfigureAwait(false);
+        return estimate?.ExpectedDuration;
     }
 
     internal static ResourceAllocation Baseline(JobDefinition definition, AraSkipReason reason) => new()

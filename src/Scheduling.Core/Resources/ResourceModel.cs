@@ -43,7 +43,8 @@ public enum AraSkipReason
 /// <param name="Source">Which history it came from.</param>
 /// <param name="SampleCount">How many runs it used.</param>
 /// <param name="Statistic">How it was computed, for the record (e.g. "p95x1.15, half-life 72h").</param>
-public sealed record ResourceEstimate(int MemoryMb, int CpuMillicores, AllocationSource Source, int SampleCount, string Statistic);
+/// <param name="ExpectedDuration">How long a run usually takes at most, from the same history (null: no run to tell).</param>
+public sealed record ResourceEstimate(int MemoryMb, int CpuMillicores, AllocationSource Source, int SampleCount, string Statistic, TimeSpan? ExpectedDuration = null);
 
 /// <summary>What a job was given and why: stored on the job.</summary>
 public sealed record ResourceAllocation
@@ -70,6 +71,12 @@ public sealed record ResourceAllocation
     public bool CeilingHit { get; init; }
     /// <summary>The estimator's description of its statistic.</summary>
     public string? Statistic { get; init; }
+
+    /// <summary>
+    /// How long a run of this command usually takes at most, from the history that sized it (the same
+    /// fallback chain); null without history. A running job is expected to finish by its start plus this.
+    /// </summary>
+    public TimeSpan? ExpectedDuration { get; init; }
 }
 
 /// <summary>What a finished run used, reported by its handler (or measured by the host).</summary>

@@ -201,6 +201,7 @@ internal sealed class EnqueueJobs
             (a?.BaselineMemoryMb, NpgsqlDbType.Integer), (a is null ? null : ResourceAllocator.SourceTag(a.Source), NpgsqlDbType.Text),
             (a is null || a.SkipReason == AraSkipReason.None ? null : ResourceAllocator.SkipTag(a.SkipReason), NpgsqlDbType.Text),
             (a?.SampleCount, NpgsqlDbType.Integer), (a?.Clamped, NpgsqlDbType.Boolean), (a?.CeilingHit, NpgsqlDbType.Boolean), (a?.Statistic, NpgsqlDbType.Text),
+            (a?.ExpectedDuration is { } expected ? (long)Math.Ceiling(expected.TotalMilliseconds) : null, NpgsqlDbType.Bigint),
             (job.TraceParent, NpgsqlDbType.Text), (job.TraceState, NpgsqlDbType.Text),
             (StateCodec.ToText(start.State), NpgsqlDbType.Text), (start.PendingParents, NpgsqlDbType.Integer), (StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text),
             (_agingStepUs, NpgsqlDbType.Bigint),

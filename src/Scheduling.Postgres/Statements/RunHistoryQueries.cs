@@ -11,7 +11,7 @@ namespace Scheduling.Postgres.Statements;
 internal sealed class RunHistoryQueries
 {
     // Row ordinals of the estimate.
-    private const int Level = 0, FinishedAt = 1, AllocatedMemory = 2, PeakMemory = 3, PeakCpu = 4, OomKilled = 5, ReadAt = 6;
+    private const int Level = 0, FinishedAt = 1, AllocatedMemory = 2, PeakMemory = 3, PeakCpu = 4, OomKilled = 5, ReadAt = 6, DurationMs = 7;
 
     public RunHistoryQueries(PostgresSchema schema)
     {
@@ -19,15 +19,15 @@ internal sealed class RunHistoryQueries
         // The level numbers are positions in HistoryLevels.Chain, plus one. The window is measured on the
         // clock that dated the runs (the database's by default), and each row carries that clock's now.
         Estimate = schema.Apply("""
-            (SELECT 1 AS level, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now()) AS read_at
+            (SELECT 1 AS level, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now()) AS read_at, duration_ms
              FROM {schema}.run_history WHERE definition_id = $1 AND command_hash = $2 AND finished_at >= coalesce($4, now()) - $7
              ORDER BY finished_at DESC LIMIT $5)
             UNION ALL
-            (SELECT 2, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now())
+            (SELECT 2, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now()), duration_ms
              FROM {schema}.run_history WHERE $3::text IS NOT NULL AND definition_id = $1 AND normalized_command_hash = $3 AND finished_at >= coalesce($4, now()) - $7
              ORDER BY finished_at DESC LIMIT $5)
             UNION ALL
-            (SELECT 3, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now())
+            (SELECT 3, finished_at, allocated_memory_mb, peak_memory_mb, peak_cpu_millicores, oom_killed, coalesce($4, now()), duration_ms
              FROM {schema}.run_history WHERE $6 AND definition_id = $1 AND finished_at >= coalesce($4, now()) - $7
              ORDER BY finished_at DESC LIMIT $5)
             """);
@@ -80,7 +80,7 @@ internal sealed class RunHistoryQueries
             var level = HistoryLevels.Chain[reader.GetInt32(Level) - 1];
             if (!byLevel.TryGetValue(level, out var runs)) byLevel[level] = runs = [];
             runs.Add(new RunOutcome(request.DefinitionId, request.CommandHash, null, reader.GetInt32(AllocatedMemory), reader.GetInt32(PeakMemory),
-                reader.IsDBNull(PeakCpu) ? null : reader.GetInt32(PeakCpu), TimeSpan.Zero, null, reader.GetBoolean(OomKilled), reader.GetFieldValue<DateTimeOffset>(FinishedAt)));
+                reader.IsDBNull(PeakCpu) ? null : reader.GetInt32(PeakCpu), TimeSpan.FromMilliseconds(reader.GetInt64(DurationMs)), null, reader.GetBoolean(OomKilled), reader.GetFieldValue<DateTimeOffset>(FinishedAt)));
         }
 
         return (byLevel, readAt);

@@ -27,15 +27,25 @@ public sealed class RecurringJob
     public JobRequest Template { get; }
     /// <summary>The zone the expression is read in (default UTC).</summary>
     public TimeZoneInfo TimeZone { get; set; } = TimeZoneInfo.Utc;
-    /// <summary>How long one run usually takes; used by the planner and the collision analysis (default 10 s).</summary>
-    public TimeSpan ExpectedDuration { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// How long one run usually takes, for the planner and the collision analysis. Null (default): the
+    /// duration estimated from the run history of the template's definition and command (the ARA history
+    /// and fallback chain), else <see cref="DefaultExpectedDuration"/>.
+    /// </summary>
+    public TimeSpan? ExpectedDuration { get; set; }
+
+    /// <summary>The duration planned for a job that gives none and has no history (10 s).</summary>
+    public static readonly TimeSpan DefaultExpectedDuration = TimeSpan.FromSeconds(10);
     /// <summary>What happens to ticks missed while no host was running (default <see cref="MisfirePolicy.FireOnce"/>).</summary>
     public MisfirePolicy Misfire { get; set; } = MisfirePolicy.FireOnce;
     /// <summary>With <see cref="MisfirePolicy.CatchUp"/>, the most missed ticks enqueued (default 10).</summary>
     public int MaxCatchUp { get; set; } = 10;
 
-    /// <summary>The job as the planner and the collision analysis see it, with <paramref name="cron"/> in place of its own expression when given.</summary>
-    internal StaggerJob ToStaggerJob(string? cron = null) => new(Name, cron ?? Cron, ExpectedDuration, TimeZone);
+    /// <summary>
+    /// The job as the planner and the collision analysis see it, with <paramref name="cron"/> in place of its
+    /// own expression when given, and <paramref name="estimated"/> as its duration when it gives none.
+    /// </summary>
+    internal StaggerJob ToStaggerJob(string? cron = null, TimeSpan? estimated = null) => new(Name, cron ?? Cron, ExpectedDuration ?? estimated ?? DefaultExpectedDuration, TimeZone);
 
     /// <summary>The unique key of one tick: any number of hosts enqueue it once.</summary>
     public string TickKey(DateTimeOffset tickUtc) => $"recurring:{Name}:{tickUtc.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}";

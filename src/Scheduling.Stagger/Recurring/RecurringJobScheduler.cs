@@ -24,13 +24,17 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     private readonly IRecurringJobStore _store;
     private readonly Scheduling.Internal.QueueSignals? _signals;
     private IReadOnlyList<RecurringJobDefinition> _stored = [];
+    private readonly ResourceAllocator? _allocator;
+    private Dictionary<string, TimeSpan> _estimated = new(StringComparer.Ordinal);
     private int _plansLoaded;
     private long _sleepingUntil = NotSleeping;
     private const long NotSleeping = long.MinValue;
 
     public RecurringJobScheduler(IJobQueue queue, IStaggerPolicy policy, IOptions<RecurringJobOptions> options, IOptions<StaggerOptions> stagger, TimeProvider time, ILogger<RecurringJobScheduler>? logger = null,
-        Scheduling.Internal.RegisteredHandlerKinds? handlers = null, IOptions<SchedulingOptions>? scheduling = null, IRecurringJobStore? store = null, Scheduling.Internal.QueueSignals? signals = null)
+        Scheduling.Internal.RegisteredHandlerKinds? handlers = null, IOptions<SchedulingOptions>? scheduling = null, IRecurringJobStore? store = null, Scheduling.Internal.QueueSignals? signals = null,
+        ResourceAllocator? allocator = null)
     {
+        _allocator = allocator;
         _store = store ?? NoRecurringJobStore.Instance;
         _signals = signals;
         _handlers = handlers;
@@ -150,17 +154,48 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
             }
         }
 
+        _estimated = await EstimateDurationsAsync(jobs, cancellationToken).ConfigureAwait(false);
         var plans = Build(jobs, previous);
         Interlocked.Increment(ref _plansLoaded);
         LogSummary(plans, stored.Count(s => s.Paused));
         return plans;
     }
 
+    /// <summary>The duration the planner uses for the registered job <paramref name="name"/>: given, estimated, or the default (tests).</summary>
+    internal TimeSpan? PlannedDuration(string name) => _options.Jobs.Find(j => j.Name == name) is { } job ? ToStaggerJob(job).ExpectedDuration : null;
+
+    private StaggerJob ToStaggerJob(RecurringJob job) => job.ToStaggerJob(estimated: _estimated.TryGetValue(job.Name, out var d) ? d : null);
+
+    /// <summary>
+    /// The durations of the jobs that give none, estimated from their template's run history (read
+    /// again each time the plans are built); a job without history, or whose history cannot be read, keeps the default.
+    /// </summary>
+    private async Task<Dictionary<string, TimeSpan>> EstimateDurationsAsync(IReadOnlyList<RecurringJob> jobs, CancellationToken cancellationToken)
+    {
+        var estimated = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+        if (_allocator is null) return estimated;
+        foreach (var job in jobs)
+        {
+            if (job.ExpectedDuration is not null || job.Template.Definition is not { } definition) continue;
+            try
+            {
+                if (await _allocator.EstimateDurationAsync(definition, job.Template.Command, cancellationToken).ConfigureAwait(false) is { } duration)
+                    estimated[job.Name] = duration;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                DurationUnreadable(_logger, job.Name, ex);
+            }
+        }
+
+        return estimated;
+    }
+
     private List<Plan> Build(IReadOnlyList<RecurringJob> jobs, List<Plan> previous)
     {
         var now = _time.GetUtcNow().UtcDateTime;
         // The package's own policy plans over the jobs there are now; a policy of the application's own is asked as it is.
-        var policy = _policy is StaggerPolicy ? new StaggerPolicy(_stagger, jobs.Select(j => j.ToStaggerJob())) : _policy;
+        var policy = _policy is StaggerPolicy ? new StaggerPolicy(_stagger, jobs.Select(ToStaggerJob)) : _policy;
         return jobs.Select(job =>
         {
             var result = policy.Apply(job.Name, job.Cron);
@@ -239,7 +274,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         CollisionReport? collisions = null;
         try
         {
-            collisions = CollisionAnalyzer.Analyze(plans.Select(p => p.Job.ToStaggerJob(p.Stagger.EffectiveExpression)).ToArray());
+            collisions = CollisionAnalyzer.Analyze(plans.Select(p => p.Job.ToStaggerJob(p.Stagger.EffectiveExpression, _estimated.TryGetValue(p.Job.Name, out var d) ? d : null)).ToArray());
         }
         catch (ArgumentException)
         {
@@ -278,6 +313,9 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
     [LoggerMessage(3006, LogLevel.Warning, "The stored recurring jobs could not be read; going on with the ones known")]
     private static partial void StoredJobsUnreadable(ILogger logger, Exception exception);
+
+    [LoggerMessage(3008, LogLevel.Warning, "Recurring job '{Job}': its run history could not be read; its duration is planned at the default")]
+    private static partial void DurationUnreadable(ILogger logger, string job, Exception exception);
 
     [LoggerMessage(3007, LogLevel.Warning, "Stored recurring job '{Job}' is not valid and has no ticks: {Reason}")]
     private static partial void StoredJobInvalid(ILogger logger, string job, string reason);

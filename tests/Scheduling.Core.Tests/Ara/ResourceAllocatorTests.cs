@@ -121,6 +121,33 @@ public sealed class ResourceAllocatorTests
     }
 
     [Fact]
+    public async Task The_expected_duration_comes_from_the_same_history_and_leaves_out_runs_killed_for_memory()
+    {
+        var (allocator, history) = Pipeline(new AraOptions { NormalizeCommands = true });
+        var hash = allocator.HashCommand("python load.py --date 2026-01-05")!;
+        var normalized = allocator.HashNormalizedCommand("python load.py --date 2026-01-05");
+        Assert.Null((await allocator.AllocateAsync(Python, "python load.py --date 2026-01-05")).ExpectedDuration); // no history
+
+        // A 300-minute run, then nineteen of 2-20 minutes; and runs killed for memory after a second, which say nothing.
+        for (var i = 1; i <= 20; i++)
+        {
+            _time.Advance(TimeSpan.FromMinutes(1));
+            await history.RecordAsync([
+                new RunOutcome(Python.Id, hash, normalized, 4000, 3000, 500, TimeSpan.FromMinutes(i == 1 ? 300 : i), 0, false, _time.GetUtcNow()),
+                new RunOutcome(Python.Id, hash, normalized, 4000, 4000, 500, TimeSpan.FromSeconds(1), 137, true, _time.GetUtcNow()),
+            ]);
+        }
+
+        var sized = await allocator.AllocateAsync(Python, "python load.py --date 2026-01-05");
+        // The estimator's quantile (p95 by default) of the successful runs, weighted by recency as the memory is: the
+        // oldest, longest run weighs least, so it is the 20-minute run, not the outlier nor the OOMs.
+        Assert.Equal(TimeSpan.FromMinutes(20), sized.ExpectedDuration);
+        // The same fallback chain: a new date of the same command is sized, and timed, from its normalised history.
+        var cold = await allocator.AllocateAsync(Python, "python load.py --date 2026-01-06");
+        Assert.Equal((AllocationSource.NormalizedCommandHistory, TimeSpan.FromMinutes(20)), (cold.Source, cold.ExpectedDuration));
+    }
+
+    [Fact]
     public async Task Cold_starts_fall_back_from_command_to_normalised_command_to_definition_to_baseline()
     {
         var (allocator, history) = Pipeline(new AraOptions { NormalizeCommands = true });
