@@ -88,6 +88,39 @@ public sealed class RecurringJobSchedulerTests
         Assert.Equal(RecurringJob.DefaultExpectedDuration, scheduler.PlannedDuration("fresh")); // no history at any level
     }
 
+    private sealed class UnreadableHistory : IResourceEstimator
+    {
+        public int Calls;
+
+        public ValueTask<ResourceEstimate?> EstimateAsync(EstimationRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref Calls);
+            throw new InvalidOperationException("the history's server went away");
+        }
+    }
+
+    [Fact]
+    public async Task A_run_history_that_cannot_be_read_leaves_the_default_duration_and_the_ticks_go_on()
+    {
+        var time = new FakeTimeProvider(Start);
+        var queue = new InMemoryJobQueue(null, time);
+        var estimator = new UnreadableHistory();
+        var services = new ServiceCollection().AddLogging().AddSingleton<TimeProvider>(time).AddSingleton<IJobQueue>(queue).AddSingleton<IResourceEstimator>(estimator);
+        services.AddScheduling(s => s
+            .Configure(o => o.RunWorkers = false)
+            .AddRecurringJob("load", "* * * * *", new JobRequest("etl") { Definition = new JobDefinition("etl", 512), Command = "python load.py" }, j => j.Misfire = MisfirePolicy.Skip));
+        await using var host = services.BuildServiceProvider();
+        var scheduler = host.GetServices<IHostedService>().OfType<RecurringJobScheduler>().Single();
+
+        await scheduler.StartAsync(CancellationToken.None);
+        await Eventually.HoldsAsync(() => scheduler.PlansLoaded > 0, "the plans are built");
+        Assert.True(estimator.Calls > 0);
+        Assert.Equal(RecurringJob.DefaultExpectedDuration, scheduler.PlannedDuration("load"));
+        await RunForAsync(time, TimeSpan.FromMinutes(2), scheduler);
+        await Eventually.HoldsAsync(async () => (await JobsAsync(queue)).Count >= 2, "ticks are enqueued all the same");
+        await scheduler.StopAsync(CancellationToken.None);
+    }
+
     [Theory]
     [InlineData(MisfirePolicy.Skip, 0)]
     [InlineData(MisfirePolicy.FireOnce, 1)]
