@@ -6,9 +6,10 @@ using Scheduling.Benchmarks.Ara;
 //   ara-trace  --out FILE [--seed N] [--days N]                      write a synthetic run trace
 //   ara-replay --trace FILE --connection CONN [--ceiling-mb N] [--floor-mb N] [--json]
 //   ara-shapes [--connection CONN] [--seed N] [--days N] [--ceiling-mb N] [--floor-mb N] [--out FILE]   every trace shape through every strategy, one table
+//   ara-sweep  [--seed N] [--days N]                               the default estimator's quantile x margin over every trace shape, against the bar
 //   load --scenario NAME|all [--connection CONN] [--jobs N] [--workers N] [--json] [--traced]
 //   load --scenario chaos [--processes P] [--kills K] [--seed S] [--work-ms MS] (and the options above)
-//   report [--jobs N] [--workers N] [--out FILE]                    every load scenario on a stock and a tuned server, one run; the table into FILE
+//   report [--jobs N] [--soak-jobs N] [--workers N] [--out FILE]                    every load scenario on a stock and a tuned server, one run; the table into FILE
 //   chaos-worker ...                                                  one worker process of the chaos scenario
 //   pgbench-script --schema NAME                                      the queue's per-job SQL for benchmarks/pgbench
 //   anything else: BenchmarkDotNet, e.g. --filter '*'
@@ -17,6 +18,7 @@ return args.FirstOrDefault() switch
     "ara-trace" => AraTraceCommand(args),
     "ara-replay" => await AraReplayCommandAsync(args),
     "ara-shapes" => await AraShapesCommand.RunAsync(args),
+    "ara-sweep" => await AraSweepCommand.RunAsync(args),
     "load" => await Scheduling.Benchmarks.Load.LoadCommand.RunAsync(args),
     "report" => await Scheduling.Benchmarks.Load.ReportCommand.RunAsync(args),
     "chaos-worker" => await Scheduling.Benchmarks.Load.ChaosWorker.RunAsync(args),

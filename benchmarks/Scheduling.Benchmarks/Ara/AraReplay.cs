@@ -152,6 +152,35 @@ internal static class AraReplay
         return tally.Result();
     }
 
+    /// <summary>
+    /// The default strategy's pipeline (hasher, ResourceAllocator, the shared statistic) over the in-memory
+    /// history, with <paramref name="estimator"/> in place of the default parameters: for sweeping them
+    /// quickly (<c>ara-sweep</c>); the store only keeps the runs, so the statistic is the one PostgreSQL replays.
+    /// </summary>
+    public static async Task<Result> ReplayEstimatorAsync(IReadOnlyList<TraceRun> trace, int floorMb, int ceilingMb, HistoryEstimatorOptions estimator, CancellationToken cancellationToken)
+    {
+        var time = new FakeTimeProvider(trace.Count == 0 ? DateTimeOffset.UnixEpoch : trace[0].SubmittedAt);
+        var ara = new AraOptions { FloorMemoryMb = floorMb, CeilingMemoryMb = ceilingMb, NormalizeCommands = true, Estimator = estimator };
+        var history = new InMemoryRunHistory(ara, time);
+        var allocator = new ResourceAllocator(history, Md5CommandHasher.Instance, ara);
+        var tally = new Tally("default", trace, ceilingMb);
+        foreach (var run in trace)
+        {
+            if (run.SubmittedAt > time.GetUtcNow()) time.SetUtcNow(run.SubmittedAt);
+            if (!Eligible(run)) continue;
+            var allocation = await allocator.AllocateAsync(new JobDefinition(run.DefinitionId, run.BaselineMemoryMb, 1000, run.Gpus, run.AraEnabled), run.Command, cancellationToken);
+            var oom = run.PeakMemoryMb > allocation.MemoryMb;
+            tally.Add(run, allocation.MemoryMb, oom, allocation.CeilingHit);
+            await history.RecordAsync([new RunOutcome(run.DefinitionId, allocator.HashCommand(run.Command)!, allocator.HashNormalizedCommand(run.Command), allocation.MemoryMb,
+                oom ? allocation.MemoryMb : run.PeakMemoryMb, null, TimeSpan.Zero, oom ? 137 : 0, oom, run.SubmittedAt)], cancellationToken);
+        }
+
+        return tally.Result();
+    }
+
+    /// <summary>The VPA-style anchor alone (for <c>ara-sweep</c>).</summary>
+    public static Result Vpa(IReadOnlyList<TraceRun> trace, int floorMb, int ceilingMb) => ReplayVpa(trace, floorMb, ceilingMb);
+
     public static string ToJson(Result r) => JsonSerializer.Serialize(new Dictionary<string, object>
     {
         ["strategy"] = r.Strategy, ["runs"] = r.Runs, ["oom_rate"] = Math.Round(r.OomRate, 4), ["slack"] = Math.Round(r.Slack, 4),

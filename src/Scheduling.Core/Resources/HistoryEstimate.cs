@@ -20,6 +20,9 @@ public readonly record struct RunSample(DateTimeOffset FinishedAt, int Allocated
 /// </summary>
 public static class HistoryEstimate
 {
+    /// <summary>The weighted quantile of the successful runs' durations taken as the expected duration.</summary>
+    public const double DurationQuantile = 0.95;
+
     /// <summary>An estimate from <paramref name="samples"/> (most recent first or in any order), or null when none is usable.</summary>
     public static ResourceEstimate? Compute(IReadOnlyList<RunSample> samples, AllocationSource source, HistoryEstimatorOptions options, DateTimeOffset now, int baselineCpuMillicores)
     {
@@ -48,8 +51,9 @@ public static class HistoryEstimate
         if (usable[0].OomKilled) memoryEstimate = Math.Max(memoryEstimate, latestNeed);
         var cpuEstimate = cpu.Count == 0 ? baselineCpuMillicores : WeightedQuantile(cpu, options.Quantile) * margin;
         var statistic = string.Create(CultureInfo.InvariantCulture, $"weighted p{options.Quantile * 100:0.#} x {options.Margin:0.##}, half-life {options.HalfLife.TotalHours:0.#} h, {usable.Count(s => s.OomKilled)} OOM of {usable.Count}");
-        // The same quantile of the duration, without a margin: what a run of this command usually takes at most.
-        TimeSpan? expectedDuration = duration.Count == 0 ? null : TimeSpan.FromMilliseconds(Math.Ceiling(WeightedQuantile(duration, options.Quantile)));
+        // The weighted p95 of the durations, without a margin: what a run of this command usually takes at
+        // most. Not the memory's quantile: an OOM costs a rerun, a long tail of durations only a plan's precision.
+        TimeSpan? expectedDuration = duration.Count == 0 ? null : TimeSpan.FromMilliseconds(Math.Ceiling(WeightedQuantile(duration, DurationQuantile)));
         return new ResourceEstimate((int)Math.Ceiling(memoryEstimate), (int)Math.Ceiling(cpuEstimate), source, usable.Count, statistic, expectedDuration);
     }
 

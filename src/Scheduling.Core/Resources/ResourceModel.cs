@@ -42,7 +42,7 @@ public enum AraSkipReason
 /// <param name="CpuMillicores">Proposed CPU.</param>
 /// <param name="Source">Which history it came from.</param>
 /// <param name="SampleCount">How many runs it used.</param>
-/// <param name="Statistic">How it was computed, for the record (e.g. "p95x1.15, half-life 72h").</param>
+/// <param name="Statistic">How it was computed, for the record (e.g. "weighted p99 x 1.1, half-life 24 h").</param>
 /// <param name="ExpectedDuration">How long a run usually takes at most, from the same history (null: no run to tell).</param>
 public sealed record ResourceEstimate(int MemoryMb, int CpuMillicores, AllocationSource Source, int SampleCount, string Statistic, TimeSpan? ExpectedDuration = null);
 

@@ -139,7 +139,7 @@ public sealed class ResourceAllocatorTests
         }
 
         var sized = await allocator.AllocateAsync(Python, "python load.py --date 2026-01-05");
-        // The estimator's quantile (p95 by default) of the successful runs, weighted by recency as the memory is: the
+        // The weighted p95 (HistoryEstimate.DurationQuantile) of the successful runs, weighted by recency as the memory is: the
         // oldest, longest run weighs least, so it is the 20-minute run, not the outlier nor the OOMs.
         Assert.Equal(TimeSpan.FromMinutes(20), sized.ExpectedDuration);
         // The same fallback chain: a new date of the same command is sized, and timed, from its normalised history.
