@@ -164,7 +164,8 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     /// <summary>The duration the planner uses for the registered job <paramref name="name"/>: given, estimated, or the default (tests).</summary>
     internal TimeSpan? PlannedDuration(string name) => _options.Jobs.Find(j => j.Name == name) is { } job ? ToStaggerJob(job).ExpectedDuration : null;
 
-    private StaggerJob ToStaggerJob(RecurringJob job) => job.ToStaggerJob(estimated: _estimated.TryGetValue(job.Name, out var d) ? d : null);
+    /// <summary>The job as the planner sees it, with its estimated duration when it gives none (and <paramref name="cron"/> for its expression when given).</summary>
+    private StaggerJob ToStaggerJob(RecurringJob job, string? cron = null) => job.ToStaggerJob(cron, _estimated.TryGetValue(job.Name, out var d) ? d : null);
 
     /// <summary>
     /// The durations of the jobs that give none, estimated from their template's run history (read
@@ -195,7 +196,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
     {
         var now = _time.GetUtcNow().UtcDateTime;
         // The package's own policy plans over the jobs there are now; a policy of the application's own is asked as it is.
-        var policy = _policy is StaggerPolicy ? new StaggerPolicy(_stagger, jobs.Select(ToStaggerJob)) : _policy;
+        var policy = _policy is StaggerPolicy ? new StaggerPolicy(_stagger, jobs.Select(j => ToStaggerJob(j))) : _policy;
         return jobs.Select(job =>
         {
             var result = policy.Apply(job.Name, job.Cron);
@@ -274,7 +275,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         CollisionReport? collisions = null;
         try
         {
-            collisions = CollisionAnalyzer.Analyze(plans.Select(p => p.Job.ToStaggerJob(p.Stagger.EffectiveExpression, _estimated.TryGetValue(p.Job.Name, out var d) ? d : null)).ToArray());
+            collisions = CollisionAnalyzer.Analyze(plans.Select(p => ToStaggerJob(p.Job, p.Stagger.EffectiveExpression)).ToArray());
         }
         catch (ArgumentException)
         {
