@@ -407,6 +407,14 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
                 if (ack.Progress is { } report) entry.Progress = report with { ReportedAt = now };
                 results[i] = new AckResult(entry.Id, true, StateAt(entry, now));
             }
+
+            // As PostgreSQL records a run in its acknowledgement's transaction: once a job is seen
+            // finished, the next estimate of its command already learns from it.
+            if (_history is InMemoryRunHistory local)
+            {
+                local.Record(outcomes);
+                outcomes.Clear();
+            }
         }
 
         foreach (var queue in notify) _signals?.Notify(queue);

@@ -27,6 +27,13 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
     /// <inheritdoc />
     public ValueTask RecordAsync(IReadOnlyList<RunOutcome> outcomes, CancellationToken cancellationToken = default)
     {
+        Record(outcomes);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Records runs at once (the in-memory queue calls it while its acknowledgement is applied).</summary>
+    internal void Record(IReadOnlyList<RunOutcome> outcomes)
+    {
         ArgumentNullException.ThrowIfNull(outcomes);
         lock (_gate)
         {
@@ -36,8 +43,6 @@ public sealed class InMemoryRunHistory : IRunHistoryStore, IResourceEstimator
                 runs.Add(outcome);
             }
         }
-
-        return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
