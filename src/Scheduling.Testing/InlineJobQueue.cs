@@ -37,6 +37,8 @@ internal sealed class InlineJobQueue(IJobQueue inner, Func<TestJobRunner> runner
 
     public ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default) => inner.ListJobsAsync(query, cancellationToken);
 
+    public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => inner.ListHostsAsync(cancellationToken);
+
     public ValueTask<bool> PauseQueueAsync(string queue, CancellationToken cancellationToken = default) => inner.PauseQueueAsync(queue, cancellationToken);
 
     public async ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default)

@@ -125,6 +125,33 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task Hosts_lists_the_live_hosts_and_queues_names_the_jobs_too_large_for_all_of_them()
+    {
+        var queue = await database.NewQueueAsync();
+        var schema = queue.Schema;
+        Assert.Equal("No live worker hosts.", (await CliAsync("hosts", "--schema", schema)).Out.Trim());
+        await queue.EnqueueManyAsync([
+            new JobRequest("k") { Queue = "render", Command = "render big", Definition = new JobDefinition("big", 30_000, 1_000, 0) },
+            new JobRequest("k") { Queue = "render", Command = "render small", Definition = new JobDefinition("small", 2_000, 1_000, 0) }]);
+        await queue.ReportHostAsync(new WorkerHostInfo("box-4g", ["render", "mail"], new ResourceCapacity(MemoryMb: 4_096, CpuMillicores: 2_000)), TimeSpan.FromMinutes(1));
+
+        var hosts = await CliAsync("hosts", "--schema", schema);
+        Assert.Equal(0, hosts.Exit);
+        Assert.Matches(@"(?m)^box-4g\s+4096 MB\s+2000m\s+any\s.*\srender, mail$", hosts.Out);
+        using (var json = JsonDocument.Parse((await CliAsync("hosts", "--schema", schema, "--json")).Out))
+            Assert.Equal(4_096, Assert.Single(json.RootElement.EnumerateArray()).GetProperty("capacity").GetProperty("memoryMb").GetInt32());
+
+        var queues = await CliAsync("queues", "--schema", schema);
+        Assert.Matches(@"(?m)^render\s+0\s+2\s+0\s+0\s+0\s+\S+ s\s+0\s+1\s+1\s+running", queues.Out);
+        Assert.Contains("queue 'render': 1 job(s) need more than any of its 1 live host(s) can hold", queues.Out, StringComparison.Ordinal);
+        using (var json = JsonDocument.Parse((await CliAsync("queues", "--schema", schema, "--json")).Out))
+        {
+            var render = Assert.Single(json.RootElement.EnumerateArray());
+            Assert.Equal((1, 1L), (render.GetProperty("hosts").GetInt32(), render.GetProperty("oversized").GetInt64()));
+        }
+    }
+
+    [Fact]
     public async Task Jobs_show_prints_the_progress_a_heartbeat_wrote_and_the_result_a_success_stored()
     {
         var queue = await database.NewQueueAsync();

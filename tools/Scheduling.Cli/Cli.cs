@@ -32,6 +32,7 @@ internal static class Cli
             OperatorCommands.Migrate(),
             OperatorCommands.Status(),
             OperatorCommands.Queues(),
+            OperatorCommands.Hosts(),
             OperatorCommands.Jobs(),
             OperatorCommands.Batches(),
             RecurringCommands.Recurring(),

@@ -97,17 +97,52 @@ internal static class OperatorCommands
     private static Command QueueList() => DatabaseCommand.Create("queues", "Per queue: waiting, available, scheduled, running and dead jobs, the oldest due job's age, the throughput, whether it is paused and its limits; 'queues pause|resume|limit|unlimit NAME'.", async (db, _, cancellationToken) =>
     {
         var queues = await db.Operations.QueuesAsync(cancellationToken);
+        // Live hosts and oversized jobs come from the queue's own statistics (one home for that rule).
+        var placement = (await db.Queue.GetQueueStatsAsync(cancellationToken)).ToDictionary(s => s.Queue, StringComparer.Ordinal);
+        var rows = queues.Select(q => (Queue: q, Hosts: placement.GetValueOrDefault(q.Queue)?.Hosts ?? 0, Oversized: placement.GetValueOrDefault(q.Queue)?.Oversized ?? 0)).ToArray();
         if (db.Json)
         {
-            await WriteJsonAsync(db, queues);
+            await WriteJsonAsync(db, rows.Select(r => new
+            {
+                r.Queue.Queue, r.Queue.Waiting, r.Queue.Available, r.Queue.Scheduled, r.Queue.Running, r.Queue.Dead, r.Queue.OldestDueSeconds,
+                r.Queue.FinishedPerMinute, r.Queue.Paused, r.Queue.Limits, r.Hosts, r.Oversized,
+            }));
             return Cli.Ok;
         }
 
-        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9}  {"state",-7}  limits");
-        foreach (var q in queues)
+        await db.Output.WriteLineAsync($"{"queue",-24} {"waiting",8} {"available",9} {"scheduled",9} {"running",8} {"dead",6} {"oldest due",11} {"done/min",9} {"hosts",5} {"oversized",9}  {"state",-7}  limits");
+        foreach (var (q, hosts, oversized) in rows)
         {
             var oldest = q.OldestDueSeconds is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) + " s" : "-";
-            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#}  {(q.Paused ? "paused" : "running"),-7}  {Cli.Limits(q.Limits)}"));
+            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{q.Queue,-24} {q.Waiting,8} {q.Available,9} {q.Scheduled,9} {q.Running,8} {q.Dead,6} {oldest,11} {q.FinishedPerMinute,9:0.#} {hosts,5} {oversized,9}  {(q.Paused ? "paused" : "running"),-7}  {Cli.Limits(q.Limits)}"));
+        }
+
+        foreach (var (q, hosts, oversized) in rows.Where(r => r.Oversized > 0))
+            await db.Output.WriteLineAsync($"queue '{q.Queue}': {oversized} job(s) need more than any of its {hosts} live host(s) can hold; they wait until a larger host serves it (see 'scheduling hosts').");
+        return Cli.Ok;
+    });
+
+    public static Command Hosts() => DatabaseCommand.Create("hosts", "The live worker hosts: the queues each serves, the capacity it declared, when it started and last reported.", async (db, _, cancellationToken) =>
+    {
+        var hosts = await db.Queue.ListHostsAsync(cancellationToken);
+        if (db.Json)
+        {
+            await WriteJsonAsync(db, hosts);
+            return Cli.Ok;
+        }
+
+        if (hosts.Count == 0)
+        {
+            await db.Output.WriteLineAsync("No live worker hosts.");
+            return Cli.Ok;
+        }
+
+        await db.Output.WriteLineAsync($"{"worker",-40} {"memory",10} {"cpu",8} {"gpus",5} {"started",-20} {"seen",-20}  queues");
+        foreach (var h in hosts)
+        {
+            static string Amount(int? amount, string unit) => amount is { } a ? a.ToString(CultureInfo.InvariantCulture) + unit : "any";
+            await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"{h.WorkerId,-40} {Amount(h.Capacity?.MemoryMb, " MB"),10} {Amount(h.Capacity?.CpuMillicores, "m"),8} {Amount(h.Capacity?.Gpus, ""),5} {h.StartedAt.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss} {h.SeenAt.UtcDateTime,-20:yyyy-MM-dd HH:mm:ss}  {string.Join(", ", h.Queues)}"));
         }
 
         return Cli.Ok;

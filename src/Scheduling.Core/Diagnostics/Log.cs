@@ -88,4 +88,10 @@ internal static partial class Log
 
     [LoggerMessage(2029, LogLevel.Information, "The job store accepts this host now")]
     public static partial void StoreAccepted(ILogger logger);
+
+    [LoggerMessage(2033, LogLevel.Warning, "Reporting this host to the job store failed; it runs jobs all the same, but may be missing from the live hosts")]
+    public static partial void HostReportFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2034, LogLevel.Warning, "Queue '{Queue}' holds {Count} job(s) larger than any of the {Hosts} live host(s) serving it can hold; they wait until a larger host serves the queue (see 'scheduling hosts')")]
+    public static partial void Oversized(ILogger logger, string queue, long count, int hosts);
 }

@@ -45,6 +45,12 @@ public sealed class SchedulingHealthCheck : IHealthCheck
         var problems = new List<string>();
         foreach (var q in stats)
         {
+            if (q.Oversized > 0)
+            {
+                data[$"oversized:{q.Queue}"] = q.Oversized;
+                problems.Add(string.Create(CultureInfo.InvariantCulture, $"queue '{q.Queue}' holds {q.Oversized} job(s) larger than any of its {q.Hosts} live host(s) can hold"));
+            }
+
             if (q.OldestDue is not { } due) continue;
             var age = q.OldestDueAge ?? now - due; // on the store's clock when it says: a host's skewed clock cannot make a queue look stuck
 

@@ -15,6 +15,8 @@ internal sealed class WorkerStatus
     public WorkerStatus()
     {
         SchedulingMetrics.Meter.CreateObservableGauge("scheduling.queue.depth", () => Measure(), "{job}", "Active jobs per queue and state (cached; refreshed every StatsInterval).");
+        SchedulingMetrics.Meter.CreateObservableGauge("scheduling.queue.oversized", () => MeasureOversized(), "{job}",
+            "Jobs per queue whose allocation no live host serving the queue can hold (cached; refreshed every StatsInterval).");
     }
 
     public string? WorkerId { get; private set; }
@@ -54,6 +56,9 @@ internal sealed class WorkerStatus
     }
 
     public void DepthsFailed(Exception error) => DepthsError = error;
+
+    private IEnumerable<Measurement<long>> MeasureOversized() =>
+        _depths.Select(q => new Measurement<long>(q.Oversized, new KeyValuePair<string, object?>("queue", q.Queue)));
 
     private IEnumerable<Measurement<long>> Measure()
     {

@@ -79,7 +79,8 @@ internal sealed class WorkerHost : BackgroundService
         var work = _options.EffectiveWork;
         var queues = work.SelectMany(w => w.Shares).Select(s => s.Queue).ToArray();
         _status.Started(WorkerId, queues);
-        var services = MaintenanceServices(store).Select(s => Task.Run(() => s.RunAsync(maintenance.Token), CancellationToken.None)).ToArray();
+        var reporter = new HostReporter(store, new WorkerHostInfo(WorkerId, queues.Distinct(StringComparer.Ordinal).ToArray(), _capacity.Total), _options, _time, _logger);
+        var services = MaintenanceServices(store).Append(reporter).Select(s => Task.Run(() => s.RunAsync(maintenance.Token), CancellationToken.None)).ToArray();
         Log.WorkerStarted(_logger, WorkerId, string.Join(", ", queues));
         var fetchLoops = work
             .SelectMany(w => new FetchLoop(w, store, _runner, acks, _running, _signals, _status, _options, WorkerId, _time, _logger, _capacity).Start(stoppingToken))
@@ -94,6 +95,7 @@ internal sealed class WorkerHost : BackgroundService
         await ackLoop.ConfigureAwait(false);
         await maintenance.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(services).ConfigureAwait(false);
+        await reporter.RemoveAsync().ConfigureAwait(false);
         _status.Stopped();
         Log.WorkerStopped(_logger, WorkerId, released);
     }

@@ -26,6 +26,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     private long _nextBatchId = 1;
     private readonly Dictionary<long, BatchEntry> _batches = [];
     private readonly SortedDictionary<string, RecurringJobDefinition> _recurring = new(StringComparer.Ordinal);
+    private readonly SortedDictionary<string, WorkerHostInfo> _hosts = new(StringComparer.Ordinal);
 
     /// <summary>Creates an empty queue.</summary>
     /// <param name="options">Validation and retry rules; defaults when null.</param>
@@ -712,12 +713,46 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
+    public ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateHostReport(host, expiresAfter);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            var startedAt = _hosts.TryGetValue(host.WorkerId, out var known) && known.ExpiresAt > now ? known.StartedAt : now;
+            var capacity = host.Capacity is { MemoryMb: null, CpuMillicores: null, Gpus: null } ? null : host.Capacity; // unlimited either way
+            _hosts[host.WorkerId] = host with { Queues = host.Queues.ToArray(), Capacity = capacity, StartedAt = startedAt, SeenAt = now, ExpiresAt = now + expiresAfter };
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> RemoveHostAsync(string workerId, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateWorkerId(workerId, nameof(workerId));
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate) return ValueTask.FromResult(_hosts.Remove(workerId));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate) return ValueTask.FromResult<IReadOnlyList<WorkerHostInfo>>(LiveHosts(Clock.Now(_time)));
+    }
+
+    private WorkerHostInfo[] LiveHosts(DateTimeOffset now) => _hosts.Values.Where(h => h.ExpiresAt > now).ToArray();
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
             var now = Clock.Now(_time);
+            var hosts = LiveHosts(now);
             return ValueTask.FromResult<IReadOnlyList<QueueStats>>(_jobs.Values
                 .Where(e => e.State is JobState.Available or JobState.Running or JobState.Waiting)
                 .GroupBy(e => e.Queue, StringComparer.Ordinal)
@@ -729,6 +764,8 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
                     g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min())
                 {
                     Waiting = g.LongCount(e => e.State == JobState.Waiting),
+                    Hosts = hosts.Count(h => h.Serves(g.Key)),
+                    Oversized = g.LongCount(e => e.State is JobState.Available or JobState.Waiting && WorkerHostInfo.FitsNone(e.Allocation, g.Key, hosts)),
                     ReadAt = now,
                     Paused = _paused.Contains(g.Key),
                     Limits = _limits.TryGetValue(g.Key, out var limited) ? limited.Limits : QueueLimits.None,

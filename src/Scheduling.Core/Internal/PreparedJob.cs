@@ -394,6 +394,17 @@ public static partial class JobValidation
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
+    /// <summary>Rejects a host report a store cannot record, naming the field.</summary>
+    public static void ValidateHostReport(WorkerHostInfo host, TimeSpan expiresAfter)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ValidateWorkerId(host.WorkerId, "host.WorkerId");
+        if (host.Queues is null || host.Queues.Count == 0) throw new ArgumentException("A host serves at least one queue.", "host.Queues");
+        for (var i = 0; i < host.Queues.Count; i++) ValidateQueueName(host.Queues[i], $"host.Queues[{i}]");
+        host.Capacity?.Validate("host.Capacity");
+        ValidateLeaseDuration(expiresAfter, nameof(expiresAfter));
+    }
+
     /// <summary>Rejects a heartbeat a store cannot serve.</summary>
     public static void ValidateHeartbeat(string workerId, IReadOnlyList<JobLease> leases, TimeSpan leaseDuration, IReadOnlyList<JobProgressUpdate>? progress = null)
     {

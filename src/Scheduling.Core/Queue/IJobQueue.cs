@@ -86,6 +86,11 @@ public interface IJobQueue
 
     /// <summary>Reads one batch with its live counts, or null when there is none with that id.</summary>
     ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default);
+
+    /// <summary>The worker hosts whose reports have not expired, by worker id: the queues each serves and what it can hold.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The live hosts, ordered by worker id.</returns>
+    ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -151,6 +156,21 @@ public interface IJobWorkerStore
     /// </summary>
     /// <returns>How many were deleted; fewer than the batch means nothing older is left.</returns>
     ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records that a host is alive, what it serves and what it can hold (an upsert by worker id, so
+    /// reporting again is harmless), until <paramref name="expiresAfter"/> from now on the store's clock.
+    /// </summary>
+    /// <param name="host">The host; its times are set by the store.</param>
+    /// <param name="expiresAfter">How long the report holds without another (at least one second).</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default);
+
+    /// <summary>Forgets a host that is stopping; false when it was not known.</summary>
+    /// <param name="workerId">The host's worker id.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>True when the host's report was removed.</returns>
+    ValueTask<bool> RemoveHostAsync(string workerId, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What <see cref="IJobWorkerStore.AcknowledgeAndAcquireAsync"/> did.</summary>
@@ -168,6 +188,15 @@ public sealed record QueueStats(string Queue, long Available, long Scheduled, lo
 {
     /// <summary>Waiting for parent jobs to finish.</summary>
     public long Waiting { get; init; }
+
+    /// <summary>Live worker hosts serving the queue (<see cref="IJobQueue.ListHostsAsync"/>).</summary>
+    public int Hosts { get; init; }
+
+    /// <summary>
+    /// Due, scheduled or waiting jobs whose allocation no live host serving the queue can hold
+    /// (<see cref="WorkerHostInfo.FitsNone"/>): they wait until a larger host serves the queue. 0 when no host declares a capacity.
+    /// </summary>
+    public long Oversized { get; init; }
 
     /// <summary>True while the queue is paused (<see cref="IJobQueue.PauseQueueAsync"/>): its due jobs wait.</summary>
     public bool Paused { get; init; }

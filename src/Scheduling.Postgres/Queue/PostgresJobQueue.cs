@@ -34,6 +34,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     private readonly OneJobTransition _oneJob;
     private readonly Batches _batches;
     private readonly RecurringJobs _recurring;
+    private readonly Hosts _hosts;
 
     /// <summary>Creates a queue over a data source.</summary>
     /// <param name="dataSource">Where the jobs live; owned by the caller.</param>
@@ -67,6 +68,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         _enqueue = new EnqueueJobs(_schema, JobOrder.StepMicroseconds(_rules.AgingStep));
         _writer = new PostgresJobWriter(dataSource, _options, _schema, _enqueue, _dependencies, _clock);
         _retention = new Retention(_schema);
+        _hosts = new Hosts(_schema);
         _setStates = new SetStatesIfRunning(_schema);
         _oneJob = new OneJobTransition(_schema);
         _batches = new Batches(_schema);
@@ -559,6 +561,33 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         await using var command = _retention.StatsCommand(_dataSource, _clock.WriteNow());
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Retention.ReadStatsAsync(reader, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateHostReport(host, expiresAfter);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _hosts.Report(_dataSource, host, expiresAfter, _clock.WriteNow());
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RemoveHostAsync(string workerId, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateWorkerId(workerId, nameof(workerId));
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _hosts.Remove(_dataSource, workerId);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _hosts.List(_dataSource, _clock.WriteNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await Hosts.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     private ValueTask EnsureMigratedAsync(CancellationToken cancellationToken) => _migrations.EnsureAsync(cancellationToken);

@@ -13,6 +13,9 @@ internal sealed class QueueControl
     /// <summary>The limit columns of the queues table, in the order <see cref="ReadLimits"/> reads them.</summary>
     public const string LimitColumns = "rate_count, rate_period_us, key_rate_count, key_rate_period_us, key_concurrency, fair_keys";
 
+    /// <summary>How many columns <see cref="LimitColumns"/> has.</summary>
+    public const int LimitColumnCount = 6;
+
     public QueueControl(PostgresSchema schema)
     {
         _pause = schema.Apply("""

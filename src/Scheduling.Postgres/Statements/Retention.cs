@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
 internal sealed class Retention
 {
-    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7, StatLimits = 8;
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatOversized = 7, StatPaused = 8, StatLimits = 9, StatHosts = StatLimits + QueueControl.LimitColumnCount;
 
     public Retention(PostgresSchema schema)
     {
@@ -48,8 +48,14 @@ internal sealed class Retention
             """);
 
         // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible.
+        // Oversized is the SQL twin of WorkerHostInfo.FitsNone: counted only in queues a live host serves with a
+        // declared capacity (an array computed once), so without such hosts no row runs the per-job lookup.
         Stats = schema.Apply($"""
-            SELECT s.*, c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))}
+            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {"{schema}"}.hosts WHERE expires_at > coalesce($1, now())),
+            capped AS (SELECT coalesce(array_agg(DISTINCT q), '{"{}"}') AS queues FROM live, unnest(live.queues) AS q
+                       WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL)
+            SELECT s.*, c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
+                   (SELECT count(*) FROM live WHERE s.queue = ANY (live.queues))::integer
             FROM (
                 SELECT queue,
                        count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
@@ -57,8 +63,14 @@ internal sealed class Retention
                        count(*) FILTER (WHERE state = 'running'),
                        min(run_at) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
                        count(*) FILTER (WHERE state = 'waiting'),
-                       coalesce($1, now())
-                FROM {"{schema}"}.jobs WHERE state IN ('waiting', 'available', 'running')
+                       coalesce($1, now()),
+                       count(*) FILTER (WHERE state IN ('waiting', 'available') AND queue = ANY ((SELECT queues FROM capped)::text[])
+                                          AND (memory_mb > 0 OR cpu_millicores > 0 OR gpus > 0)
+                                          AND NOT EXISTS (SELECT 1 FROM live h WHERE j.queue = ANY (h.queues)
+                                                          AND coalesce(j.memory_mb, 0) <= coalesce(h.memory_mb, 2147483647)
+                                                          AND coalesce(j.cpu_millicores, 0) <= coalesce(h.cpu_millicores, 2147483647)
+                                                          AND coalesce(j.gpus, 0) <= coalesce(h.gpus, 2147483647)))
+                FROM {"{schema}"}.jobs j WHERE state IN ('waiting', 'available', 'running')
                 GROUP BY queue) AS s
             LEFT JOIN {"{schema}"}.queues c ON c.queue = s.queue
             ORDER BY s.queue
@@ -108,7 +120,7 @@ internal sealed class Retention
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
-                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits) });
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits), Oversized = reader.GetInt64(StatOversized), Hosts = reader.GetInt32(StatHosts) });
         }
 
         return stats;

@@ -1,8 +1,10 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Scheduling.Hosting;
 using Scheduling.QueueContract;
 using Xunit;
 
@@ -366,6 +368,36 @@ public sealed class WorkerHostTests
         public ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default) => inner.AddToBatchAsync(batchId, jobs, cancellationToken);
         public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => inner.GetBatchAsync(batchId, cancellationToken);
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
+        public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => inner.ListHostsAsync(cancellationToken);
+    }
+
+    [Fact]
+    public async Task A_running_host_is_live_with_its_capacity_and_a_job_larger_than_it_is_reported_not_left_silent()
+    {
+        using var host = BuildHost(s => s.AddHandler<int>("sized", (_, _) => Task.CompletedTask), o => o.Capacity = new ResourceCapacity(MemoryMb: 1_000));
+        var worker = host.Services.GetServices<IHostedService>().OfType<WorkerHost>().Single();
+        var check = host.Services.GetRequiredService<SchedulingHealthCheck>();
+        var queue = host.Services.GetRequiredService<IJobQueue>();
+        await host.StartAsync();
+
+        await Eventually.HoldsAsync(async () => (await queue.ListHostsAsync()).Count == 1, "the host reports itself");
+        var me = Assert.Single(await queue.ListHostsAsync());
+        Assert.Equal((worker.WorkerId, JobRequest.DefaultQueue, 1_000), (me.WorkerId, Assert.Single(me.Queues), me.Capacity!.MemoryMb));
+
+        JobRequest Sized(int memoryMb) => new("sized", memoryMb) { Command = $"work {memoryMb}", Definition = new JobDefinition($"d{memoryMb}", memoryMb, 100, 0) };
+        var small = await queue.EnqueueAsync(Sized(800));
+        var large = await queue.EnqueueAsync(Sized(4_000));
+        await Eventually.HoldsAsync(async () => (await queue.GetJobAsync(small.JobId))!.State == JobState.Succeeded, "the job that fits runs");
+
+        var health = await check.CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Degraded, health.Status);
+        Assert.Contains("holds 1 job(s) larger than any of its 1 live host(s) can hold", health.Description, StringComparison.Ordinal);
+        Assert.Equal(1L, health.Data[$"oversized:{JobRequest.DefaultQueue}"]);
+        Assert.Equal(JobState.Available, (await queue.GetJobAsync(large.JobId))!.State);
+
+        await host.StopAsync();
+        Assert.Empty(await queue.ListHostsAsync()); // a stopping host takes itself out
+        Assert.Equal(0L, (await queue.GetQueueStatsAsync()).Single().Oversized); // with no host, the queue lacks workers, not capacity
     }
 
     [Fact]

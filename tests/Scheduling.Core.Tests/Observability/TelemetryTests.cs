@@ -194,5 +194,6 @@ public sealed class TelemetryTests
         public ValueTask<IReadOnlyList<EnqueueResult>> AddToBatchAsync(long batchId, IReadOnlyList<JobRequest> jobs, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }

@@ -35,6 +35,29 @@ internal sealed class FakeStore : IJobWorkerStore
 
     public ValueTask<IReadOnlyList<AcquiredJob>> AcquireAsync(AcquireRequest request, CancellationToken cancellationToken = default) =>
         OnAcquire is { } acquire ? new(acquire(request, cancellationToken)) : throw new NotSupportedException();
+    /// <summary>What each host report said (and for how long), in order; <see cref="OnReportHost"/> may throw to inject a failure.</summary>
+    public List<(WorkerHostInfo Host, TimeSpan ExpiresAfter)> HostReports { get; } = [];
+
+    public Action<WorkerHostInfo>? OnReportHost { get; set; }
+
+    public List<string> HostsRemoved { get; } = [];
+
+    public ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default)
+    {
+        lock (HostReports) HostReports.Add((host, expiresAfter));
+        OnReportHost?.Invoke(host);
+        return ValueTask.CompletedTask;
+    }
+
+    public Action<string>? OnRemoveHost { get; set; }
+
+    public ValueTask<bool> RemoveHostAsync(string workerId, CancellationToken cancellationToken = default)
+    {
+        lock (HostsRemoved) HostsRemoved.Add(workerId);
+        OnRemoveHost?.Invoke(workerId);
+        return ValueTask.FromResult(true);
+    }
+
     public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default) => throw new NotSupportedException();
 
     /// <summary>A job as the store would hand it out.</summary>
