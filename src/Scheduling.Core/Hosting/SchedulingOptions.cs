@@ -121,6 +121,15 @@ public sealed class SchedulingOptions
     /// </summary>
     public bool CapacityFromContainer { get; set; }
 
+    /// <summary>
+    /// When a sized job's handler reports no usage (<see cref="JobContext{TPayload}.Usage"/>), record what
+    /// the host observed of its own process while the job ran, when that measure is the job's: the job ran
+    /// alone on this host. Peak memory is the process's peak resident set during the run, its runtime included (Linux:
+    /// <c>/proc/self/status</c> VmHWM, reset through <c>/proc/self/clear_refs</c> as the job starts); CPU is the process's average
+    /// over the run. Default true; elsewhere than Linux, or while several jobs run, nothing is recorded.
+    /// </summary>
+    public bool ObserveInProcessUsage { get; set; } = true;
+
     /// <summary>Adds or replaces a queue for this host to work.</summary>
     public SchedulingOptions AddQueue(string name, int concurrency = QueueWorkerOptions.DefaultConcurrency, int? fetchBatchSize = null)
     {

@@ -48,7 +48,8 @@ internal sealed class WorkerHost : BackgroundService
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         WorkerId = _options.WorkerId ?? $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
         _failures = new JobFailureLog(loggerFactory?.CreateLogger(JobFailureLog.Category) ?? NullLogger.Instance, time);
-        _runner = new JobRunner(executor, _options, _running, WorkerId, time, _logger, _failures);
+        _runner = new JobRunner(executor, _options, _running, WorkerId, time, _logger, _failures,
+            _options.ObserveInProcessUsage ? new InProcessUsage(LinuxProcessProbe.ForThisSystem()) : null);
         _capacity = new HostCapacity(HostCapacity.Declared(_options), _running);
     }
 

@@ -7,7 +7,8 @@ namespace Scheduling.Hosting;
 /// measures, and the acknowledgement the outcome calls for. It decides nothing about the job's next
 /// state; the store does that with <see cref="JobTransitions"/> when the acknowledgement is written.
 /// </summary>
-internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures)
+internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options, RunningJobs running, string workerId, TimeProvider time, ILogger logger, JobFailureLog failures,
+    InProcessUsage? observer = null)
 {
     /// <summary>Runs the handler and returns its acknowledgement, or null when there is none to write.</summary>
     public async Task<JobAck?> RunAsync(RunningJob holding, PrefetchSizing sizing)
@@ -18,6 +19,7 @@ internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options,
         if (options.TimeoutOf(job) is { } timeout) holding.StartTimeout(timeout, time);
         var usage = new ResourceUsage();
         var started = time.GetTimestamp();
+        using var observation = observer?.Begin(job);
         using var activity = JobTelemetry.StartProcess(job, holding.Received);
         SchedulingMetrics.QueueWait.Record(Math.Max(0, (time.GetUtcNow() - job.RunAt).TotalSeconds), new KeyValuePair<string, object?>("queue", job.Queue), new KeyValuePair<string, object?>("kind", job.Kind));
         JobAck? ack;
@@ -42,6 +44,8 @@ internal sealed class JobRunner(JobExecutor executor, SchedulingOptions options,
         }
         finally
         {
+            // Fills in place what the handler left unreported: the acknowledgement carries this same usage.
+            observation?.Complete(usage, time.GetElapsedTime(started));
             running.Remove(holding);
             holding.Dispose();
         }
