@@ -96,6 +96,17 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
         Assert.Equal(TimeSpan.FromSeconds(30), sized.ExpectedDuration); // stored with the job, and leased with it
         Assert.Equal(TimeSpan.FromSeconds(30), Assert.Single(await queue.AcquireAsync(new AcquireRequest("default", "w", 1, TimeSpan.FromMinutes(1)))).Allocation!.ExpectedDuration);
         Assert.Null(stored.Allocation.ExpectedDuration);
+
+        // A deadline to finish by: the latest start keeps room for the 30 s its history shows; one that
+        // cannot make it is never started and expires.
+        var finishBy = time.GetUtcNow().AddMinutes(10);
+        var inTime = (await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t1", Definition = Python, FinishBy = finishBy })).JobId;
+        Assert.Equal(finishBy.AddSeconds(-30), (await queue.GetJobAsync(inTime))!.LatestStartAt);
+        var late = (await queue.EnqueueAsync(new JobRequest("etl") { Command = "python etl.py --table t1", Definition = Python, FinishBy = time.GetUtcNow().AddSeconds(10) })).JobId;
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal([inTime], (await queue.AcquireAsync(new AcquireRequest("default", "w", 10, TimeSpan.FromMinutes(1)))).Select(j => j.Id));
+        Assert.Equal(1, await queue.ExpireOverdueAsync());
+        Assert.Equal(JobState.Expired, (await queue.GetJobAsync(late))!.State);
     }
 
     [Fact]

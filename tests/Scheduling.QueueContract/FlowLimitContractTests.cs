@@ -127,6 +127,26 @@ public abstract partial class JobQueueContractTests
     }
 
     [Fact]
+    public async Task A_deadline_to_finish_by_sets_the_latest_start_and_the_earlier_of_the_two_wins()
+    {
+        var queue = await CreateQueueAsync();
+        var results = await queue.EnqueueManyAsync(
+        [
+            new JobRequest("k") { FinishBy = Start.AddMinutes(30) }, // no history: it may start until the deadline itself
+            new JobRequest("k") { FinishBy = Start.AddMinutes(30), LatestStartAt = Start.AddMinutes(5) },
+            new JobRequest("k") { FinishBy = Start.AddMinutes(30), LatestStartAt = Start.AddHours(1) },
+        ]);
+
+        var latest = new List<DateTimeOffset?>();
+        foreach (var r in results) latest.Add((await queue.GetJobAsync(r.JobId))!.LatestStartAt);
+        Assert.Equal([Start.AddMinutes(30), Start.AddMinutes(5), Start.AddMinutes(30)], latest);
+
+        var error = await Assert.ThrowsAnyAsync<ArgumentException>(() => queue.EnqueueAsync(new JobRequest("k") { RunAt = Start.AddHours(2), FinishBy = Start.AddHours(1) }).AsTask());
+        Assert.Equal("request.FinishBy", error.ParamName);
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
     public async Task Invalid_limits_and_partition_keys_are_refused_naming_the_property()
     {
         var queue = await CreateQueueAsync();

@@ -52,6 +52,9 @@ public sealed record PreparedJob(
     /// <summary>The latest time it may start, if it has a deadline (storage precision).</summary>
     public DateTimeOffset? LatestStartAt { get; init; }
 
+    /// <summary>When it must be done by, if it has such a deadline: its latest start is derived from it once its expected duration is known (<see cref="JobValidation.LatestStart"/>).</summary>
+    public DateTimeOffset? FinishBy { get; init; }
+
     /// <summary>The batch it is a member or a callback of, if any.</summary>
     public long? BatchId { get; init; }
 
@@ -214,6 +217,8 @@ public static partial class JobValidation
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.PayloadVersion)}", request.PayloadVersion, $"PayloadVersion must be between 0 and {short.MaxValue} (was {request.PayloadVersion}).");
         if (request.PartitionKey is not null && (request.PartitionKey.Length is 0 or > MaxPartitionKeyLength || request.PartitionKey.Contains('\0', StringComparison.Ordinal)))
             throw new ArgumentException($"PartitionKey must be null or 1-{MaxPartitionKeyLength} characters without NUL (was {request.PartitionKey.Length} characters).", $"{parameterName}.{nameof(JobRequest.PartitionKey)}");
+        if (request is { FinishBy: { } finishBy, RunAt: { } start } && finishBy < start)
+            throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.FinishBy)}", finishBy, $"FinishBy ({finishBy:O}) is before RunAt ({start:O}): the job could never finish in time.");
         if (request is { LatestStartAt: { } latestStart, RunAt: { } due } && latestStart < due)
             throw new ArgumentOutOfRangeException($"{parameterName}.{nameof(JobRequest.LatestStartAt)}", latestStart, $"LatestStartAt ({latestStart:O}) is before RunAt ({due:O}): the job could never start.");
         RequireValidUnicode(request.Kind, $"{parameterName}.{nameof(JobRequest.Kind)}");
@@ -233,6 +238,7 @@ public static partial class JobValidation
             PartitionKey = request.PartitionKey,
             PayloadVersion = (short)request.PayloadVersion,
             LatestStartAt = request.LatestStartAt is { } latest ? Clock.ToStoragePrecision(latest) : null,
+            FinishBy = request.FinishBy,
         };
     }
 
@@ -281,8 +287,21 @@ public static partial class JobValidation
                 CommandHash = allocator is null ? Md5CommandHasher.Instance.Hash(job.Command) : allocator.HashCommand(job.Command),
                 NormalizedCommandHash = allocator?.HashNormalizedCommand(job.Command),
                 Allocation = allocation,
+                LatestStartAt = LatestStart(job.LatestStartAt, job.FinishBy, allocation?.ExpectedDuration),
             };
         }
+    }
+
+    /// <summary>
+    /// The latest time a job may start: <paramref name="given"/>, or when it must finish by <paramref name="finishBy"/>,
+    /// that less its <paramref name="expectedDuration"/> (the deadline itself without one) when that is earlier.
+    /// A job expected to miss its deadline gets a latest start already past and expires unstarted.
+    /// </summary>
+    public static DateTimeOffset? LatestStart(DateTimeOffset? given, DateTimeOffset? finishBy, TimeSpan? expectedDuration)
+    {
+        if (finishBy is not { } deadline) return given;
+        var derived = Clock.ToStoragePrecision(deadline - (expectedDuration ?? TimeSpan.Zero));
+        return given is { } latest && latest < derived ? latest : derived;
     }
 
     /// <summary>Validates the requests of one enqueue call and the graph of their dependencies.</summary>

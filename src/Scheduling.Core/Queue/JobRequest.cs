@@ -70,6 +70,15 @@ public sealed record JobRequest
     public DateTimeOffset? LatestStartAt { get; init; }
 
     /// <summary>
+    /// When the job must be done by; null: no such deadline. The queue does not start it once it could no
+    /// longer finish in time by its expected duration (<see cref="ResourceAllocation.ExpectedDuration"/>, from
+    /// the history of its command): its latest start becomes this less that duration (this itself without
+    /// history), or <see cref="LatestStartAt"/> when that is earlier, and past it the job ends <see cref="JobState.Expired"/>.
+    /// Must not be before <see cref="RunAt"/>.
+    /// </summary>
+    public DateTimeOffset? FinishBy { get; init; }
+
+    /// <summary>
     /// An optional key that at most one active (not yet finished) job may hold; enqueueing a key
     /// that is already active is resolved by <see cref="OnUniqueConflict"/>.
     /// </summary>
