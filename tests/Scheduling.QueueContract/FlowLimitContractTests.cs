@@ -146,6 +146,37 @@ public abstract partial class JobQueueContractTests
         await AssertConsistentAsync(queue);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task With_a_deadline_lead_jobs_nearest_their_deadlines_go_first(bool aging)
+    {
+        var queue = await CreateQueueAsync(new JobQueueOptions { DeadlineLead = TimeSpan.FromHours(1), AgingStep = aging ? TimeSpan.FromSeconds(1) : null });
+        var backlog = Start.AddMinutes(-30); // due half an hour ago
+        var old = (await queue.EnqueueManyAsync([new JobRequest("k") { RunAt = backlog }, new JobRequest("k") { RunAt = backlog }])).Select(r => r.JobId).ToArray();
+        var results = await queue.EnqueueManyAsync(
+        [
+            new JobRequest("k") { LatestStartAt = Start.AddHours(3) },      // +2 h is later than its own place: it keeps it
+            new JobRequest("k") { FinishBy = Start.AddMinutes(20) },        // as due 40 min ago: first
+            new JobRequest("k") { LatestStartAt = Start.AddMinutes(45) },   // as due 15 min ago: after the backlog's 30 min
+            new JobRequest("k"),
+        ]);
+        var ids = results.Select(r => r.JobId).ToArray();
+
+        var order = (await queue.AcquireAsync(Take(10))).Select(j => j.Id).ToArray();
+
+        Assert.Equal([ids[1], old[0], old[1], ids[2], ids[0], ids[3]], order);
+        await AssertConsistentAsync(queue);
+    }
+
+    [Fact]
+    public async Task Without_a_deadline_lead_deadlines_do_not_change_the_order()
+    {
+        var queue = await CreateQueueAsync();
+        var ids = (await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k") { LatestStartAt = Start.AddMinutes(1) }, new JobRequest("k") { FinishBy = Start.AddMinutes(2) }])).Select(r => r.JobId).ToArray();
+        Assert.Equal(ids, (await queue.AcquireAsync(Take(10))).Select(j => j.Id));
+    }
+
     [Fact]
     public async Task Invalid_limits_and_partition_keys_are_refused_naming_the_property()
     {

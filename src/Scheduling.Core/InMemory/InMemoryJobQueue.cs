@@ -560,6 +560,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         {
             Id = _nextId++, Queue = job.Queue, Kind = job.Kind, PayloadJson = job.PayloadJson, Priority = job.Priority, EffectivePriority = job.Priority,
             AgingStepUs = JobOrder.StepMicroseconds(_options.AgingStep),
+            DeadlineLeadUs = JobOrder.StepMicroseconds(_options.DeadlineLead),
             RunAt = job.RunAt ?? now, MaxAttempts = job.MaxAttempts, UniqueKey = job.UniqueKey, UniqueScope = job.UniqueScope, CreatedAt = now, State = state,
             PendingParents = pending, OnParentFailure = job.OnParentFailure,
             Command = job.Command, CommandHash = job.CommandHash, NormalizedCommandHash = job.NormalizedCommandHash, Description = job.Description, Allocation = job.Allocation,
@@ -975,7 +976,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     private static void Rekey(Entry entry)
     {
         entry.SortRank = JobOrder.Rank(entry.EffectivePriority, entry.AgingStepUs);
-        entry.SortAt = JobOrder.At(entry.RunAt, entry.EffectivePriority, entry.AgingStepUs);
+        entry.SortAt = JobOrder.At(entry.RunAt, entry.EffectivePriority, entry.AgingStepUs, entry.LatestStartAt, entry.DeadlineLeadUs);
     }
 
     private static void ClearLease(Entry entry)
@@ -1014,6 +1015,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         public int Priority;
         public int EffectivePriority;
         public long? AgingStepUs;
+        public long? DeadlineLeadUs;
         public short SortRank;
         public DateTimeOffset SortAt;
         public int PendingParents;

@@ -31,6 +31,17 @@ public sealed class JobQueueOptions
     public TimeSpan? AgingStep { get; set; }
 
     /// <summary>
+    /// Deadline ordering: a job with a latest start (<see cref="JobRequest.LatestStartAt"/>, or the one
+    /// <see cref="JobRequest.FinishBy"/> gives by the job's expected duration) is ordered as if it became
+    /// due this long before its latest start, when that is earlier than its own place. Waiting jobs nearest
+    /// their deadlines then go first (earliest deadline first, within a priority under strict priority)
+    /// instead of expiring behind older work. Null (default): deadlines do not change the order. Stored
+    /// with each job when enqueued, in whole microseconds.
+    /// </summary>
+    [TimeSpanRange("00:00:00.001", "7.00:00:00")]
+    public TimeSpan? DeadlineLead { get; set; }
+
+    /// <summary>
     /// Serialises payloads and results with <paramref name="options"/> instead of System.Text.Json's web
     /// defaults. For a trimmed or native AOT host, give options whose <see cref="System.Text.Json.JsonSerializerOptions.TypeInfoResolver"/>
     /// is a source-generated context naming every payload and result type: the library then reads and

@@ -65,7 +65,7 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         _rescue = new RescueCandidates(_schema);
         _expire = new ExpireOverdue(_schema);
         _dependencies = new Dependencies(_schema);
-        _enqueue = new EnqueueJobs(_schema, JobOrder.StepMicroseconds(_rules.AgingStep));
+        _enqueue = new EnqueueJobs(_schema, JobOrder.StepMicroseconds(_rules.AgingStep), JobOrder.StepMicroseconds(_rules.DeadlineLead));
         _writer = new PostgresJobWriter(dataSource, _options, _schema, _enqueue, _dependencies, _clock);
         _retention = new Retention(_schema);
         _hosts = new Hosts(_schema);

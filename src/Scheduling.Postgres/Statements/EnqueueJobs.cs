@@ -28,10 +28,10 @@ internal sealed class EnqueueJobs
 
     /// <summary>The columns both INSERT and COPY write, in this order, from <see cref="Values"/>.</summary>
     private const string WrittenColumns = "queue, kind, priority, max_attempts, payload, command, command_hash, normalized_command_hash, description, "
-        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, errors, timeout_ms, partition_key, latest_start_at, payload_version, batch_id";
+        + AllocationColumns.List + ", trace_parent, trace_state, state, parents_pending, on_parent_failure, aging_step_us, deadline_lead_us, errors, timeout_ms, partition_key, latest_start_at, payload_version, batch_id";
 
     /// <summary>How many values <see cref="Values"/> gives.</summary>
-    private const int WrittenCount = 9 + AllocationColumns.Count + 12;
+    private const int WrittenCount = 9 + AllocationColumns.Count + 13;
 
     // INSERT parameters: the written values first ($1..), then these.
     private const int RunAt = WrittenCount, Now = WrittenCount + 1, UniqueKey = WrittenCount + 2;
@@ -45,14 +45,16 @@ internal sealed class EnqueueJobs
     private static string P(int ordinal) => "$" + (ordinal + 1);
 
     private readonly long? _agingStepUs;
+    private readonly long? _deadlineLeadUs;
     private readonly string _lockNamespace;
 
-    public EnqueueJobs(PostgresSchema schema, long? agingStepUs)
+    public EnqueueJobs(PostgresSchema schema, long? agingStepUs, long? deadlineLeadUs = null)
     {
         var written = WrittenColumns.Split(", ");
         if (written.Length != WrittenCount || written[StateOrdinal] != "state" || written[PayloadOrdinal] != "payload")
             throw new InvalidOperationException("EnqueueJobs: the written columns and their ordinals disagree.");
         _agingStepUs = agingStepUs;
+        _deadlineLeadUs = deadlineLeadUs;
         var values = string.Join(", ", Enumerable.Range(0, WrittenCount).Select(P));
         // A job born cancelled (a parent had already failed) is finished from the start.
         var common = $"{values}, coalesce({P(RunAt)}, {P(Now)}, now()), coalesce({P(Now)}, now()), CASE WHEN {P(StateOrdinal)} = 'cancelled' THEN coalesce({P(Now)}, now()) END";
@@ -204,7 +206,7 @@ internal sealed class EnqueueJobs
             (a?.ExpectedDuration is { } expected ? (long)Math.Ceiling(expected.TotalMilliseconds) : null, NpgsqlDbType.Bigint),
             (job.TraceParent, NpgsqlDbType.Text), (job.TraceState, NpgsqlDbType.Text),
             (StateCodec.ToText(start.State), NpgsqlDbType.Text), (start.PendingParents, NpgsqlDbType.Integer), (StateCodec.ToText(job.OnParentFailure), NpgsqlDbType.Text),
-            (_agingStepUs, NpgsqlDbType.Bigint),
+            (_agingStepUs, NpgsqlDbType.Bigint), (_deadlineLeadUs, NpgsqlDbType.Bigint),
             (JobTransitions.ErrorsToJson(start.CancelReason is { } reason ? [new JobAttemptError(0, errorsAt, reason)] : []), NpgsqlDbType.Jsonb),
             (TimeoutColumn.ToStored(job.Timeout), NpgsqlDbType.Integer),
             (job.PartitionKey, NpgsqlDbType.Text), (job.LatestStartAt, NpgsqlDbType.TimestampTz), (job.PayloadVersion, NpgsqlDbType.Smallint),
