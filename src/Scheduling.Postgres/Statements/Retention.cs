@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
 internal sealed class Retention
 {
-    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatOversized = 7, StatPaused = 8, StatLimits = 9, StatHosts = StatLimits + QueueControl.LimitColumnCount;
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7, StatLimits = 8, StatHosts = StatLimits + QueueControl.LimitColumnCount, StatCapped = StatHosts + 1;
 
     public Retention(PostgresSchema schema)
     {
@@ -47,15 +47,14 @@ internal sealed class Retention
             SELECT count(*)::integer FROM purged
             """);
 
-        // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible.
-        // Oversized is the SQL twin of WorkerHostInfo.FitsNone: counted only in queues a live host serves with a
-        // declared capacity (an array computed once), so without such hosts no row runs the per-job lookup.
+        // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible. The
+        // last column says whether a live host declared a capacity: only then are oversized jobs counted
+        // (OversizedStats), so a schema without such hosts pays nothing for it.
         Stats = schema.Apply($"""
-            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {"{schema}"}.hosts WHERE expires_at > coalesce($1, now())),
-            capped AS (SELECT coalesce(array_agg(DISTINCT q), '{"{}"}') AS queues FROM live, unnest(live.queues) AS q
-                       WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL)
+            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {"{schema}"}.hosts WHERE expires_at > coalesce($1, now()))
             SELECT s.*, c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
-                   (SELECT count(*) FROM live WHERE s.queue = ANY (live.queues))::integer
+                   (SELECT count(*) FROM live WHERE s.queue = ANY (live.queues))::integer,
+                   EXISTS (SELECT 1 FROM live WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL)
             FROM (
                 SELECT queue,
                        count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
@@ -63,23 +62,37 @@ internal sealed class Retention
                        count(*) FILTER (WHERE state = 'running'),
                        min(run_at) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
                        count(*) FILTER (WHERE state = 'waiting'),
-                       coalesce($1, now()),
-                       count(*) FILTER (WHERE state IN ('waiting', 'available') AND queue = ANY ((SELECT queues FROM capped)::text[])
-                                          AND (memory_mb > 0 OR cpu_millicores > 0 OR gpus > 0)
-                                          AND NOT EXISTS (SELECT 1 FROM live h WHERE j.queue = ANY (h.queues)
-                                                          AND coalesce(j.memory_mb, 0) <= coalesce(h.memory_mb, 2147483647)
-                                                          AND coalesce(j.cpu_millicores, 0) <= coalesce(h.cpu_millicores, 2147483647)
-                                                          AND coalesce(j.gpus, 0) <= coalesce(h.gpus, 2147483647)))
-                FROM {"{schema}"}.jobs j WHERE state IN ('waiting', 'available', 'running')
+                       coalesce($1, now())
+                FROM {"{schema}"}.jobs WHERE state IN ('waiting', 'available', 'running')
                 GROUP BY queue) AS s
             LEFT JOIN {"{schema}"}.queues c ON c.queue = s.queue
             ORDER BY s.queue
+            """);
+
+        // $1 now. Per queue, the waiting and due jobs no live host serving it can hold: the SQL twin of
+        // WorkerHostInfo.FitsNone, over the queues some host with a declared capacity serves. Jobs are grouped
+        // by their amounts first, so the per-host test runs once per distinct size, not once per job.
+        OversizedStats = schema.Apply("""
+            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {schema}.hosts WHERE expires_at > coalesce($1, now())),
+            capped AS (SELECT coalesce(array_agg(DISTINCT q), '{}') AS queues FROM live, unnest(live.queues) AS q
+                       WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL),
+            sized AS (SELECT queue, memory_mb, cpu_millicores, gpus, count(*) AS n FROM {schema}.jobs
+                      WHERE state IN ('waiting', 'available') AND queue = ANY ((SELECT queues FROM capped)::text[])
+                        AND (memory_mb > 0 OR cpu_millicores > 0 OR gpus > 0)
+                      GROUP BY 1, 2, 3, 4)
+            SELECT queue, sum(n)::bigint FROM sized s
+            WHERE NOT EXISTS (SELECT 1 FROM live h WHERE s.queue = ANY (h.queues)
+                              AND coalesce(s.memory_mb, 0) <= coalesce(h.memory_mb, 2147483647)
+                              AND coalesce(s.cpu_millicores, 0) <= coalesce(h.cpu_millicores, 2147483647)
+                              AND coalesce(s.gpus, 0) <= coalesce(h.gpus, 2147483647))
+            GROUP BY queue
             """);
     }
 
     public string RecordRuns { get; }
     public string Purge { get; }
     public string Stats { get; }
+    public string OversizedStats { get; }
 
     /// <summary>The run records of the acknowledgements that carry one (JobValidation.CarriesRunRecord); null when none does.</summary>
     public NpgsqlBatchCommand? RecordRunsCommand(IReadOnlyList<JobAck> acks, DateTimeOffset? now)
@@ -107,22 +120,33 @@ internal sealed class Retention
         return command;
     }
 
-    public NpgsqlCommand StatsCommand(NpgsqlDataSource dataSource, DateTimeOffset? now)
+    public NpgsqlCommand StatsCommand(NpgsqlDataSource dataSource, DateTimeOffset? now, bool oversized = false)
     {
-        var command = dataSource.CreateCommand(Stats);
+        var command = dataSource.CreateCommand(oversized ? OversizedStats : Stats);
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         return command;
     }
 
-    public static async Task<List<QueueStats>> ReadStatsAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    /// <summary>The statistics, and whether a live host declared a capacity (then <see cref="OversizedStats"/> has counts to add).</summary>
+    public static async Task<(List<QueueStats> Stats, bool Capped)> ReadStatsAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
         var stats = new List<QueueStats>();
+        var capped = false;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
-                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits), Oversized = reader.GetInt64(StatOversized), Hosts = reader.GetInt32(StatHosts) });
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits), Hosts = reader.GetInt32(StatHosts) });
+            capped = reader.GetBoolean(StatCapped);
         }
 
-        return stats;
+        return (stats, capped);
+    }
+
+    /// <summary>Adds the oversized counts <see cref="OversizedStats"/> read to <paramref name="stats"/>.</summary>
+    public static async Task<List<QueueStats>> ReadOversizedAsync(NpgsqlDataReader reader, List<QueueStats> stats, CancellationToken cancellationToken)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) counts[reader.GetString(0)] = reader.GetInt64(1);
+        return stats.ConvertAll(q => counts.TryGetValue(q.Queue, out var n) ? q with { Oversized = n } : q);
     }
 }
