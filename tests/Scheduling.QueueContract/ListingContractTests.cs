@@ -47,4 +47,31 @@ public abstract partial class JobQueueContractTests
         Assert.Equal("Limit", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { Limit = JobListQuery.MaxLimit + 1 }).ParamName);
         Assert.Equal("States", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { States = [(JobState)42] }).ParamName);
     }
+
+    [Fact]
+    public async Task A_job_keeps_the_trace_context_it_was_enqueued_in()
+    {
+        using var source = new System.Diagnostics.ActivitySource("Scheduling.Contract.Trace");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "Scheduling" or "Scheduling.Contract.Trace",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var queue = await CreateQueueAsync();
+
+        long id;
+        string traceId;
+        using (var request = source.StartActivity("request"))
+        {
+            traceId = request!.TraceId.ToHexString();
+            id = (await queue.EnqueueAsync(new JobRequest("k"))).JobId;
+        }
+
+        var job = (await queue.GetJobAsync(id))!;
+        Assert.Equal(traceId, job.TraceId);
+        Assert.StartsWith($"00-{traceId}-", job.TraceParent, StringComparison.Ordinal);
+        var outside = (await queue.GetJobAsync((await queue.EnqueueAsync(new JobRequest("k"))).JobId))!;
+        Assert.NotEqual(traceId, outside.TraceId); // its own enqueue span began a trace of its own
+    }
 }

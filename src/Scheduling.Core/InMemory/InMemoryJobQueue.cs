@@ -516,7 +516,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
 
     private static JobInfo Info(Entry e, DateTimeOffset now) => new()
     {
-        Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, now),
+        Id = e.Id, Queue = e.Queue, Kind = e.Kind, PayloadJson = e.PayloadJson, State = StateAt(e, now), TraceParent = e.TraceParent,
         Priority = e.Priority, Attempt = e.Attempt, MaxAttempts = e.MaxAttempts, RunAt = e.RunAt, CreatedAt = e.CreatedAt,
         AttemptedAt = e.AttemptedAt, FinalizedAt = e.FinalizedAt, LockedBy = e.LockedBy, LeaseExpiresAt = e.LeaseExpiresAt,
         CancellationRequested = e.CancelRequested, UniqueKey = e.UniqueKey, Errors = e.Errors.ToArray(),

@@ -5,6 +5,15 @@ public sealed record JobInfo
 {
     /// <summary>The job's id.</summary>
     public required long Id { get; init; }
+
+    /// <summary>The W3C <c>traceparent</c> of the trace that enqueued it (its processing continues that trace), or null.</summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>The trace id of <see cref="TraceParent"/> (32 hex digits), or null when there is none or it is malformed.</summary>
+    public string? TraceId => TraceParent is { Length: 55 } parent && parent[2] == '-' && parent[35] == '-' && !parent.AsSpan(3, 32).ContainsAnyExcept(LowerHex)
+        ? parent.Substring(3, 32) : null;
+
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
     /// <summary>The queue.</summary>
     public required string Queue { get; init; }
     /// <summary>The handler name.</summary>

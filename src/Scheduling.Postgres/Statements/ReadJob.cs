@@ -12,7 +12,7 @@ internal sealed class ReadJob
         AttemptedAt = 11, FinalizedAt = 12, LockedBy = 13, LeaseExpires = 14, CancelRequested = 15, UniqueKey = 16, Errors = 17, CommandColumn = 18,
         CommandHash = 19, Description = 20, EffectivePriority = 21, PendingParents = 22, OnParentFailure = 23, Parents = 24, Children = 25, Allocation = 26,
         TimeoutMs = Allocation + AllocationColumns.Count, Snoozes = TimeoutMs + 1, PartitionKey = Snoozes + 1, LatestStartAt = PartitionKey + 1, Result = LatestStartAt + 1,
-        Progress = Result + 1, PayloadVersion = Progress + ProgressColumns.Count, BatchId = PayloadVersion + 1;
+        Progress = Result + 1, PayloadVersion = Progress + ProgressColumns.Count, BatchId = PayloadVersion + 1, TraceParent = BatchId + 1;
 
     public ReadJob(PostgresSchema schema)
     {
@@ -38,7 +38,7 @@ internal sealed class ReadJob
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs p ON p.id = d.parent_id WHERE d.child_id = j.id)::text,
                (SELECT coalesce(jsonb_agg(jsonb_build_array(c.id, c.state, c.run_at) ORDER BY c.id), '[]')
                 FROM {"{schema}"}.job_dependencies d JOIN {"{schema}"}.jobs c ON c.id = d.child_id WHERE d.parent_id = j.id)::text,
-               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, {ProgressColumns.List}, payload_version, batch_id
+               {AllocationColumns.List}, timeout_ms, snoozes, partition_key, latest_start_at, result::text, {ProgressColumns.List}, payload_version, batch_id, trace_parent
         FROM {"{schema}"}.jobs j
         """;
 
@@ -117,6 +117,7 @@ internal sealed class ReadJob
             ResultJson = Text(Result),
             PayloadVersion = reader.GetInt16(PayloadVersion),
             BatchId = reader.IsDBNull(BatchId) ? null : reader.GetInt64(BatchId),
+            TraceParent = Text(TraceParent),
             Progress = ProgressColumns.Read(reader, Progress),
             CommandHash = Text(CommandHash),
             Description = Text(Description),

@@ -76,6 +76,9 @@ public sealed class TelemetryTests
         }
 
         Assert.Equal(3, consumers.Count(c => c.Status == ActivityStatusCode.Error));
+        var stored = (await jobs.GetJobAsync(producers.Keys.First()))!;
+        Assert.Equal(traceId.ToHexString(), stored.TraceId); // what an operator's tools link to
+        Assert.Equal(producers[stored.Id].SpanId.ToHexString(), stored.TraceParent![36..52]);
         Assert.All(consumers, c => Assert.Equal($"process {queue}", c.DisplayName));
         Assert.All(consumers, c => Assert.Equal("scheduling", c.GetTagItem("messaging.system")));
     }
