@@ -11,7 +11,7 @@ namespace Scheduling.Core.Tests.Packaging;
 /// </summary>
 public sealed class LibraryPackagesShareNoInternals
 {
-    private static readonly string[] Libraries = ["Scheduling.Core", "Scheduling.Postgres", "Scheduling.Stagger", "Scheduling.Testing"];
+    private static readonly string[] Libraries = ["Scheduling.Core", "Scheduling.Postgres", "Scheduling.Stagger", "Scheduling.Testing", "Scheduling.Dashboard"];
 
     [Fact]
     public void Core_names_no_library_as_a_friend()

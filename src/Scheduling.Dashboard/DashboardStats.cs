@@ -1,0 +1,40 @@
+namespace Scheduling.Dashboard;
+
+/// <summary>
+/// The queue counts and live hosts every viewer shares: read from the store at most once per
+/// <see cref="SchedulingDashboardOptions.StatsCacheDuration"/> whatever the number of viewers and
+/// refreshes, so an open dashboard never costs a scan per viewer per refresh.
+/// </summary>
+internal sealed class DashboardStats(IJobQueue queue, SchedulingDashboardOptions options, TimeProvider time) : IDisposable
+{
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private Snapshot? _latest;
+
+    /// <summary>What was read, and when.</summary>
+    public sealed record Snapshot(IReadOnlyList<QueueStats> Queues, IReadOnlyList<WorkerHostInfo> Hosts, DateTimeOffset ReadAt);
+
+    /// <summary>How many times the store was read (for tests of the cache).</summary>
+    public int Reads { get; private set; }
+
+    public async Task<Snapshot> GetAsync(CancellationToken cancellationToken)
+    {
+        if (Fresh(_latest) is { } fresh) return fresh;
+        await _refresh.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Fresh(_latest) is { } other) return other; // another viewer refreshed it meanwhile
+            var queues = await queue.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false);
+            var hosts = await queue.ListHostsAsync(cancellationToken).ConfigureAwait(false);
+            Reads++;
+            return _latest = new Snapshot(queues, hosts, time.GetUtcNow());
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    public void Dispose() => _refresh.Dispose();
+
+    private Snapshot? Fresh(Snapshot? snapshot) => snapshot is not null && time.GetUtcNow() - snapshot.ReadAt < options.StatsCacheDuration ? snapshot : null;
+}

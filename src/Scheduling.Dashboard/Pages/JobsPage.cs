@@ -1,0 +1,129 @@
+using System.Globalization;
+
+namespace Scheduling.Dashboard.Pages;
+
+/// <summary>The filter a jobs page and its bulk actions share, as it travels in the query string and forms.</summary>
+internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, DateTimeOffset? Since, DateTimeOffset? Until, long? Before)
+{
+    public const int PageSize = 50;
+
+    /// <summary>The filter in a request's values; a value that does not parse is reported, never silently dropped.</summary>
+    public static JobFilter Parse(Func<string, string?> value, List<string> problems)
+    {
+        string? Text(string name) => string.IsNullOrWhiteSpace(value(name)) ? null : value(name)!.Trim();
+        JobState? state = null;
+        if (Text("state") is { } s)
+        {
+            if (Enum.TryParse<JobState>(s, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)) state = parsed;
+            else problems.Add($"state: '{s}' is not a job state ({string.Join(", ", Enum.GetNames<JobState>().Select(n => n.ToLowerInvariant()))}).");
+        }
+
+        DateTimeOffset? Time(string name)
+        {
+            if (Text(name) is not { } t) return null;
+            if (DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at)) return at;
+            problems.Add($"{name}: '{t}' is not a date and time (e.g. 2026-12-06T08:00).");
+            return null;
+        }
+
+        long? before = null;
+        if (Text("before") is { } b)
+        {
+            if (long.TryParse(b, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0) before = id;
+            else problems.Add($"before: '{b}' is not a job id.");
+        }
+
+        return new JobFilter(Text("queue"), Text("kind"), state, Time("since"), Time("until"), before);
+    }
+
+    public JobListQuery ToQuery(int limit) => new()
+    {
+        Queue = Queue, Kind = Kind, States = State is { } s ? [s] : null, CreatedFrom = Since, CreatedBefore = Until, BeforeId = Before, Limit = limit,
+    };
+
+    public (string Name, string? Value)[] Values(bool withPage) =>
+    [
+        ("queue", Queue), ("kind", Kind), ("state", State is { } s ? WhyNotStarted.Name(s) : null),
+        ("since", Since?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture)),
+        ("until", Until?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture)),
+        ("before", withPage ? Before?.ToString(CultureInfo.InvariantCulture) : null),
+    ];
+}
+
+/// <summary>Jobs matching a filter, newest first, a page at a time by keyset; bulk actions on the filtered set.</summary>
+internal static class JobsPage
+{
+    public static string Render(PageContext page, JobFilter filter, IReadOnlyList<JobInfo> jobs, IReadOnlyList<string> problems, string? done) =>
+        Layout.Page(page, "Jobs", "Jobs", html =>
+        {
+            if (done is not null) html.Element("p", done, ("class", "done"), ("role", "status"));
+            foreach (var problem in problems) html.Element("p", problem, ("class", "error"), ("role", "alert"));
+            Filter(html, page, filter);
+            if (jobs.Count == 0)
+            {
+                html.Element("p", "No job matches.", ("class", "empty"));
+            }
+            else
+            {
+                html.Raw("<div class=\"scroll\"><table><caption>Matching jobs, newest first</caption><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">Queue</th><th scope=\"col\">Kind</th>")
+                    .Raw("<th scope=\"col\">State</th><th scope=\"col\">Attempt</th><th scope=\"col\">Run at</th><th scope=\"col\">Enqueued</th><th scope=\"col\">Last error</th></tr></thead><tbody>");
+                foreach (var job in jobs)
+                {
+                    html.Raw("<tr><th scope=\"row\">").Link($"{page.Base}/jobs/{job.Id}", job.Id.ToString(CultureInfo.InvariantCulture)).Raw("</th>")
+                        .Element("td", job.Queue).Element("td", job.Kind)
+                        .Element("td", WhyNotStarted.Name(job.State), ("class", "state " + WhyNotStarted.Name(job.State)))
+                        .Element("td", $"{job.Attempt}/{job.MaxAttempts}")
+                        .Raw("<td>").Time(job.RunAt).Raw("</td><td>").Time(job.CreatedAt).Raw("</td>")
+                        .Element("td", job.Errors.Count > 0 ? FirstLine(job.Errors[^1].Message) : null, ("class", "error-text"))
+                        .Raw("</tr>");
+                }
+
+                html.Raw("</tbody></table></div>");
+                if (jobs.Count == JobFilter.PageSize)
+                    html.Link($"{page.Base}/jobs{Html.Query([.. filter.Values(withPage: false), ("before", jobs[^1].Id.ToString(CultureInfo.InvariantCulture))])}", "Older jobs →", "next");
+            }
+
+            if (page.CanAct) Bulk(html, page, filter);
+        });
+
+    private static void Filter(Html html, PageContext page, JobFilter filter)
+    {
+        html.Open("form", ("method", "get"), ("action", $"{page.Base}/jobs"), ("class", "filter"), ("role", "search"));
+        Field(html, "queue", "Queue", filter.Queue);
+        Field(html, "kind", "Kind", filter.Kind);
+        html.Raw("<label>State <select name=\"state\"><option value=\"\">any</option>");
+        foreach (var state in Enum.GetValues<JobState>())
+        {
+            var name = WhyNotStarted.Name(state);
+            html.Element("option", name, ("value", name), ("selected", filter.State == state ? "selected" : null));
+        }
+
+        html.Raw("</select></label>");
+        Field(html, "since", "Enqueued from (UTC)", filter.Values(false)[3].Value, "datetime-local");
+        Field(html, "until", "Enqueued before (UTC)", filter.Values(false)[4].Value, "datetime-local");
+        html.Raw("<button type=\"submit\">Filter</button></form>");
+    }
+
+    private static void Field(Html html, string name, string label, string? value, string type = "text")
+    {
+        html.Open("label").Text(label + " ").Open("input", ("type", type), ("name", name), ("value", value)).Raw("</label>");
+    }
+
+    private static void Bulk(Html html, PageContext page, JobFilter filter)
+    {
+        page.Form(html, $"{page.Base}/jobs/bulk", "bulk");
+        foreach (var (name, value) in filter.Values(withPage: false))
+            if (value is not null) html.Open("input", ("type", "hidden"), ("name", name), ("value", value));
+        html.Element("p", $"Acts on every job matching the filter (at most {page.Options.BulkLimit:N0}), not only this page.")
+            .Raw("<button type=\"submit\" name=\"action\" value=\"redrive\">Retry the dead ones</button> ")
+            .Raw("<button type=\"submit\" name=\"action\" value=\"cancel\" class=\"danger\">Cancel the unfinished ones</button></form>");
+    }
+
+    internal static string FirstLine(string text)
+    {
+        var line = text.AsSpan();
+        var end = line.IndexOfAny('\r', '\n');
+        if (end >= 0) line = line[..end];
+        return line.Length > 160 ? string.Concat(line[..160], "…") : line.ToString();
+    }
+}

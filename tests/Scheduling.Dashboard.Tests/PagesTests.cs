@@ -1,0 +1,129 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Scheduling.Dashboard.Tests;
+
+/// <summary>The pages against a real app: what they show, filtering and keyset paging, bulk actions, the shared counts.</summary>
+public sealed partial class PagesTests
+{
+    [Fact]
+    public async Task The_overview_shows_each_queue_by_state_and_the_live_hosts()
+    {
+        await using var app = await DashboardApp.StartAsync();
+        await app.Queue.EnqueueManyAsync([new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "reports", RunAt = DateTimeOffset.UtcNow.AddHours(1) }]);
+        await ((IJobWorkerStore)app.Queue).ReportHostAsync(new WorkerHostInfo("box-1", ["mail"], null), TimeSpan.FromMinutes(1));
+
+        var (status, page) = await app.GetAsync("/scheduling");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("1 live worker host(s)", page, StringComparison.Ordinal);
+        Assert.Matches(@"<th scope=""row""><a href=""/scheduling/jobs\?queue=mail"">mail</a></th><td><a [^>]*>0</a></td><td><a href=""/scheduling/jobs\?queue=mail&amp;state=available"">2</a>", page);
+        Assert.Matches(@"reports</a></th>(<td>.*?</td>){2}<td><a [^>]*>1</a></td>", page); // scheduled
+        var (_, fragment) = await app.GetAsync("/scheduling/fragments/queues");
+        Assert.DoesNotContain("<html", fragment, StringComparison.Ordinal);
+        Assert.Contains(">mail</a>", fragment, StringComparison.Ordinal);
+        var (_, hosts) = await app.GetAsync("/scheduling/hosts");
+        Assert.Contains("box-1", hosts, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Counts_are_read_once_per_cache_period_however_many_viewers_refresh()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var app = await DashboardApp.StartAsync(services: s => s.AddSingleton<TimeProvider>(time));
+        var stats = app.Services.GetRequiredService<DashboardStats>();
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => app.GetAsync("/scheduling/fragments/queues")));
+        Assert.Equal(1, stats.Reads);
+        time.Advance(TimeSpan.FromSeconds(6));
+        await app.GetAsync("/scheduling");
+        await app.GetAsync("/scheduling/hosts");
+        Assert.Equal(2, stats.Reads);
+    }
+
+    [Fact]
+    public async Task Jobs_are_filtered_and_paged_by_keyset_and_a_bad_filter_is_named()
+    {
+        await using var app = await DashboardApp.StartAsync();
+        var mail = (await app.Queue.EnqueueManyAsync(Enumerable.Range(0, 60).Select(i => new JobRequest("send") { Queue = "mail" }).ToArray())).Select(r => r.JobId).ToArray();
+        await app.Queue.EnqueueManyAsync(Enumerable.Range(0, 5).Select(i => new JobRequest("report") { Queue = "reports" }).ToArray());
+
+        var (_, first) = await app.GetAsync("/scheduling/jobs?queue=mail&state=available");
+        var shown = JobIds(first);
+        Assert.Equal(mail.Reverse().Take(50), shown);
+        var next = Regex.Match(first, @"href=""(?<href>/scheduling/jobs\?[^""]*before=\d+)""[^>]*>Older jobs").Groups["href"].Value.Replace("&amp;", "&", StringComparison.Ordinal);
+        Assert.Contains("queue=mail", next, StringComparison.Ordinal);
+        var (_, second) = await app.GetAsync(next);
+        Assert.Equal(mail.Reverse().Skip(50), JobIds(second));
+        Assert.DoesNotContain("Older jobs", second, StringComparison.Ordinal);
+
+        var (_, reports) = await app.GetAsync("/scheduling/jobs?kind=report");
+        Assert.Equal(5, JobIds(reports).Count);
+
+        var (status, bad) = await app.GetAsync("/scheduling/jobs?state=stuck&since=yesterday");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("state: &#x27;stuck&#x27; is not a job state", bad, StringComparison.Ordinal);
+        Assert.Contains("since: &#x27;yesterday&#x27; is not a date and time", bad, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bulk_retry_acts_on_the_filtered_dead_jobs_only()
+    {
+        await using var app = await DashboardApp.StartAsync();
+        var store = (IJobWorkerStore)app.Queue;
+        await app.Queue.EnqueueManyAsync([new JobRequest("a") { MaxAttempts = 1 }, new JobRequest("a") { MaxAttempts = 1 }, new JobRequest("b") { MaxAttempts = 1 }, new JobRequest("a")]);
+        foreach (var job in await store.AcquireAsync(new AcquireRequest(JobRequest.DefaultQueue, "w", 3, TimeSpan.FromMinutes(1))))
+            await store.FailAsync(job.Lease, "boom");
+
+        using var response = await app.PostAsync("/scheduling/jobs/bulk", [new("kind", "a"), new("state", "dead"), new("action", "redrive")], tokenFrom: "/scheduling/jobs?kind=a&state=dead");
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var (_, page) = await app.GetAsync(response.Headers.Location!.OriginalString);
+        Assert.Contains("Retried 2 of the 2 matching job(s) looked at.", page, StringComparison.Ordinal);
+        var states = (await app.Queue.ListJobsAsync(new JobListQuery())).ToDictionary(j => j.Id, j => (j.Kind, j.State));
+        Assert.Equal(3, states.Values.Count(v => v == ("a", JobState.Available))); // the two redriven, and the one that never ran
+        Assert.Equal(("b", JobState.Dead), states.Values.Single(v => v.Kind == "b"));
+    }
+
+    [Fact]
+    public async Task A_job_page_shows_its_facts_errors_trace_link_graph_and_why_it_waits()
+    {
+        await using var app = await DashboardApp.StartAsync(dashboard: d => d.TraceLinkTemplate = "https://traces.example/t/{traceId}");
+        using var source = new System.Diagnostics.ActivitySource("dashboard-test");
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is "Scheduling" or "dashboard-test",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        IReadOnlyList<EnqueueResult> ids;
+        string traceId;
+        using (var request = source.StartActivity("request"))
+        {
+            traceId = request!.TraceId.ToHexString();
+            ids = await app.Queue.EnqueueManyAsync([
+                new JobRequest("extract", new { table = "orders" }) { LocalKey = "p", Priority = 1 },
+                new JobRequest("load") { DependsOn = [JobDependency.OnRequest("p")], Priority = 5 }]);
+        }
+
+        var (_, parent) = await app.GetAsync($"/scheduling/jobs/{ids[0].JobId}");
+        Assert.Contains($"<a href=\"https://traces.example/t/{traceId}\">{traceId}</a>", parent, StringComparison.Ordinal);
+        Assert.Contains("&quot;table&quot;: &quot;orders&quot;", parent, StringComparison.Ordinal); // pretty JSON, as text
+        Assert.Contains("1 (effective 5, inherited from a job waiting on it)", parent, StringComparison.Ordinal);
+        Assert.Contains($"<a href=\"/scheduling/jobs/{ids[1].JobId}\">job {ids[1].JobId}</a><span class=\"state waiting\">waiting</span>", parent, StringComparison.Ordinal);
+        Assert.Contains("No live worker host serves queue &#x27;default&#x27;.", parent, StringComparison.Ordinal);
+
+        var (_, child) = await app.GetAsync($"/scheduling/jobs/{ids[1].JobId}");
+        Assert.Contains($"It is waiting on parent {ids[0].JobId} (available).", child, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await app.GetAsync("/scheduling/jobs/999999")).Status);
+    }
+
+    private static List<long> JobIds(string page) =>
+        JobRow().Matches(page).Select(m => long.Parse(m.Groups["id"].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+
+    [GeneratedRegex(@"<tr><th scope=""row""><a href=""/scheduling/jobs/(?<id>\d+)"">")]
+    private static partial Regex JobRow();
+}
