@@ -152,6 +152,47 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
     }
 
     [Fact]
+    public async Task The_dashboard_command_serves_the_schema_on_loopback_and_refuses_other_addresses()
+    {
+        var queue = await database.NewQueueAsync();
+        var id = (await queue.EnqueueAsync(new JobRequest("render") { Queue = "media" })).JobId;
+        var port = FreePort();
+        using var process = Scheduling.QueueContract.ToolProcess.Start("Scheduling.Cli.dll",
+            ["dashboard", "--schema", queue.Schema, "--urls", $"http://127.0.0.1:{port}", "--read-only"],
+            new Dictionary<string, string> { ["SCHEDULING_CONNECTION"] = database.ConnectionString });
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            string? overview = null;
+            await Scheduling.QueueContract.Eventually.HoldsAsync(async () =>
+            {
+                try { overview = await http.GetStringAsync("/"); return true; }
+                catch (HttpRequestException) when (!process.HasExited) { return false; } // not listening yet; an exited tool fails the test
+            }, "the dashboard answers");
+            Assert.Contains(">media</a>", overview, StringComparison.Ordinal);
+            var job = await http.GetStringAsync($"/jobs/{id}");
+            Assert.Contains("render in queue media", job, StringComparison.Ordinal);
+            Assert.DoesNotContain("<form method=\"post\"", job, StringComparison.Ordinal); // --read-only
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+
+        var refused = await CliAsync("dashboard", "--schema", queue.Schema, "--urls", "http://0.0.0.0:5080");
+        Assert.Equal(2, refused.Exit);
+        Assert.Contains("is not a loopback address", refused.Err, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task Jobs_show_prints_the_progress_a_heartbeat_wrote_and_the_result_a_success_stored()
     {
         var queue = await database.NewQueueAsync();

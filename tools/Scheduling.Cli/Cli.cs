@@ -33,6 +33,7 @@ internal static class Cli
             OperatorCommands.Status(),
             OperatorCommands.Queues(),
             OperatorCommands.Hosts(),
+            DashboardCommand.Create(),
             OperatorCommands.Jobs(),
             OperatorCommands.Batches(),
             RecurringCommands.Recurring(),
