@@ -4,11 +4,15 @@
 //   --in-memory                                         the in-memory queue
 //   neither                                             a throwaway local PostgreSQL when its server binaries
 //                                                       are installed, otherwise the in-memory queue (and it says so)
+// --dashboard also serves the dashboard at http://127.0.0.1:5080/scheduling, and keeps it up until Ctrl+C.
 using System.Diagnostics;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Scheduling;
+using Scheduling.Dashboard;
 using Scheduling.LocalPostgres;
 using Scheduling.Sample;
 
@@ -16,6 +20,8 @@ const int Images = 2000;
 const int Emails = 1000;
 const int ReportSteps = 4;
 
+const string DashboardUrl = "http://127.0.0.1:5080";
+var dashboard = args.Contains("--dashboard");
 TemporaryPostgresCluster? cluster = null;
 var connection = args.SkipWhile(a => a != "--connection").Skip(1).FirstOrDefault();
 if (args.Contains("--connection") && string.IsNullOrWhiteSpace(connection))
@@ -47,17 +53,40 @@ else
 try
 {
     var stats = new SampleStats();
-    var builder = Host.CreateApplicationBuilder(args);
-    builder.Logging.SetMinimumLevel(LogLevel.Warning);
-    builder.Services.AddSingleton(stats);
-    builder.Services.AddScheduling(scheduling =>
+    void Configure(IServiceCollection services, ILoggingBuilder logging)
     {
-        if (connection is not null) scheduling.UsePostgres(connection);
-        SampleJobs.Register(scheduling);
-    });
+        logging.SetMinimumLevel(LogLevel.Warning);
+        services.AddSingleton(stats);
+        services.AddScheduling(scheduling =>
+        {
+            if (connection is not null) scheduling.UsePostgres(connection);
+            SampleJobs.Register(scheduling);
+        });
+    }
 
-    using var host = builder.Build();
+    IHost host;
+    if (dashboard)
+    {
+        // The same host, plus Kestrel on this machine only and the dashboard at /scheduling. It is open to
+        // anyone who can reach the port, so it listens on loopback; an app names a policy instead (docs/dashboard.md).
+        var web = WebApplication.CreateSlimBuilder();
+        web.WebHost.UseUrls(DashboardUrl);
+        Configure(web.Services, web.Logging);
+        web.Services.AddSchedulingDashboard(o => o.AllowAnonymous = true);
+        var app = web.Build();
+        app.MapSchedulingDashboard("/scheduling");
+        host = app;
+    }
+    else
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        Configure(builder.Services, builder.Logging);
+        host = builder.Build();
+    }
+
+    using var disposeHost = host;
     await host.StartAsync();
+    if (dashboard) Console.WriteLine($"Dashboard: {DashboardUrl}/scheduling (the sample keeps serving it once the jobs are done; Ctrl+C stops it).");
     var queue = host.Services.GetRequiredService<IJobQueue>();
 
     var clock = Stopwatch.StartNew();
@@ -75,6 +104,12 @@ try
 
     clock.Stop();
     Console.WriteLine($"\r  processed {stats.Finished,5}/{total}  succeeded {stats.Succeeded,5}  retried {stats.Retried,4}  dead {stats.Dead,3}  ");
+    if (dashboard)
+    {
+        Console.WriteLine($"All jobs are done; the dashboard stays up at {DashboardUrl}/scheduling until Ctrl+C.");
+        await host.WaitForShutdownAsync();
+    }
+
     await host.StopAsync();
     Console.WriteLine();
     Console.WriteLine($"Summary: {total} jobs in {clock.Elapsed.TotalSeconds:F1} s ({total / clock.Elapsed.TotalSeconds:F0} jobs/s) on the {(connection is null ? "in-memory" : "PostgreSQL")} queue; {stats.Retried} retries, {stats.Dead} dead.");
