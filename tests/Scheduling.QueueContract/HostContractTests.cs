@@ -82,4 +82,30 @@ public abstract partial class JobQueueContractTests
         await queue.ReportHostAsync(new WorkerHostInfo("gpu", [JobRequest.DefaultQueue], new ResourceCapacity(MemoryMb: 200, Gpus: 1)), HostTtl);
         Assert.Equal(3L, (await StatsAsync())[JobRequest.DefaultQueue].Oversized);
     }
+
+    [Fact]
+    public async Task Activity_counts_finished_jobs_per_queue_and_minute_within_the_window()
+    {
+        var queue = await CreateQueueAsync();
+        var old = (await queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" })).JobId;
+        await queue.CompleteAsync(Assert.Single(await queue.AcquireAsync(new AcquireRequest("mail", "w", 1, Lease))).Lease);
+        Time.Advance(TimeSpan.FromHours(2)); // finished before the window
+
+        var minute = new DateTimeOffset(Time.GetUtcNow().UtcTicks - Time.GetUtcNow().UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        await queue.EnqueueManyAsync([new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "mail", MaxAttempts = 1 }, new JobRequest("k") { Queue = "sms" }]);
+        var leased = await queue.AcquireAsync(new AcquireRequest("mail", "w", 2, Lease));
+        await queue.CompleteAsync(leased[0].Lease);
+        await queue.FailAsync(leased[1].Lease, "boom");
+        Time.Advance(TimeSpan.FromMinutes(3));
+        var sms = Assert.Single(await queue.ListJobsAsync(new JobListQuery { Queue = "sms" })).Id;
+        Assert.Equal(CancelOutcome.Cancelled, await queue.CancelAsync(sms));
+
+        var activity = await queue.GetActivityAsync(TimeSpan.FromHours(1));
+
+        Assert.Equal(
+            [new QueueActivity("mail", minute, 1, 1, 0), new QueueActivity("sms", minute.AddMinutes(3), 0, 0, 1)],
+            activity);
+        Assert.Equal(JobState.Succeeded, (await queue.GetJobAsync(old))!.State);
+        Assert.Equal("window", (await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => queue.GetActivityAsync(TimeSpan.FromSeconds(5)).AsTask())).ParamName);
+    }
 }

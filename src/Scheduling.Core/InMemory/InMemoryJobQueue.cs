@@ -744,6 +744,26 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         lock (_gate) return ValueTask.FromResult<IReadOnlyList<WorkerHostInfo>>(LiveHosts(Clock.Now(_time)));
     }
 
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateActivityWindow(window);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var since = Clock.Now(_time) - window;
+            return ValueTask.FromResult<IReadOnlyList<QueueActivity>>(_jobs.Values
+                .Where(e => e.State.IsTerminal() && e.FinalizedAt >= since)
+                .GroupBy(e => (e.Queue, Minute: QueueActivityMinute(e.FinalizedAt!.Value)))
+                .OrderBy(g => g.Key.Minute).ThenBy(g => g.Key.Queue, StringComparer.Ordinal)
+                .Select(g => new QueueActivity(g.Key.Queue, g.Key.Minute, g.LongCount(e => e.State == JobState.Succeeded), g.LongCount(e => e.State == JobState.Dead),
+                    g.LongCount(e => e.State is JobState.Cancelled or JobState.Expired)))
+                .ToArray());
+        }
+    }
+
+    private static DateTimeOffset QueueActivityMinute(DateTimeOffset at) => new(at.UtcTicks - at.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+
     private WorkerHostInfo[] LiveHosts(DateTimeOffset now) => _hosts.Values.Where(h => h.ExpiresAt > now).ToArray();
 
     /// <inheritdoc />

@@ -413,6 +413,13 @@ public static partial class JobValidation
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
+    /// <summary>Rejects an activity window outside 1 minute to 1 day.</summary>
+    public static void ValidateActivityWindow(TimeSpan window)
+    {
+        if (window < TimeSpan.FromMinutes(1) || window > TimeSpan.FromDays(1))
+            throw new ArgumentOutOfRangeException(nameof(window), window, "The activity window must be between 1 minute and 1 day.");
+    }
+
     /// <summary>Rejects a host report a store cannot record, naming the field.</summary>
     public static void ValidateHostReport(WorkerHostInfo host, TimeSpan expiresAfter)
     {

@@ -91,7 +91,24 @@ public interface IJobQueue
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The live hosts, ordered by worker id.</returns>
     ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The jobs that finished within <paramref name="window"/> (1 minute to 1 day) before now, on the store's clock,
+    /// per queue and minute, by how they ended: throughput and failures over time.
+    /// </summary>
+    /// <param name="window">How far back to look.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>One row per queue and minute that had any, ordered by minute then queue.</returns>
+    ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default);
 }
+
+/// <summary>How the jobs of one queue that finished within one minute ended (<see cref="IJobQueue.GetActivityAsync"/>).</summary>
+/// <param name="Queue">The queue.</param>
+/// <param name="Minute">The minute's start (UTC).</param>
+/// <param name="Succeeded">Jobs that succeeded.</param>
+/// <param name="Dead">Jobs that failed their last attempt.</param>
+/// <param name="Cancelled">Jobs cancelled, or expired unstarted.</param>
+public sealed record QueueActivity(string Queue, DateTimeOffset Minute, long Succeeded, long Dead, long Cancelled);
 
 /// <summary>
 /// The workers' side of a job store: lease due jobs, keep the leases alive, acknowledge how each

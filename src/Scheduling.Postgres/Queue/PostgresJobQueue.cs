@@ -574,6 +574,16 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateActivityWindow(window);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _retention.ActivityCommand(_dataSource, window, _clock.WriteNow());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await Retention.ReadActivityAsync(reader, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default)
     {
         JobValidation.ValidateHostReport(host, expiresAfter);

@@ -69,6 +69,15 @@ internal sealed class Retention
             ORDER BY s.queue
             """);
 
+        Activity = schema.Apply("""
+            SELECT queue, date_trunc('minute', finalized_at, 'UTC') AS minute,
+                   count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'dead'), count(*) FILTER (WHERE state IN ('cancelled', 'expired'))
+            FROM {schema}.jobs
+            WHERE state IN ('succeeded', 'cancelled', 'dead', 'expired') AND finalized_at >= coalesce($2, now()) - $1
+            GROUP BY 1, 2
+            ORDER BY 2, 1
+            """);
+
         // $1 now. Per queue, the waiting and due jobs no live host serving it can hold: the SQL twin of
         // WorkerHostInfo.FitsNone, over the queues some host with a declared capacity serves. Jobs are grouped
         // by their amounts first, so the per-host test runs once per distinct size, not once per job.
@@ -92,6 +101,9 @@ internal sealed class Retention
     public string RecordRuns { get; }
     public string Purge { get; }
     public string Stats { get; }
+
+    /// <summary>$1 window, $2 now: finished jobs per queue and minute, by how they ended (the finished-jobs index's range).</summary>
+    public string Activity { get; }
     public string OversizedStats { get; }
 
     /// <summary>The run records of the acknowledgements that carry one (JobValidation.CarriesRunRecord); null when none does.</summary>
@@ -140,6 +152,22 @@ internal sealed class Retention
         }
 
         return (stats, capped);
+    }
+
+    public NpgsqlCommand ActivityCommand(NpgsqlDataSource dataSource, TimeSpan window, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(Activity);
+        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = window, NpgsqlDbType = NpgsqlDbType.Interval });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
+    }
+
+    public static async Task<IReadOnlyList<QueueActivity>> ReadActivityAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    {
+        var rows = new List<QueueActivity>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            rows.Add(new QueueActivity(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
+        return rows;
     }
 
     /// <summary>Adds the oversized counts <see cref="OversizedStats"/> read to <paramref name="stats"/>.</summary>

@@ -369,6 +369,7 @@ public sealed class WorkerHostTests
         public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => inner.GetBatchAsync(batchId, cancellationToken);
         public ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default) => inner.GetQueueStatsAsync(cancellationToken);
         public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => inner.ListHostsAsync(cancellationToken);
+        public ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default) => inner.GetActivityAsync(window, cancellationToken);
     }
 
     [Fact]

@@ -198,5 +198,6 @@ public sealed class TelemetryTests
         public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<bool> ResumeQueueAsync(string queue, CancellationToken cancellationToken = default) => throw new NotSupportedException();
         public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default) => throw new NotSupportedException();
     }
 }
