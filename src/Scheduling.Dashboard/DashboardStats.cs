@@ -11,7 +11,11 @@ internal sealed class DashboardStats(IJobQueue queue, SchedulingDashboardOptions
     private Snapshot? _latest;
 
     /// <summary>What was read, and when.</summary>
-    public sealed record Snapshot(IReadOnlyList<QueueStats> Queues, IReadOnlyList<WorkerHostInfo> Hosts, DateTimeOffset ReadAt);
+    public sealed record Snapshot(IReadOnlyList<QueueStats> Queues, IReadOnlyList<WorkerHostInfo> Hosts, DateTimeOffset ReadAt)
+    {
+        /// <summary>Jobs finished in the last hour, per queue and minute.</summary>
+        public IReadOnlyList<QueueActivity> LastHour { get; init; } = [];
+    }
 
     /// <summary>How many times the store was read (for tests of the cache).</summary>
     public int Reads { get; private set; }
@@ -25,8 +29,9 @@ internal sealed class DashboardStats(IJobQueue queue, SchedulingDashboardOptions
             if (Fresh(_latest) is { } other) return other; // another viewer refreshed it meanwhile
             var queues = await queue.GetQueueStatsAsync(cancellationToken).ConfigureAwait(false);
             var hosts = await queue.ListHostsAsync(cancellationToken).ConfigureAwait(false);
+            var activity = await queue.GetActivityAsync(TimeSpan.FromHours(1), cancellationToken).ConfigureAwait(false);
             Reads++;
-            return _latest = new Snapshot(queues, hosts, time.GetUtcNow());
+            return _latest = new Snapshot(queues, hosts, time.GetUtcNow()) { LastHour = activity };
         }
         finally
         {

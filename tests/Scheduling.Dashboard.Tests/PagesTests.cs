@@ -30,6 +30,26 @@ public sealed partial class PagesTests
     }
 
     [Fact]
+    public async Task The_overview_charts_the_last_hour_of_finished_jobs_and_counts_them_per_queue()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 9, 30, 20, TimeSpan.Zero));
+        await using var app = await DashboardApp.StartAsync(services: s => s.AddSingleton<TimeProvider>(time));
+        var store = (IJobWorkerStore)app.Queue;
+        await app.Queue.EnqueueManyAsync([new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "mail" }, new JobRequest("k") { Queue = "mail", MaxAttempts = 1 }, new JobRequest("k") { Queue = "mail" }]);
+        var leased = await store.AcquireAsync(new AcquireRequest("mail", "w", 3, TimeSpan.FromMinutes(1)));
+        await store.CompleteAsync(leased[0].Lease);
+        time.Advance(TimeSpan.FromMinutes(2));
+        await store.CompleteAsync(leased[1].Lease);
+        await store.FailAsync(leased[2].Lease, "boom");
+
+        var (_, page) = await app.GetAsync("/scheduling");
+
+        Assert.Contains("In the last hour 2 job(s) succeeded, 1 died and 0 were cancelled or expired; the busiest minute, 09:32 UTC, finished 2.", page, StringComparison.Ordinal);
+        Assert.Equal(3, Regex.Count(page, "<rect class=\"(done|dead)\"")); // two minutes: one bar, then a bar with a dead part
+        Assert.Matches(@">mail</a></th>(<td>.*?</td>){5}<td>2</td><td><a href=""/scheduling/jobs\?queue=mail&amp;state=dead"" class=""warn"">1</a></td>", page);
+    }
+
+    [Fact]
     public async Task Counts_are_read_once_per_cache_period_however_many_viewers_refresh()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

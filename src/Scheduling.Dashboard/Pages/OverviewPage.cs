@@ -22,6 +22,8 @@ internal static class OverviewPage
     private static void Queues(Html html, PageContext page, DashboardStats.Snapshot stats)
     {
         html.Open("p", ("class", "meta")).Text($"{stats.Hosts.Count} live worker host(s). Counts read at ").Time(stats.ReadAt).Raw("</p>");
+        ActivityChart.Render(html, stats.LastHour, stats.ReadAt);
+        var finished = stats.LastHour.GroupBy(a => a.Queue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => (Done: g.Sum(a => a.Succeeded), Dead: g.Sum(a => a.Dead)), StringComparer.Ordinal);
         if (stats.Queues.Count == 0)
         {
             html.Element("p", "No queue has active jobs.", ("class", "empty"));
@@ -30,7 +32,7 @@ internal static class OverviewPage
 
         html.Raw("<div class=\"scroll\"><table><caption>Active jobs per queue</caption><thead><tr>")
             .Raw("<th scope=\"col\">Queue</th><th scope=\"col\">Waiting</th><th scope=\"col\">Due</th><th scope=\"col\">Scheduled</th><th scope=\"col\">Running</th>")
-            .Raw("<th scope=\"col\">Oldest due</th><th scope=\"col\">Hosts</th><th scope=\"col\">Oversized</th><th scope=\"col\">State</th></tr></thead><tbody>");
+            .Raw("<th scope=\"col\">Oldest due</th><th scope=\"col\">Done (1 h)</th><th scope=\"col\">Dead (1 h)</th><th scope=\"col\">Hosts</th><th scope=\"col\">Oversized</th><th scope=\"col\">State</th></tr></thead><tbody>");
         foreach (var q in stats.Queues)
         {
             html.Raw("<tr><th scope=\"row\">").Link($"{page.Base}/jobs{Html.Query(("queue", q.Queue))}", q.Queue).Raw("</th>");
@@ -39,6 +41,9 @@ internal static class OverviewPage
             Cell(html, q.Scheduled, page, q.Queue, "scheduled");
             Cell(html, q.Running, page, q.Queue, "running");
             html.Element("td", q.OldestDueAge is { } age ? WhyNotStarted.Span(age) : "-");
+            var (done, dead) = finished.GetValueOrDefault(q.Queue);
+            html.Element("td", done.ToString("N0", System.Globalization.CultureInfo.InvariantCulture));
+            html.Raw("<td>").Link($"{page.Base}/jobs{Html.Query(("queue", q.Queue), ("state", "dead"))}", dead.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), dead > 0 ? "warn" : null).Raw("</td>");
             html.Element("td", q.Hosts.ToString(System.Globalization.CultureInfo.InvariantCulture), ("class", q.Hosts == 0 ? "warn" : null));
             html.Element("td", q.Oversized.ToString(System.Globalization.CultureInfo.InvariantCulture), ("class", q.Oversized > 0 ? "warn" : null));
             var state = q.Paused ? "paused" : q.Limits.IsLimited ? "limited" : "running";
