@@ -17,16 +17,8 @@ internal sealed class ReadJob
     public ReadJob(PostgresSchema schema)
     {
         Sql = schema.Apply(Select("$2") + " WHERE id = $1");
-        // The filters of JobListQuery; the state is the one readers see (scheduled: available, not due).
-        ListSql = schema.Apply(Select("$8") + """
-             WHERE ($1::text IS NULL OR queue = $1) AND ($2::text IS NULL OR kind = $2)
-              AND ($3::text[] IS NULL OR {schema}.job_visible_state(state, run_at, coalesce($8, now())) = ANY($3))
-              AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
-              AND ($6::bigint IS NULL OR id < $6)
-              AND ($9::bigint IS NULL OR id IN (SELECT d.parent_id FROM {schema}.job_dependencies d WHERE d.child_id = $9))
-              AND ($10::bigint IS NULL OR batch_id = $10)
-            ORDER BY id DESC LIMIT $7
-            """);
+        _select = schema.Apply(Select("$8"));
+        _schema = schema;
     }
 
     // Linked jobs come as [id, state, run_at]; the reader turns them into the states readers see.
@@ -44,7 +36,48 @@ internal sealed class ReadJob
 
     public string Sql { get; }
 
-    public string ListSql { get; }
+    private readonly string _select;
+    private readonly PostgresSchema _schema;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _lists = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The list statement for the filters <paramref name="query"/> sets, and only those: a condition on a
+    /// filter that is not set (<c>$1 IS NULL OR ...</c>) keeps PostgreSQL from using an index for the ones
+    /// that are. States are written as the stored states they mean (scheduled: available, not due yet),
+    /// from the closed set of <see cref="JobState"/> names, so a filter on dead jobs reads their partial index.
+    /// The parameters are the same in every variant ($1-$10, see <see cref="ListCommand"/>); variants are cached.
+    /// </summary>
+    public string ListSql(JobListQuery query)
+    {
+        var states = query.States is { Count: > 0 } s ? s.Distinct().Order().ToArray() : [];
+        var key = string.Concat(query.Queue is null ? "-" : "q", query.Kind is null ? "-" : "k", query.CreatedFrom is null ? "-" : "f", query.CreatedBefore is null ? "-" : "b",
+            query.BeforeId is null ? "-" : "i", query.ParentsOf is null ? "-" : "p", query.BatchId is null ? "-" : "t", ":", string.Join(",", states));
+        return _lists.GetOrAdd(key, _ =>
+        {
+            var where = new List<string>();
+            if (query.Queue is not null) where.Add("queue = $1");
+            if (query.Kind is not null) where.Add("kind = $2");
+            if (states.Length > 0)
+            {
+                var stored = states.Where(st => st is not (JobState.Available or JobState.Scheduled)).Select(st => $"'{StateCodec.ToText(st)}'").ToList();
+                var any = new List<string>();
+                if (stored.Count > 0) any.Add(stored.Count == 1 ? $"state = {stored[0]}" : $"state IN ({string.Join(", ", stored)})");
+                if (states.Contains(JobState.Available) && states.Contains(JobState.Scheduled)) any.Add("state = 'available'");
+                else if (states.Contains(JobState.Available)) any.Add("(state = 'available' AND run_at <= coalesce($8, now()))");
+                else if (states.Contains(JobState.Scheduled)) any.Add("(state = 'available' AND run_at > coalesce($8, now()))");
+                where.Add(any.Count == 1 ? any[0] : "(" + string.Join(" OR ", any) + ")");
+            }
+
+            if (query.CreatedFrom is not null) where.Add("created_at >= $4");
+            if (query.CreatedBefore is not null) where.Add("created_at < $5");
+            if (query.BeforeId is not null) where.Add("id < $6");
+            if (query.ParentsOf is not null) where.Add("id IN (SELECT d.parent_id FROM {schema}.job_dependencies d WHERE d.child_id = $9)");
+            if (query.BatchId is not null) where.Add("batch_id = $10");
+            // Unused parameters are still bound (one binder for every variant): typed here so PostgreSQL knows them.
+            where.Add("($3::text[] IS NULL OR true) AND ($1::text IS NULL OR true) AND ($2::text IS NULL OR true) AND ($4::timestamptz IS NULL OR true) AND ($5::timestamptz IS NULL OR true) AND ($6::bigint IS NULL OR true) AND ($9::bigint IS NULL OR true) AND ($10::bigint IS NULL OR true)");
+            return _select + _schema.Apply(" WHERE " + string.Join(" AND ", where) + " ORDER BY id DESC LIMIT $7");
+        });
+    }
 
     public NpgsqlCommand Command(NpgsqlDataSource dataSource, long jobId, DateTimeOffset? now)
     {
@@ -56,7 +89,7 @@ internal sealed class ReadJob
 
     public NpgsqlCommand ListCommand(NpgsqlDataSource dataSource, JobListQuery query, DateTimeOffset? now)
     {
-        var command = dataSource.CreateCommand(ListSql);
+        var command = dataSource.CreateCommand(ListSql(query));
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.Queue ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.Kind ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
         command.Parameters.Add(new NpgsqlParameter
