@@ -8,7 +8,7 @@ namespace Scheduling.Dashboard;
 internal sealed class DashboardStats(IJobQueue queue, SchedulingDashboardOptions options, TimeProvider time) : IDisposable
 {
     private readonly SemaphoreSlim _refresh = new(1, 1);
-    private Snapshot? _latest;
+    private volatile Snapshot? _latest;
 
     /// <summary>What was read, and when.</summary>
     public sealed record Snapshot(IReadOnlyList<QueueStats> Queues, IReadOnlyList<WorkerHostInfo> Hosts, DateTimeOffset ReadAt)
@@ -38,6 +38,9 @@ internal sealed class DashboardStats(IJobQueue queue, SchedulingDashboardOptions
             _refresh.Release();
         }
     }
+
+    /// <summary>Forgets the cached counts, after an action that changed them.</summary>
+    public void Invalidate() => _latest = null;
 
     public void Dispose() => _refresh.Dispose();
 

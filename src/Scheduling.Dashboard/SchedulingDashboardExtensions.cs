@@ -86,12 +86,12 @@ public static class SchedulingDashboardExtensions
         group.MapGet("/", Guarded(async http =>
         {
             var stats = await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false);
-            await WriteAsync(http, OverviewPage.Render(Page(http), stats)).ConfigureAwait(false);
+            await WriteAsync(http, OverviewPage.Render(Page(http), stats, Done(http))).ConfigureAwait(false);
         }));
         group.MapGet("/fragments/queues", Guarded(async http =>
         {
             var stats = await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false);
-            await WriteAsync(http, OverviewPage.Queues(new PageContext(basePath, options, null, null, null), stats)).ConfigureAwait(false);
+            await WriteAsync(http, OverviewPage.Queues(Page(http), stats)).ConfigureAwait(false); // with the forms' token: the refreshed table keeps its buttons
         }));
         group.MapGet("/hosts", Guarded(async http =>
         {
@@ -133,6 +133,9 @@ public static class SchedulingDashboardExtensions
                 await Queue(http).RedriveAsync(id, http.RequestAborted).ConfigureAwait(false) ? "Retried: the job is due again with fresh attempts." : "Not retried: the job is not dead.");
         }));
         group.MapPost("/jobs/bulk", Guarded(BulkEndpointAsync));
+        // Two routes, not a regex constraint: apps built with CreateSlimBuilder have no regex routing.
+        group.MapPost("/queues/{queue}/pause", Guarded(http => QueueControlAsync(http, pause: true)));
+        group.MapPost("/queues/{queue}/resume", Guarded(http => QueueControlAsync(http, pause: false)));
 
         group.MapGet("/assets/{name}", Guarded(async http =>
         {
@@ -167,9 +170,28 @@ public static class SchedulingDashboardExtensions
             }
 
             var outcome = await run().ConfigureAwait(false);
-            DashboardLog.Action(logger, http.User.Identity?.Name ?? "anonymous", action, ids is null ? "(filtered set)" : string.Join(", ", ids), outcome);
+            DashboardLog.Action(logger, http.User.Identity?.Name ?? "anonymous", action, ids is null ? "-" : string.Join(", ", ids), outcome);
             var separator = back.Contains('?', StringComparison.Ordinal) ? '&' : '?';
             http.Response.Redirect($"{back}{separator}done={Uri.EscapeDataString(outcome)}"); // 302 after a POST: the browser GETs the page again
+        }
+
+        Task QueueControlAsync(HttpContext http, bool pause)
+        {
+            var name = (string)http.Request.RouteValues["queue"]!;
+            return ActAsync(http, basePath.Length == 0 ? "/" : basePath, pause ? "pause queue" : "resume queue", null, async () =>
+            {
+                try
+                {
+                    var queue = Queue(http);
+                    var changed = pause ? await queue.PauseQueueAsync(name, http.RequestAborted).ConfigureAwait(false) : await queue.ResumeQueueAsync(name, http.RequestAborted).ConfigureAwait(false);
+                    Stats(http).Invalidate();
+                    return $"Queue '{name}' {(pause ? (changed ? "paused: nothing of it starts until it is resumed" : "was paused already") : (changed ? "resumed" : "was not paused"))}.";
+                }
+                catch (ArgumentException invalid)
+                {
+                    return $"Queue '{name}' was not changed: {invalid.Message}";
+                }
+            });
         }
 
         async Task BulkEndpointAsync(HttpContext http)
@@ -262,6 +284,6 @@ public static class SchedulingDashboardExtensions
 /// <summary>The dashboard's log lines.</summary>
 internal static partial class DashboardLog
 {
-    [LoggerMessage(4000, LogLevel.Information, "Dashboard: {User} ran '{Action}' on job(s) {Jobs}: {Outcome}")]
+    [LoggerMessage(4000, LogLevel.Information, "Dashboard: {User} ran '{Action}' on job(s) {Jobs}: {Outcome}")] // jobs "-": a filtered set or a queue, named in the outcome
     public static partial void Action(ILogger logger, string user, string action, string jobs, string outcome);
 }

@@ -47,6 +47,34 @@ public sealed partial class PagesTests
         Assert.Contains("In the last hour 2 job(s) succeeded, 1 died and 0 were cancelled or expired; the busiest minute, 09:32 UTC, finished 2.", page, StringComparison.Ordinal);
         Assert.Equal(3, Regex.Count(page, "<rect class=\"(done|dead)\"")); // two minutes: one bar, then a bar with a dead part
         Assert.Matches(@">mail</a></th>(<td>.*?</td>){5}<td>2</td><td><a href=""/scheduling/jobs\?queue=mail&amp;state=dead"" class=""warn"">1</a></td>", page);
+
+        // Once the last active job is done, the queue is still listed for the hour, with what finished.
+        await store.CompleteAsync(Assert.Single(await store.AcquireAsync(new AcquireRequest("mail", "w", 1, TimeSpan.FromMinutes(1)))).Lease);
+        time.Advance(TimeSpan.FromSeconds(6));
+        var (_, later) = await app.GetAsync("/scheduling");
+        Assert.Matches(@">mail</a></th>(<td>.*?</td>){5}<td>3</td>.*?<span>no active job</span></td></tr>", later);
+    }
+
+    [Fact]
+    public async Task A_queue_is_paused_and_resumed_from_the_overview_and_the_counts_show_it_at_once()
+    {
+        await using var app = await DashboardApp.StartAsync();
+        await app.Queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" });
+        Assert.Contains("aria-label=\"Pause queue mail\"", (await app.GetAsync("/scheduling")).Body, StringComparison.Ordinal);
+
+        using var paused = await app.PostAsync("/scheduling/queues/mail/pause", [], tokenFrom: "/scheduling/fragments/queues");
+        Assert.Equal(HttpStatusCode.Redirect, paused.StatusCode);
+        var (_, page) = await app.GetAsync(paused.Headers.Location!.OriginalString);
+        Assert.Contains("Queue &#x27;mail&#x27; paused: nothing of it starts until it is resumed.", page, StringComparison.Ordinal);
+        Assert.Contains("aria-label=\"Resume queue mail\"", page, StringComparison.Ordinal); // not the cached counts of before
+        Assert.Empty(await ((IJobWorkerStore)app.Queue).AcquireAsync(new AcquireRequest("mail", "w", 1, TimeSpan.FromMinutes(1))));
+
+        using var resumed = await app.PostAsync("/scheduling/queues/mail/resume", [], tokenFrom: "/scheduling");
+        Assert.Equal(HttpStatusCode.Redirect, resumed.StatusCode);
+        Assert.Single(await ((IJobWorkerStore)app.Queue).AcquireAsync(new AcquireRequest("mail", "w", 1, TimeSpan.FromMinutes(1))));
+        using var forged = await app.PostAsync("/scheduling/queues/mail/pause", []);
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await app.PostAsync("/scheduling/queues/mail/delete", [], tokenFrom: "/scheduling")).StatusCode);
     }
 
     [Fact]

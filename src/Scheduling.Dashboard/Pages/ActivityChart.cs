@@ -31,7 +31,7 @@ internal static class ActivityChart
             : string.Create(CultureInfo.InvariantCulture, $"In the last hour {done:N0} job(s) succeeded, {dead:N0} died and {cancelled:N0} were cancelled or expired; the busiest minute, {start.AddMinutes(busiest):HH:mm} UTC, finished {peak:N0}.");
 
         html.Raw("<figure class=\"chart\">")
-            .Open("svg", ("viewBox", $"0 0 {Minutes * BarWidth} {Height + 16}"), ("role", "img"), ("aria-labelledby", "activity-title activity-desc"), ("preserveAspectRatio", "none"))
+            .Open("svg", ("viewBox", $"0 0 {Minutes * BarWidth} {Height}"), ("role", "img"), ("aria-labelledby", "activity-title activity-desc"), ("preserveAspectRatio", "none"))
             .Element("title", "Finished jobs per minute, last hour", ("id", "activity-title"))
             .Element("desc", summary, ("id", "activity-desc"));
         for (var i = 0; i < Minutes; i++)
@@ -47,10 +47,9 @@ internal static class ActivityChart
             }
         }
 
-        html.Element("text", start.ToString("HH:mm", CultureInfo.InvariantCulture), ("x", "0"), ("y", Number(Height + 14)))
-            .Element("text", end.ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC", ("x", Number(Minutes * BarWidth)), ("y", Number(Height + 14)), ("text-anchor", "end"))
-            .Raw("</svg>")
-            .Open("figcaption").Text(summary).Raw(" <span class=\"key done\">succeeded</span> <span class=\"key dead\">dead</span> <span class=\"key cancelled\">cancelled</span></figcaption></figure>");
+        html.Raw("</svg><div class=\"axis\" aria-hidden=\"true\">")
+            .Element("span", start.ToString("HH:mm", CultureInfo.InvariantCulture)).Element("span", end.ToString("HH:mm", CultureInfo.InvariantCulture) + " UTC").Raw("</div>")
+            .Open("figcaption").Text(summary).Raw(" <span class=\"key key-done\">succeeded</span> <span class=\"key key-dead\">dead</span> <span class=\"key key-cancelled\">cancelled</span></figcaption></figure>");
     }
 
     private static string Number(double value) => value.ToString("0.##", CultureInfo.InvariantCulture);

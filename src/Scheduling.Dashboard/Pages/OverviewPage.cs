@@ -3,9 +3,10 @@ namespace Scheduling.Dashboard.Pages;
 /// <summary>Per queue counts by state, the oldest due job, paused and limited queues, live hosts; refreshed in place.</summary>
 internal static class OverviewPage
 {
-    public static string Render(PageContext page, DashboardStats.Snapshot stats) =>
+    public static string Render(PageContext page, DashboardStats.Snapshot stats, string? done) =>
         Layout.Page(page, "Overview", "Overview", html =>
         {
+            if (done is not null) html.Element("p", done, ("class", "done"), ("role", "status"));
             html.Open("section", ("aria-live", "polite"), ("data-refresh", $"{page.Base}/fragments/queues"));
             Queues(html, page, stats);
             html.Raw("</section>");
@@ -24,16 +25,20 @@ internal static class OverviewPage
         html.Open("p", ("class", "meta")).Text($"{stats.Hosts.Count} live worker host(s). Counts read at ").Time(stats.ReadAt).Raw("</p>");
         ActivityChart.Render(html, stats.LastHour, stats.ReadAt);
         var finished = stats.LastHour.GroupBy(a => a.Queue, StringComparer.Ordinal).ToDictionary(g => g.Key, g => (Done: g.Sum(a => a.Succeeded), Dead: g.Sum(a => a.Dead)), StringComparer.Ordinal);
-        if (stats.Queues.Count == 0)
+        // Queues with no active job but jobs finished in the last hour are listed too (their dead are news).
+        var queues = stats.Queues.Concat(finished.Keys.Where(name => !stats.Queues.Any(q => q.Queue == name))
+                .Select(name => new QueueStats(name, 0, 0, 0, null) { Hosts = stats.Hosts.Count(h => h.Serves(name)) }))
+            .OrderBy(q => q.Queue, StringComparer.Ordinal).ToArray();
+        if (queues.Length == 0)
         {
-            html.Element("p", "No queue has active jobs.", ("class", "empty"));
+            html.Element("p", "No queue has active jobs, and none finished any in the last hour.", ("class", "empty"));
             return;
         }
 
-        html.Raw("<div class=\"scroll\"><table><caption>Active jobs per queue</caption><thead><tr>")
+        html.Raw("<div class=\"scroll\"><table><caption>Jobs per queue: active now, finished in the last hour</caption><thead><tr>")
             .Raw("<th scope=\"col\">Queue</th><th scope=\"col\">Waiting</th><th scope=\"col\">Due</th><th scope=\"col\">Scheduled</th><th scope=\"col\">Running</th>")
             .Raw("<th scope=\"col\">Oldest due</th><th scope=\"col\">Done (1 h)</th><th scope=\"col\">Dead (1 h)</th><th scope=\"col\">Hosts</th><th scope=\"col\">Oversized</th><th scope=\"col\">State</th></tr></thead><tbody>");
-        foreach (var q in stats.Queues)
+        foreach (var q in queues)
         {
             html.Raw("<tr><th scope=\"row\">").Link($"{page.Base}/jobs{Html.Query(("queue", q.Queue))}", q.Queue).Raw("</th>");
             Cell(html, q.Waiting, page, q.Queue, "waiting");
@@ -46,9 +51,17 @@ internal static class OverviewPage
             html.Raw("<td>").Link($"{page.Base}/jobs{Html.Query(("queue", q.Queue), ("state", "dead"))}", dead.ToString("N0", System.Globalization.CultureInfo.InvariantCulture), dead > 0 ? "warn" : null).Raw("</td>");
             html.Element("td", q.Hosts.ToString(System.Globalization.CultureInfo.InvariantCulture), ("class", q.Hosts == 0 ? "warn" : null));
             html.Element("td", q.Oversized.ToString(System.Globalization.CultureInfo.InvariantCulture), ("class", q.Oversized > 0 ? "warn" : null));
-            var state = q.Paused ? "paused" : q.Limits.IsLimited ? "limited" : "running";
-            html.Element("td", state, ("class", q.Paused ? "warn" : null));
-            html.Raw("</tr>");
+            var active = stats.Queues.Contains(q);
+            var state = !active ? "no active job" : q.Paused ? "paused" : q.Limits.IsLimited ? "limited" : "running";
+            html.Raw("<td>").Element("span", state, ("class", q.Paused ? "warn" : null));
+            if (page.CanAct && active) // a queue's paused state is read with its active jobs' counts
+            {
+                page.Form(html, $"{page.Base}/queues/{Uri.EscapeDataString(q.Queue)}/{(q.Paused ? "resume" : "pause")}", "inline queue-control")
+                    .Element("button", q.Paused ? "Resume" : "Pause", ("type", "submit"), ("class", q.Paused ? null : "danger"), ("aria-label", $"{(q.Paused ? "Resume" : "Pause")} queue {q.Queue}"))
+                    .Raw("</form>");
+            }
+
+            html.Raw("</td></tr>");
         }
 
         html.Raw("</tbody></table></div>");
