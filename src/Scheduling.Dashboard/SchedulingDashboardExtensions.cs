@@ -98,6 +98,22 @@ public static class SchedulingDashboardExtensions
             var stats = await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false);
             await WriteAsync(http, HostsPage.Render(Page(http), stats)).ConfigureAwait(false);
         }));
+        group.MapGet("/ara", Guarded(async http =>
+        {
+            var text = http.Request.Query["days"].FirstOrDefault();
+            var days = 7;
+            if (!string.IsNullOrEmpty(text) && (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out days) || days is < 1 or > 30))
+            {
+                await WriteAsync(http, AraPage.Render(Page(http), null, 7, $"days: '{text}' is not a whole number from 1 to 30."), StatusCodes.Status400BadRequest).ConfigureAwait(false);
+                return;
+            }
+
+            var source = http.RequestServices.GetService<IAraReportSource>() ?? Queue(http) as IAraReportSource;
+            var ceiling = http.RequestServices.GetService<IOptions<SchedulingOptions>>()?.Value.Ara.CeilingMemoryMb ?? new AraOptions().CeilingMemoryMb;
+            var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+            var report = source is null ? null : await source.GetAraReportAsync(now.AddDays(-days), now, ceiling, http.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(http, AraPage.Render(Page(http), report, days, null)).ConfigureAwait(false);
+        }));
         group.MapGet("/jobs", Guarded(async http =>
         {
             var problems = new List<string>();

@@ -124,6 +124,10 @@ public sealed class BrowserTests : IAsyncLifetime
         Assert.Equal(0, await page.Locator("main script, main img").CountAsync());
         Assert.Equal(["Cancel?"], dialogs); // no alert ran
 
+        // Resources: the real store's report.
+        await page.GetByRole(AriaRole.Link, new() { Name = "Resources", Exact = true }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Status)).ToContainTextAsync("Hash audit: every stored command hash is md5");
+
         // Hosts, and the page at a phone's width.
         await page.GotoAsync("/scheduling/hosts");
         await Assertions.Expect(page.GetByRole(AriaRole.Table)).ToContainTextAsync("media");

@@ -77,6 +77,45 @@ public sealed partial class PagesTests
         Assert.Equal(HttpStatusCode.NotFound, (await app.PostAsync("/scheduling/queues/mail/delete", [], tokenFrom: "/scheduling")).StatusCode);
     }
 
+    private sealed class FixedReport(AraImpactReport report) : IAraReportSource
+    {
+        public (DateTimeOffset From, DateTimeOffset To, int Ceiling)? Asked;
+
+        public ValueTask<AraImpactReport> GetAraReportAsync(DateTimeOffset windowStart, DateTimeOffset windowEnd, int ceilingMemoryMb, CancellationToken cancellationToken = default)
+        {
+            Asked = (windowStart, windowEnd, ceilingMemoryMb);
+            return ValueTask.FromResult(report);
+        }
+    }
+
+    [Fact]
+    public async Task The_resources_page_shows_the_hash_audit_and_memory_given_against_used()
+    {
+        var now = new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
+        var source = new FixedReport(new AraImpactReport
+        {
+            From = now.AddDays(-3), To = now, HashMismatches = 2,
+            Days = [new AraDailyRow(new DateOnly(2026, 12, 5), "etl", 40, 1, 3, 2, 0)],
+            TopAllocations = [new AraMemoryBucket(4096, 30)],
+            Fits = [new AraDefinitionFit("etl", 38, 4_600, 3_900, 5_200, 1)],
+        });
+        await using var app = await DashboardApp.StartAsync(services: s => s.AddSingleton<IAraReportSource>(source).AddSingleton<TimeProvider>(new FakeTimeProvider(now)),
+            scheduling: s => s.Configure(o => o.Ara.CeilingMemoryMb = 16_384));
+
+        var (status, page) = await app.GetAsync("/scheduling/ara?days=3");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal((now.AddDays(-3), now, 16_384), source.Asked);
+        Assert.Contains("Hash audit: 2 job(s) have a command hash that is not md5 of their command", page, StringComparison.Ordinal);
+        Assert.Matches("<th scope=\"row\">etl</th><td>38</td><td>4,600 MB</td><td>3,900 MB</td><td>5,200 MB</td><td>15%</td><td class=\"warn\">1</td>", page);
+        Assert.Equal(3, Regex.Count(page, "<rect class=\"(given|peak|max)\""));
+        Assert.Contains("4,096 MB: 30 job(s)", page, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, (await app.GetAsync("/scheduling/ara?days=90")).Status);
+
+        await using var plain = await DashboardApp.StartAsync();
+        Assert.Contains("This job store keeps no ARA report", (await plain.GetAsync("/scheduling/ara")).Body, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Counts_are_read_once_per_cache_period_however_many_viewers_refresh()
     {

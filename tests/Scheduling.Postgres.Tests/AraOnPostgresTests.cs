@@ -136,8 +136,20 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
             new JobRequest("k") { Command = "big", Definition = new JobDefinition("huge", 8000) },
         ]);
         var day = time.GetUtcNow();
+        // Three runs of another definition, in their own queue: what they were given against what they used.
+        foreach (var (peak, oom) in new[] { (300, false), (500, false), (512, true) })
+        {
+            await queue.EnqueueAsync(new JobRequest("k") { Queue = "runs", Command = "fit", Definition = new JobDefinition("fit", 512) });
+            var run = Assert.Single(await queue.AcquireAsync(new AcquireRequest("runs", "w", 1, TimeSpan.FromMinutes(1))));
+            await queue.AcknowledgeAsync([(oom ? JobAck.Failure(run.Lease, "killed") : JobAck.Success(run.Lease)) with
+                { Usage = new ResourceUsage { PeakMemoryMb = peak, OomKilled = oom }, RunDuration = TimeSpan.FromSeconds(5) }]);
+        }
 
-        var report = await AraImpactReport.QueryAsync(database.DataSource, schema, day.AddDays(-1), day.AddDays(1), 4096);
+        var report = await new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema }).GetAraReportAsync(day.AddDays(-1), day.AddDays(1), 4096);
+        var fit = Assert.Single(report.Fits);
+        Assert.Equal(("fit", 3L, 1L, 512), (fit.DefinitionId, fit.Runs, fit.OomKilled, fit.MaxPeakMb));
+        Assert.Equal(1312 / 3.0, fit.MeanPeakMb, 6);
+        Assert.InRange(fit.MeanAllocatedMb, 512, 4096);
 
         var python = Assert.Single(report.Days, d => d.DefinitionId == "python-etl");
         Assert.Equal((DateOnly.FromDateTime(day.UtcDateTime), 2L, 1L), (python.Day, python.Jobs, python.NullCommandHash));
@@ -148,7 +160,7 @@ public sealed class AraOnPostgresTests(PostgresDatabaseFixture database) : IClas
 
         // The incident's bug, reproduced by hand: a hash that is not md5(command) is caught.
         await using (var tamper = database.DataSource.CreateCommand($"UPDATE \"{schema}\".jobs SET command_hash = md5('Nightly ETL') WHERE command = 'a'")) await tamper.ExecuteNonQueryAsync();
-        Assert.Equal(1L, (await AraImpactReport.QueryAsync(database.DataSource, schema, day.AddDays(-1), day.AddDays(1), 4096)).HashMismatches);
+        Assert.Equal(1L, (await new PostgresJobQueue(database.DataSource, new PostgresQueueOptions { Schema = schema }).GetAraReportAsync(day.AddDays(-1), day.AddDays(1), 4096)).HashMismatches);
 
         var (exit, output, _) = await CliAsync("ara", "report", "--connection", database.ConnectionString, "--schema", schema,
             "--from", day.AddDays(-1).ToString("O"), "--to", day.AddDays(1).ToString("O"), "--ceiling-mb", "4096", "--json");

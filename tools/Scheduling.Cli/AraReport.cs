@@ -16,7 +16,7 @@ internal static class AraReport
         return DatabaseCommand.Create("report", "ARA's impact per day and definition: null hashes, elevated allocations, ceiling hits, GPU jobs and the hash audit (exit 3 when the audit finds a mismatch).", async (db, parse, cancellationToken) =>
         {
             var end = parse.GetValue(to) ?? DateTimeOffset.UtcNow;
-            var report = await AraImpactReport.QueryAsync(db.DataSource, db.Schema, parse.GetValue(from) ?? end.AddDays(-7), end, parse.GetValue(ceiling), cancellationToken);
+            var report = await db.Queue.GetAraReportAsync(parse.GetValue(from) ?? end.AddDays(-7), end, parse.GetValue(ceiling), cancellationToken);
             if (db.Json) await db.Output.WriteLineAsync(JsonSerializer.Serialize(report, Cli.Json));
             else await WriteTableAsync(report, db.Output);
             return report.HashMismatches == 0 ? Cli.Ok : Cli.BadInput;

@@ -9,7 +9,7 @@ namespace Scheduling.Postgres;
 /// leases fenced by a token, batched acknowledgements, binary COPY for bulk enqueue, and NOTIFY
 /// in the enqueueing transaction. Safe to share across threads; hold one per schema.
 /// </summary>
-public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJobStore
+public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJobStore, IAraReportSource
 {
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresQueueOptions _options;
@@ -571,6 +571,17 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         await using var oversized = _retention.StatsCommand(_dataSource, now, oversized: true);
         await using var rows = await oversized.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Retention.ReadOversizedAsync(rows, stats, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<AraImpactReport> GetAraReportAsync(DateTimeOffset windowStart, DateTimeOffset windowEnd, int ceilingMemoryMb, CancellationToken cancellationToken = default)
+    {
+        if (windowEnd <= windowStart) throw new ArgumentOutOfRangeException(nameof(windowEnd), windowEnd, $"The window's end must be after its start ({windowStart:O}).");
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new AraImpactQueries(_schema).Batch(_dataSource, windowStart, windowEnd, ceilingMemoryMb);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var (days, top, mismatches, fits) = await AraImpactQueries.ReadAsync(reader, cancellationToken).ConfigureAwait(false);
+        return new AraImpactReport { From = windowStart, To = windowEnd, Days = days, TopAllocations = top, HashMismatches = mismatches, Fits = fits };
     }
 
     /// <inheritdoc />

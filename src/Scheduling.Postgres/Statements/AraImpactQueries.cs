@@ -3,7 +3,7 @@ using NpgsqlTypes;
 
 namespace Scheduling.Postgres.Statements;
 
-/// <summary>The ARA impact report's three statements (per day and definition, top allocations, hash audit), sent as one batch, and their readers.</summary>
+/// <summary>The ARA impact report's four statements (per day and definition, top allocations, hash audit, given against used per definition), sent as one batch, and their readers.</summary>
 internal sealed class AraImpactQueries
 {
     // Row ordinals of the daily rows and of the top allocations.
@@ -28,6 +28,13 @@ internal sealed class AraImpactQueries
             WHERE definition_id IS NOT NULL AND memory_mb IS NOT NULL AND created_at >= $1 AND created_at < $2 AND $3 > 0
             GROUP BY memory_mb ORDER BY count(*) DESC, memory_mb DESC LIMIT 20
             """);
+        // Per definition, runs finished in the window (run_history_finished_idx): given against used.
+        Fits = schema.Apply("""
+            SELECT definition_id, count(*), avg(allocated_memory_mb)::float8, avg(peak_memory_mb)::float8, max(peak_memory_mb), count(*) FILTER (WHERE oom_killed)
+            FROM {schema}.run_history
+            WHERE finished_at >= $1 AND finished_at < $2 AND $3 > 0
+            GROUP BY definition_id ORDER BY definition_id
+            """);
         // The hash rule's audit: the stored hash is md5 of the final command, and NULL without one (never the description's).
         HashMismatches = schema.Apply("""
             SELECT count(*) FROM {schema}.jobs
@@ -37,13 +44,14 @@ internal sealed class AraImpactQueries
     }
 
     public string Daily { get; }
+    public string Fits { get; }
     public string TopAllocations { get; }
     public string HashMismatches { get; }
 
     public NpgsqlBatch Batch(NpgsqlDataSource dataSource, DateTimeOffset from, DateTimeOffset to, int ceilingMemoryMb)
     {
         var batch = dataSource.CreateBatch();
-        foreach (var sql in new[] { Daily, TopAllocations, HashMismatches })
+        foreach (var sql in new[] { Daily, TopAllocations, HashMismatches, Fits })
         {
             var command = new NpgsqlBatchCommand(sql);
             command.Parameters.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = from.ToUniversalTime(), NpgsqlDbType = NpgsqlDbType.TimestampTz });
@@ -55,8 +63,8 @@ internal sealed class AraImpactQueries
         return batch;
     }
 
-    /// <summary>Reads the batch's three results in order.</summary>
-    public static async Task<(List<AraDailyRow> Days, List<AraMemoryBucket> Top, long Mismatches)> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    /// <summary>Reads the batch's four results in order.</summary>
+    public static async Task<(List<AraDailyRow> Days, List<AraMemoryBucket> Top, long Mismatches, List<AraDefinitionFit> Fits)> ReadAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
         var days = new List<AraDailyRow>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -67,6 +75,11 @@ internal sealed class AraImpactQueries
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) top.Add(new AraMemoryBucket(reader.GetInt32(BucketMemory), reader.GetInt64(BucketJobs)));
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return (days, top, reader.GetInt64(0));
+        var mismatches = reader.GetInt64(0);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var fits = new List<AraDefinitionFit>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            fits.Add(new AraDefinitionFit(reader.GetString(0), reader.GetInt64(1), reader.GetDouble(2), reader.GetDouble(3), reader.GetInt32(4), reader.GetInt64(5)));
+        return (days, top, mismatches, fits);
     }
 }
