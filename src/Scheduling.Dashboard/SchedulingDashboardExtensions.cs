@@ -98,6 +98,13 @@ public static class SchedulingDashboardExtensions
             var stats = await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false);
             await WriteAsync(http, HostsPage.Render(Page(http), stats)).ConfigureAwait(false);
         }));
+        group.MapGet("/recurring", Guarded(async http =>
+        {
+            var plan = http.RequestServices.GetService<IRecurringJobsView>()?.Current;
+            var store = http.RequestServices.GetService<IRecurringJobStore>() ?? Queue(http) as IRecurringJobStore;
+            var stored = store is null ? null : await store.ListRecurringJobsAsync(http.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(http, RecurringPage.Render(Page(http), plan, stored)).ConfigureAwait(false);
+        }));
         group.MapGet("/ara", Guarded(async http =>
         {
             var text = http.Request.Query["days"].FirstOrDefault();

@@ -116,6 +116,37 @@ public sealed partial class PagesTests
         Assert.Contains("This job store keeps no ARA report", (await plain.GetAsync("/scheduling/ara")).Body, StringComparison.Ordinal);
     }
 
+    private sealed class FixedPlan(RecurringJobsPlan plan) : IRecurringJobsView
+    {
+        public RecurringJobsPlan? Current => plan;
+    }
+
+    [Fact]
+    public async Task The_recurring_page_shows_each_jobs_crons_offset_and_ticks_the_busiest_hour_and_the_stored_jobs()
+    {
+        var tick = new DateTimeOffset(2026, 12, 6, 13, 0, 17, TimeSpan.Zero);
+        var plan = new RecurringJobsPlan(
+            [new RecurringJobPlan("nightly-report", "report", "reports", "Europe/Paris", new StaggerResult("nightly-report", "0 * * * *", "17 0 * * * *", 17, StaggerSource.Planned), TimeSpan.FromSeconds(40), [tick, tick.AddHours(1)])],
+            tick.AddMinutes(-5))
+        {
+            BusiestHour = new DateTimeOffset(2026, 1, 5, 8, 0, 0, TimeSpan.Zero), Unstaggered = [.. Enumerable.Repeat(0, 119), 8], Staggered = [.. Enumerable.Repeat(0, 119), 2], Peak = (8, 2),
+        };
+        await using var app = await DashboardApp.StartAsync(services: s => s.AddSingleton<IRecurringJobsView>(new FixedPlan(plan)));
+        await ((IRecurringJobStore)app.Queue).SaveRecurringJobAsync(new RecurringJobDefinition("cleanup", "*/5 * * * *", "cleanup") { Paused = true });
+
+        var (status, page) = await app.GetAsync("/scheduling/recurring");
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("<code>0 * * * *</code></td><td><code>17 0 * * * *</code></td><td>17 s (planned)</td><td>Europe/Paris</td><td>40 s</td>", page, StringComparison.Ordinal);
+        Assert.Contains("2026-12-06 13:00:17 UTC", page, StringComparison.Ordinal);
+        Assert.Contains("The busiest hour of a week (Mon 08:00 UTC): at most 8 job(s) run at once with every job at second 0, 2 with the offsets.", page, StringComparison.Ordinal);
+        Assert.Equal(2, Regex.Count(page, "<rect class=\"(un)?staggered\""));
+        Assert.Matches("<th scope=\"row\">cleanup</th><td><code>\\*/5 \\* \\* \\* \\*</code></td><td>UTC</td><td>cleanup in default</td><td class=\"warn\">paused</td>", page);
+
+        await using var none = await DashboardApp.StartAsync();
+        Assert.Contains("No recurring scheduler has planned in this process", (await none.GetAsync("/scheduling/recurring")).Body, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Counts_are_read_once_per_cache_period_however_many_viewers_refresh()
     {

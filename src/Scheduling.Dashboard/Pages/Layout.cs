@@ -30,7 +30,7 @@ internal static class Layout
             .Open("link", ("rel", "stylesheet"), ("href", $"{page.Base}/assets/dashboard.css"))
             .Open("script", ("src", $"{page.Base}/assets/dashboard.js"), ("defer", "defer")).Raw("</script></head><body>")
             .Raw("<a class=\"skip\" href=\"#main\">Skip to content</a><header><span class=\"brand\">Scheduling</span><nav aria-label=\"Dashboard\">");
-        foreach (var (path, label) in new[] { ("/", "Overview"), ("/jobs", "Jobs"), ("/hosts", "Hosts"), ("/ara", "Resources") })
+        foreach (var (path, label) in new[] { ("/", "Overview"), ("/jobs", "Jobs"), ("/hosts", "Hosts"), ("/recurring", "Recurring"), ("/ara", "Resources") })
             html.Element("a", label, ("href", page.Base + path), ("aria-current", label == current ? "page" : null));
         html.Raw("</nav></header>");
         if (page.Notice is { } notice) html.Element("p", notice, ("class", "notice"), ("role", "note"));

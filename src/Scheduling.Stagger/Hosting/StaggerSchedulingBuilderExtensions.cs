@@ -42,7 +42,10 @@ public static class StaggerSchedulingBuilderExtensions
         // Stored recurring jobs live with the queue when it keeps them (both of the library's queues do).
         services.TryAddSingleton(StoreOf);
         services.TryAddSingleton(sp => new RecurringJobManager(sp.GetRequiredService<IRecurringJobStore>()));
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RecurringJobScheduler>());
+        // One scheduler: the hosted service, and the plan it shows (the dashboard's recurring jobs page).
+        services.TryAddSingleton<RecurringJobScheduler>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, RecurringJobScheduler>(sp => sp.GetRequiredService<RecurringJobScheduler>()));
+        services.TryAddSingleton<IRecurringJobsView>(sp => sp.GetRequiredService<RecurringJobScheduler>());
     }
 
     private static IRecurringJobStore StoreOf(IServiceProvider services)

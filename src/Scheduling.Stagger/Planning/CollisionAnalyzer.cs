@@ -81,6 +81,18 @@ public static class CollisionAnalyzer
         return new CollisionReport(pairs, peak, instants);
     }
 
+    /// <summary>
+    /// How many of <paramref name="jobs"/> run at each second of the reference week (<see cref="Timeline.Start"/>),
+    /// as <see cref="Analyze"/> counts them: the series behind its peak.
+    /// </summary>
+    internal static int[] Load(IReadOnlyList<StaggerJob> jobs)
+    {
+        var load = new int[Timeline.Seconds];
+        foreach (var job in StaggerPlanner.Prepare(jobs))
+            foreach (var start in job.Starts) Timeline.Add(load, start, job.Duration, 1);
+        return load;
+    }
+
     private static void Count(Dictionary<(int, int), int> counts, int a, int b)
     {
         var key = a < b ? (a, b) : (b, a);

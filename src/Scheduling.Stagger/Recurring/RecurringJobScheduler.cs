@@ -11,7 +11,7 @@ namespace Scheduling.Stagger;
 /// each tick carries an any-state unique key, so a tick becomes exactly one job however many hosts
 /// enqueue it. Ticks come from the job's effective (staggered) expression in its time zone.
 /// </summary>
-internal sealed partial class RecurringJobScheduler : BackgroundService
+internal sealed partial class RecurringJobScheduler : BackgroundService, IRecurringJobsView
 {
     private readonly IJobQueue _queue;
     private readonly IStaggerPolicy _policy;
@@ -156,6 +156,7 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
 
         _estimated = await EstimateDurationsAsync(jobs, cancellationToken).ConfigureAwait(false);
         var plans = Build(jobs, previous);
+        _published = plans;
         Interlocked.Increment(ref _plansLoaded);
         LogSummary(plans, stored.Count(s => s.Paused));
         return plans;
@@ -267,6 +268,59 @@ internal sealed partial class RecurringJobScheduler : BackgroundService
         var names = _options.Jobs.Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var key in _stagger.Offsets.Keys.Where(k => !names.Contains(k)).Order(StringComparer.Ordinal))
             UnknownOffsetKey(_logger, StaggerOptions.Section, key, string.Join(", ", names.Order(StringComparer.Ordinal)));
+    }
+
+    private volatile List<Plan>? _published;
+    private RecurringJobsPlan? _view;
+    private int _viewOf;
+
+    /// <inheritdoc />
+    public RecurringJobsPlan? Current
+    {
+        get
+        {
+            // Built on demand from the plans in force (their next ticks move on), at most once per pass.
+            if (_published is not { } plans) return null;
+            var version = PlansLoaded;
+            var now = _time.GetUtcNow();
+            if (_view is { } view && _viewOf == version && view.Jobs.All(j => j.NextTicks.Count == 0 || j.NextTicks[0] > now)) return view;
+            (_view, _viewOf) = (Describe(plans, now), version);
+            return _view;
+        }
+    }
+
+    private RecurringJobsPlan Describe(List<Plan> plans, DateTimeOffset now)
+    {
+        const int NextTicks = 3, Hour = 3600, Step = 30;
+        var jobs = plans.Select(p =>
+        {
+            var ticks = new List<DateTimeOffset>();
+            var after = now.UtcDateTime;
+            while (ticks.Count < NextTicks && Occurrences.Next(p.Expression, p.FixedSecond, p.Job.TimeZone, after) is { } next)
+            {
+                ticks.Add(new DateTimeOffset(next, TimeSpan.Zero));
+                after = next;
+            }
+
+            return new RecurringJobPlan(p.Job.Name, p.Job.Template.Kind, p.Job.Template.Queue, p.Job.TimeZone.Id, p.Stagger, ToStaggerJob(p.Job).ExpectedDuration, ticks);
+        }).OrderBy(j => j.Name, StringComparer.Ordinal).ToArray();
+
+        try
+        {
+            var unstaggered = CollisionAnalyzer.Load(plans.Select(p => ToStaggerJob(p.Job, p.Stagger.OriginalExpression)).ToArray());
+            var staggered = CollisionAnalyzer.Load(plans.Select(p => ToStaggerJob(p.Job, p.Stagger.EffectiveExpression)).ToArray());
+            var busiest = Array.IndexOf(unstaggered, unstaggered.Max()) / Hour * Hour;
+            int[] Series(int[] load) => Enumerable.Range(0, Hour / Step).Select(i => load.Skip(busiest + i * Step).Take(Step).DefaultIfEmpty(0).Max()).ToArray();
+            return new RecurringJobsPlan(jobs, now)
+            {
+                BusiestHour = new DateTimeOffset(Timeline.Start.AddSeconds(busiest)), Step = TimeSpan.FromSeconds(Step),
+                Unstaggered = Series(unstaggered), Staggered = Series(staggered), Peak = (unstaggered.Max(), staggered.Max()),
+            };
+        }
+        catch (ArgumentException)
+        {
+            return new RecurringJobsPlan(jobs, now); // an expression the simulation cannot read: the jobs without the timeline
+        }
     }
 
     private void LogSummary(List<Plan> plans, int paused)
