@@ -1,0 +1,46 @@
+using Npgsql;
+using Scheduling.Postgres.Statements;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>
+/// The plans behind the job lists (CLI, dashboard) on a large table: each filter an index serves is read
+/// through it, never by walking the table, so a page costs the same on 60,000 jobs as on 60.
+/// </summary>
+public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    [Fact]
+    public async Task Dead_jobs_a_queue_and_a_keyset_page_are_read_through_indexes()
+    {
+        var queue = await database.NewQueueAsync();
+        for (var batch = 0; batch < 6; batch++)
+            await queue.EnqueueManyAsync(Enumerable.Range(0, 10_000).Select(i => new JobRequest("k") { Queue = $"q{i % 4}" }).ToArray());
+        await using (var seed = database.DataSource.CreateCommand($"UPDATE \"{queue.Schema}\".jobs SET state = 'dead', finalized_at = now(), attempt = 1 WHERE id % 2000 = 7; ANALYZE \"{queue.Schema}\".jobs"))
+            await seed.ExecuteNonQueryAsync();
+        var read = new ReadJob(new PostgresSchema(queue.Schema, "schema"));
+
+        async Task<string> PlanAsync(JobListQuery query)
+        {
+            await using var list = read.ListCommand(database.DataSource, query, null);
+            await using var explain = database.DataSource.CreateCommand("EXPLAIN (COSTS OFF) " + list.CommandText);
+            foreach (NpgsqlParameter p in list.Parameters) explain.Parameters.Add(p.Clone());
+            var lines = new List<string>();
+            await using var reader = await explain.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
+            return string.Join("\n", lines);
+        }
+
+        var dead = await PlanAsync(new JobListQuery { States = [JobState.Dead] });
+        Assert.Contains("jobs_dead_idx", dead, StringComparison.Ordinal);
+        Assert.DoesNotContain("Seq Scan on jobs", dead, StringComparison.Ordinal);
+        Assert.Equal(30, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Dead], Limit = 100 })).Count);
+
+        foreach (var query in new[] { new JobListQuery { Queue = "q1" }, new JobListQuery { Queue = "q1", States = [JobState.Available], BeforeId = 30_000 }, new JobListQuery() })
+        {
+            var plan = await PlanAsync(query);
+            Assert.DoesNotContain("Seq Scan on jobs", plan, StringComparison.Ordinal);
+            Assert.Contains("Index Scan Backward using jobs_pkey", plan, StringComparison.Ordinal); // newest first, stopping at the page
+        }
+    }
+}
