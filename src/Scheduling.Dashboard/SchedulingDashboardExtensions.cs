@@ -140,7 +140,8 @@ public static class SchedulingDashboardExtensions
 
             var snapshot = await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false);
             var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-            var why = WhyNotStarted.Explain(job, snapshot.Queues.FirstOrDefault(q => q.Queue == job.Queue), snapshot.Hosts, now);
+            var ahead = job.State == JobState.Available ? await Queue(http).CountAheadAsync(job.Id, WhyNotStarted.AheadCap, http.RequestAborted).ConfigureAwait(false) : null;
+            var why = WhyNotStarted.Explain(job, snapshot.Queues.FirstOrDefault(q => q.Queue == job.Queue), snapshot.Hosts, now, ahead);
             await WriteAsync(http, JobPage.Render(Page(http), job, why, Done(http))).ConfigureAwait(false);
         }));
 

@@ -5,7 +5,10 @@ namespace Scheduling.Dashboard;
 /// <summary>Why a job has not started, in words, from the job, its queue's counts and the live hosts.</summary>
 internal static class WhyNotStarted
 {
-    public static IReadOnlyList<string> Explain(JobInfo job, QueueStats? queue, IReadOnlyList<WorkerHostInfo> hosts, DateTimeOffset now)
+    /// <summary>How far the jobs ahead of a due job are counted.</summary>
+    public const int AheadCap = 1_000;
+
+    public static IReadOnlyList<string> Explain(JobInfo job, QueueStats? queue, IReadOnlyList<WorkerHostInfo> hosts, DateTimeOffset now, long? ahead = null)
     {
         var reasons = new List<string>();
         switch (job.State)
@@ -44,9 +47,13 @@ internal static class WhyNotStarted
 
         if (reasons.Count == 0 && job.State == JobState.Available)
         {
-            reasons.Add(queue is { Available: > 1 } q
-                ? $"It has been due since {Format(job.RunAt)} and waits for a free worker slot: {q.Available - 1:N0} other due job(s) in '{job.Queue}', taken by priority {job.EffectivePriority} then due time."
-                : $"It has been due since {Format(job.RunAt)}; a worker should take it at its next fetch.");
+            reasons.Add(ahead switch
+            {
+                > 0 and var n => $"It has been due since {Format(job.RunAt)} and waits for a free worker slot behind {(n >= AheadCap ? $"at least {n:N0}" : $"{n:N0}")} due job(s) of '{job.Queue}' that go first (a higher priority than its {job.EffectivePriority}, or due earlier).",
+                0 => $"It has been due since {Format(job.RunAt)} and is next in '{job.Queue}': a worker takes it at its next fetch.",
+                _ when queue is { Available: > 1 } q => $"It has been due since {Format(job.RunAt)} and waits for a free worker slot: {q.Available - 1:N0} other due job(s) in '{job.Queue}', taken by priority {job.EffectivePriority} then due time.",
+                _ => $"It has been due since {Format(job.RunAt)}; a worker should take it at its next fetch.",
+            });
         }
 
         return reasons;

@@ -56,6 +56,10 @@ public sealed class WhyNotStartedTests
         Assert.Equal(["Queue 'q' starts at most 10 job(s) per 60 s; it may be waiting for its allowance.", "At most 2 job(s) of key 'tenant-9' run at once; that key may be at its cap."], limited);
         Assert.Equal("It has been due since 2026-12-06 07:59:00 UTC and waits for a free worker slot: 41 other due job(s) in 'q', taken by priority 0 then due time.",
             Only(WhyNotStarted.Explain(Job(JobState.Available), Queue(due: 42), [Host], Now)));
+        Assert.Equal("It has been due since 2026-12-06 07:59:00 UTC and waits for a free worker slot behind 12 due job(s) of 'q' that go first (a higher priority than its 0, or due earlier).",
+            Only(WhyNotStarted.Explain(Job(JobState.Available), Queue(due: 42), [Host], Now, ahead: 12)));
+        Assert.Contains("behind at least 1,000 due job(s)", Only(WhyNotStarted.Explain(Job(JobState.Available), Queue(due: 50_000), [Host], Now, ahead: WhyNotStarted.AheadCap)), StringComparison.Ordinal);
+        Assert.Contains("is next in 'q'", Only(WhyNotStarted.Explain(Job(JobState.Available), Queue(due: 42), [Host], Now, ahead: 0)), StringComparison.Ordinal);
         Assert.StartsWith("It has finished (dead)", Only(WhyNotStarted.Explain(Job(JobState.Dead), Queue(), [Host], Now)), StringComparison.Ordinal);
     }
 }

@@ -36,6 +36,20 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         Assert.DoesNotContain("Seq Scan on jobs", dead, StringComparison.Ordinal);
         Assert.Equal(30, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Dead], Limit = 100 })).Count);
 
+        // "Behind N jobs": counted in the fetch index's order, a range of it, not the table.
+        await using (var ahead = new Retention(new PostgresSchema(queue.Schema, "schema")).AheadCommand(database.DataSource, 40_001, 1_000, null))
+        await using (var explain = database.DataSource.CreateCommand("EXPLAIN (COSTS OFF) " + ahead.CommandText))
+        {
+            foreach (NpgsqlParameter p in ahead.Parameters) explain.Parameters.Add(p.Clone());
+            var plan = new List<string>();
+            await using var reader = await explain.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+            Assert.Equal(2, plan.Count(line => line.Contains("Index Scan using jobs_fetch_idx", StringComparison.Ordinal)));
+            Assert.DoesNotContain(plan, line => line.Contains("Seq Scan on jobs", StringComparison.Ordinal));
+        }
+
+        Assert.Equal(1_000L, await queue.CountAheadAsync(40_001, cap: 1_000));
+
         foreach (var query in new[] { new JobListQuery { Queue = "q1" }, new JobListQuery { Queue = "q1", States = [JobState.Available], BeforeId = 30_000 }, new JobListQuery() })
         {
             var plan = await PlanAsync(query);

@@ -106,4 +106,26 @@ public abstract partial class JobQueueContractTests
             return expected.SequenceEqual(listed);
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(150));
     }
+
+    [Fact]
+    public async Task Counting_the_due_jobs_ahead_of_one_follows_acquisition_order()
+    {
+        var queue = await CreateQueueAsync();
+        var ids = (await queue.EnqueueManyAsync([
+            new JobRequest("k"), new JobRequest("k") { Priority = 5 }, new JobRequest("k"),
+            new JobRequest("k") { RunAt = Start.AddHours(1), Priority = 9 }, new JobRequest("k") { Queue = "other", Priority = 9 }, new JobRequest("k")])).Select(r => r.JobId).ToArray();
+
+        Assert.Equal(0L, await queue.CountAheadAsync(ids[1])); // the highest priority due
+        Assert.Equal(1L, await queue.CountAheadAsync(ids[0]));
+        Assert.Equal(2L, await queue.CountAheadAsync(ids[2])); // the scheduled job and the other queue's do not count
+        Assert.Equal(3L, await queue.CountAheadAsync(ids[5]));
+        Assert.Equal(2L, await queue.CountAheadAsync(ids[5], cap: 2));
+        Assert.Null(await queue.CountAheadAsync(ids[3])); // not due
+        Assert.Null(await queue.CountAheadAsync(999_999));
+        var leased = Assert.Single(await queue.AcquireAsync(Take(1)));
+        Assert.Equal(ids[1], leased.Id);
+        Assert.Null(await queue.CountAheadAsync(ids[1])); // running
+        Assert.Equal(1L, await queue.CountAheadAsync(ids[2]));
+        Assert.Equal("cap", (await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => queue.CountAheadAsync(ids[2], cap: 0).AsTask())).ParamName);
+    }
 }

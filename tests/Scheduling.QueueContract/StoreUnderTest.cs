@@ -33,6 +33,7 @@ public sealed class StoreUnderTest(IJobQueue queue) : IJobQueue, IJobWorkerStore
     public ValueTask<BatchInfo?> GetBatchAsync(long batchId, CancellationToken cancellationToken = default) => Inner.GetBatchAsync(batchId, cancellationToken);
     public ValueTask<IReadOnlyList<WorkerHostInfo>> ListHostsAsync(CancellationToken cancellationToken = default) => Inner.ListHostsAsync(cancellationToken);
     public ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default) => Inner.GetActivityAsync(window, cancellationToken);
+    public ValueTask<long?> CountAheadAsync(long jobId, int cap = 10_000, CancellationToken cancellationToken = default) => Inner.CountAheadAsync(jobId, cap, cancellationToken);
     public ValueTask ReportHostAsync(WorkerHostInfo host, TimeSpan expiresAfter, CancellationToken cancellationToken = default) => _worker.ReportHostAsync(host, expiresAfter, cancellationToken);
     public ValueTask<bool> RemoveHostAsync(string workerId, CancellationToken cancellationToken = default) => _worker.RemoveHostAsync(workerId, cancellationToken);
     public ValueTask<int> PurgeFinishedAsync(TimeSpan olderThan, int batchSize, CancellationToken cancellationToken = default) => _worker.PurgeFinishedAsync(olderThan, batchSize, cancellationToken);

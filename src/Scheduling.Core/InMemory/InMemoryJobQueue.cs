@@ -762,6 +762,27 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<long?> CountAheadAsync(long jobId, int cap = 10_000, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateCountCap(cap);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var now = Clock.Now(_time);
+            if (!_jobs.TryGetValue(jobId, out var job) || job.State != JobState.Available || !IsDue(job, now)) return ValueTask.FromResult<long?>(null);
+            var ready = ReadySet(job.Queue);
+            long ahead = 0;
+            foreach (var other in ready)
+            {
+                if (ReferenceEquals(other, job) || ahead >= cap) break; // the set is in acquisition order
+                if (IsDue(other, now)) ahead++;
+            }
+
+            return ValueTask.FromResult<long?>(ahead);
+        }
+    }
+
     private static DateTimeOffset QueueActivityMinute(DateTimeOffset at) => new(at.UtcTicks - at.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
 
     private WorkerHostInfo[] LiveHosts(DateTimeOffset now) => _hosts.Values.Where(h => h.ExpiresAt > now).ToArray();

@@ -413,6 +413,12 @@ public static partial class JobValidation
         if (errors.Count > 0) throw new ArgumentException(string.Join(" ", errors), parameterName);
     }
 
+    /// <summary>Rejects a count cap outside 1 to 1,000,000.</summary>
+    public static void ValidateCountCap(int cap)
+    {
+        if (cap is < 1 or > 1_000_000) throw new ArgumentOutOfRangeException(nameof(cap), cap, "The cap must be between 1 and 1,000,000.");
+    }
+
     /// <summary>Rejects an activity window outside 1 minute to 1 day.</summary>
     public static void ValidateActivityWindow(TimeSpan window)
     {

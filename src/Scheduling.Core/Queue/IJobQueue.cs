@@ -100,6 +100,16 @@ public interface IJobQueue
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>One row per queue and minute that had any, ordered by minute then queue.</returns>
     ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// How many due jobs of its queue come before a due job in acquisition order (higher effective
+    /// priority, then earlier due, then smaller id), counted up to <paramref name="cap"/>: why a due job waits.
+    /// </summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="cap">Count no further than this (1 to 1,000,000); the count is then "at least" it.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The count, at most <paramref name="cap"/>; null when the job is not due and waiting (unknown, running, finished, scheduled).</returns>
+    ValueTask<long?> CountAheadAsync(long jobId, int cap = 10_000, CancellationToken cancellationToken = default);
 }
 
 /// <summary>How the jobs of one queue that finished within one minute ended (<see cref="IJobQueue.GetActivityAsync"/>).</summary>

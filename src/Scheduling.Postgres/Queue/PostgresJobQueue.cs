@@ -585,6 +585,15 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     }
 
     /// <inheritdoc />
+    public async ValueTask<long?> CountAheadAsync(long jobId, int cap = 10_000, CancellationToken cancellationToken = default)
+    {
+        JobValidation.ValidateCountCap(cap);
+        await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = _retention.AheadCommand(_dataSource, jobId, cap, _clock.WriteNow());
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long ahead ? ahead : null;
+    }
+
+    /// <inheritdoc />
     public async ValueTask<IReadOnlyList<QueueActivity>> GetActivityAsync(TimeSpan window, CancellationToken cancellationToken = default)
     {
         JobValidation.ValidateActivityWindow(window);

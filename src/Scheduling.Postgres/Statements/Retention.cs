@@ -69,6 +69,20 @@ internal sealed class Retention
             ORDER BY s.queue
             """);
 
+        Ahead = schema.Apply("""
+            WITH me AS (
+                SELECT queue, sort_rank, sort_at, id FROM {schema}.jobs
+                WHERE id = $1 AND state = 'available' AND run_at <= coalesce($3, now()) AND (latest_start_at IS NULL OR latest_start_at >= coalesce($3, now())))
+            SELECT least($2,
+                (SELECT count(*) FROM (SELECT 1 FROM {schema}.jobs j WHERE j.queue = me.queue AND j.state = 'available' AND j.sort_rank > me.sort_rank
+                    AND j.run_at <= coalesce($3, now()) AND (j.latest_start_at IS NULL OR j.latest_start_at >= coalesce($3, now()))
+                    ORDER BY j.sort_rank DESC, j.sort_at, j.id LIMIT $2) higher)
+              + (SELECT count(*) FROM (SELECT 1 FROM {schema}.jobs j WHERE j.queue = me.queue AND j.state = 'available' AND j.sort_rank = me.sort_rank
+                    AND (j.sort_at, j.id) < (me.sort_at, me.id)
+                    AND j.run_at <= coalesce($3, now()) AND (j.latest_start_at IS NULL OR j.latest_start_at >= coalesce($3, now()))
+                    ORDER BY j.sort_rank DESC, j.sort_at, j.id LIMIT $2) earlier))
+            FROM me
+            """);
         Activity = schema.Apply("""
             SELECT queue, date_trunc('minute', finalized_at, 'UTC') AS minute,
                    count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'dead'), count(*) FILTER (WHERE state IN ('cancelled', 'expired'))
@@ -101,6 +115,15 @@ internal sealed class Retention
     public string RecordRuns { get; }
     public string Purge { get; }
     public string Stats { get; }
+
+    /// <summary>
+    /// $1 job id, $2 cap, $3 now: how many due jobs of its queue come before a due job in acquisition
+    /// order, in two ranges of the fetch index (a higher rank; the same rank and an earlier (sort_at, id)),
+    /// each stopping at the cap. No row when the job is not due. C# twin: InMemoryJobQueue.CountAheadAsync.
+    /// The ORDER BY is the fetch index's order: without it PostgreSQL may scan the table for the LIMIT
+    /// (1,000,000 jobs: 270 ms by a scan, 0.5-48 ms by the index for a cap of 10,000).
+    /// </summary>
+    public string Ahead { get; }
 
     /// <summary>$1 window, $2 now: finished jobs per queue and minute, by how they ended (the finished-jobs index's range).</summary>
     public string Activity { get; }
@@ -152,6 +175,15 @@ internal sealed class Retention
         }
 
         return (stats, capped);
+    }
+
+    public NpgsqlCommand AheadCommand(NpgsqlDataSource dataSource, long jobId, int cap, DateTimeOffset? now)
+    {
+        var command = dataSource.CreateCommand(Ahead);
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = jobId });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = cap });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        return command;
     }
 
     public NpgsqlCommand ActivityCommand(NpgsqlDataSource dataSource, TimeSpan window, DateTimeOffset? now)
