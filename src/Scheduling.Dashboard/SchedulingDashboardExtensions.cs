@@ -157,6 +157,13 @@ public static class SchedulingDashboardExtensions
                 await Queue(http).RedriveAsync(id, http.RequestAborted).ConfigureAwait(false) ? "Retried: the job is due again with fresh attempts." : "Not retried: the job is not dead.");
         }));
         group.MapPost("/jobs/bulk", Guarded(BulkEndpointAsync));
+        group.MapGet("/queues/{queue}", Guarded(async http =>
+        {
+            var name = (string)http.Request.RouteValues["queue"]!;
+            var stats = (await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false)).Queues.FirstOrDefault(q => q.Queue == name);
+            await WriteAsync(http, QueuePage.Render(Page(http), name, stats?.Limits ?? QueueLimits.None, stats?.Paused ?? false, [], Done(http))).ConfigureAwait(false);
+        }));
+        group.MapPost("/queues/{queue}/limits", Guarded(QueueLimitsAsync));
         // Two routes, not a regex constraint: apps built with CreateSlimBuilder have no regex routing.
         group.MapPost("/queues/{queue}/pause", Guarded(http => QueueControlAsync(http, pause: true)));
         group.MapPost("/queues/{queue}/resume", Guarded(http => QueueControlAsync(http, pause: false)));
@@ -216,6 +223,40 @@ public static class SchedulingDashboardExtensions
                     return $"Queue '{name}' was not changed: {invalid.Message}";
                 }
             });
+        }
+
+        async Task QueueLimitsAsync(HttpContext http)
+        {
+            var name = (string)http.Request.RouteValues["queue"]!;
+            if (!http.Request.HasFormContentType)
+            {
+                await WriteTextAsync(http, "A form is expected.", StatusCodes.Status400BadRequest).ConfigureAwait(false);
+                return;
+            }
+
+            var form = await http.Request.ReadFormAsync(http.RequestAborted).ConfigureAwait(false);
+            var problems = new List<string>();
+            var limits = QueuePage.Parse(field => form[field].FirstOrDefault(), problems);
+            if (problems.Count > 0 && !options.ReadOnly)
+            {
+                var current = (await Stats(http).GetAsync(http.RequestAborted).ConfigureAwait(false)).Queues.FirstOrDefault(q => q.Queue == name);
+                await WriteAsync(http, QueuePage.Render(Page(http), name, current?.Limits ?? QueueLimits.None, current?.Paused ?? false, problems, null), StatusCodes.Status400BadRequest).ConfigureAwait(false);
+                return;
+            }
+
+            await ActAsync(http, $"{basePath}/queues/{Uri.EscapeDataString(name)}", "set queue limits", null, async () =>
+            {
+                try
+                {
+                    await Queue(http).SetQueueLimitsAsync(name, limits, http.RequestAborted).ConfigureAwait(false);
+                    Stats(http).Invalidate();
+                    return $"Queue '{name}' limits: {QueuePage.Describe(limits)}.";
+                }
+                catch (ArgumentException invalid)
+                {
+                    return $"Queue '{name}' was not changed: {invalid.Message}";
+                }
+            }).ConfigureAwait(false);
         }
 
         async Task BulkEndpointAsync(HttpContext http)

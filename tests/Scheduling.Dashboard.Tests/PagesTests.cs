@@ -148,6 +148,35 @@ public sealed partial class PagesTests
     }
 
     [Fact]
+    public async Task A_queues_limits_are_set_and_cleared_from_its_page_and_a_bad_value_is_named()
+    {
+        await using var app = await DashboardApp.StartAsync();
+        await app.Queue.EnqueueAsync(new JobRequest("k") { Queue = "mail" });
+        Assert.Contains("href=\"/scheduling/queues/mail\"", (await app.GetAsync("/scheduling")).Body, StringComparison.Ordinal);
+
+        using var set = await app.PostAsync("/scheduling/queues/mail/limits", [new("rate", "10/s"), new("rate_per_key", ""), new("concurrency_per_key", "2"), new("fair_keys", "true")], tokenFrom: "/scheduling/queues/mail");
+        Assert.Equal(HttpStatusCode.Redirect, set.StatusCode);
+        var (_, page) = await app.GetAsync(set.Headers.Location!.OriginalString);
+        Assert.Contains("Limits: at most 10/1s starts, 2 running per key, keys served fairly.", page, StringComparison.Ordinal);
+        var stats = Assert.Single(await app.Queue.GetQueueStatsAsync());
+        Assert.Equal(new QueueLimits { Rate = new RateLimit(10, TimeSpan.FromSeconds(1)), ConcurrencyPerKey = 2, FairKeys = true }, stats.Limits);
+
+        using var bad = await app.PostAsync("/scheduling/queues/mail/limits", [new("rate", "fast"), new("concurrency_per_key", "0")], tokenFrom: "/scheduling/queues/mail");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        var error = await bad.Content.ReadAsStringAsync();
+        Assert.Contains("rate: &#x27;fast&#x27; is not COUNT/PERIOD", error, StringComparison.Ordinal);
+        Assert.Contains("concurrency_per_key: &#x27;0&#x27; is not a whole number from 1", error, StringComparison.Ordinal);
+        Assert.Equal(2, Assert.Single(await app.Queue.GetQueueStatsAsync()).Limits.ConcurrencyPerKey); // unchanged
+
+        using var cleared = await app.PostAsync("/scheduling/queues/mail/limits", [], tokenFrom: "/scheduling/queues/mail");
+        Assert.Equal(HttpStatusCode.Redirect, cleared.StatusCode);
+        Assert.False(Assert.Single(await app.Queue.GetQueueStatsAsync()).Limits.IsLimited);
+        using var forged = await app.PostAsync("/scheduling/queues/mail/limits", [new("rate", "1/s")]);
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.False(Assert.Single(await app.Queue.GetQueueStatsAsync()).Limits.IsLimited);
+    }
+
+    [Fact]
     public async Task Counts_are_read_once_per_cache_period_however_many_viewers_refresh()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

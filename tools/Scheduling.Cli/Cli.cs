@@ -157,73 +157,18 @@ internal static class Cli
         CustomParser = result =>
         {
             var text = result.Tokens.Single().Value;
-            if (TryParseRate(text, out var rate, out var problem)) return rate;
+            if (RateLimit.TryParse(text, out var rate, out var problem)) return rate;
             result.AddError($"{name}: '{text}' {problem}");
             return null;
         },
-    };
-
-    /// <summary>Reads COUNT/PERIOD (see <see cref="RateOption"/>); the problem says what was wrong.</summary>
-    internal static bool TryParseRate(string text, out RateLimit? rate, out string problem)
-    {
-        rate = null;
-        var parts = text.Split('/');
-        if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count))
-        {
-            problem = "is not COUNT/PERIOD (e.g. 10/s, 100/1m, 5/500ms)";
-            return false;
-        }
-
-        var period = parts[1];
-        var unitAt = period.TakeWhile(c => char.IsDigit(c) || c == '.').Count();
-        var amount = unitAt == 0 ? 1 : double.TryParse(period[..unitAt], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var a) ? a : -1;
-        TimeSpan? span = amount < 0 ? null : period[unitAt..] switch
-        {
-            "ms" => TimeSpan.FromMilliseconds(amount),
-            "s" => TimeSpan.FromSeconds(amount),
-            "m" => TimeSpan.FromMinutes(amount),
-            "h" => TimeSpan.FromHours(amount),
-            "d" => TimeSpan.FromDays(amount),
-            _ => null,
-        };
-        if (span is null)
-        {
-            problem = $"has no period unit: use ms, s, m, h or d after the '/' (e.g. {count}/s)";
-            return false;
-        }
-
-        var candidate = new RateLimit(count, span.Value);
-        try
-        {
-            Scheduling.Internal.JobValidation.ValidateQueueLimits(new QueueLimits { Rate = candidate }, "rate");
-        }
-        catch (ArgumentException ex)
-        {
-            problem = "is out of range: " + ex.Message.Split(" (Parameter")[0];
-            return false;
-        }
-
-        rate = candidate;
-        problem = "";
-        return true;
-    }
-
-    /// <summary>A rate as the CLI prints it: 10/1s, 5/500ms.</summary>
-    internal static string Rate(RateLimit rate) => rate.Period switch
-    {
-        { TotalDays: >= 1 } p when p.TotalDays % 1 == 0 => $"{rate.Count}/{p.TotalDays:0}d",
-        { TotalHours: >= 1 } p when p.TotalHours % 1 == 0 => $"{rate.Count}/{p.TotalHours:0}h",
-        { TotalMinutes: >= 1 } p when p.TotalMinutes % 1 == 0 => $"{rate.Count}/{p.TotalMinutes:0}m",
-        { TotalSeconds: >= 1 } p when p.TotalSeconds % 1 == 0 => $"{rate.Count}/{p.TotalSeconds:0}s",
-        var p => $"{rate.Count}/{p.TotalMilliseconds:0}ms",
     };
 
     /// <summary>A queue's limits in one line, or "-".</summary>
     internal static string Limits(QueueLimits limits) => limits.IsLimited
         ? string.Join(", ", new[]
         {
-            limits.Rate is { } rate ? "rate " + Rate(rate) : null,
-            limits.RatePerKey is { } keyRate ? "per key " + Rate(keyRate) : null,
+            limits.Rate is { } rate ? "rate " + rate : null,
+            limits.RatePerKey is { } keyRate ? "per key " + keyRate : null,
             limits.ConcurrencyPerKey is { } cap ? $"{cap} running per key" : null,
             limits.FairKeys ? "fair keys" : null,
         }.OfType<string>())

@@ -27,6 +27,69 @@ public sealed record RateLimit(int Count, TimeSpan Period)
 
     /// <summary>The period in whole microseconds, as PostgreSQL stores it.</summary>
     internal long PeriodMicroseconds => Period.Ticks / 10;
+
+    /// <summary>
+    /// Reads COUNT/PERIOD, the period a number (1 when left out) and a unit of ms, s, m, h or d: <c>10/s</c>,
+    /// <c>100/1m</c>, <c>5/500ms</c>. The CLI's options and the dashboard's form read rates through here.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <param name="rate">The rate, when the text is one within range.</param>
+    /// <param name="problem">What was wrong, to put after the text in a message; empty on success.</param>
+    /// <returns>True when <paramref name="text"/> is a valid rate.</returns>
+    public static bool TryParse(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out RateLimit? rate, out string problem)
+    {
+        rate = null;
+        var parts = (text ?? "").Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count))
+        {
+            problem = "is not COUNT/PERIOD (e.g. 10/s, 100/1m, 5/500ms)";
+            return false;
+        }
+
+        var period = parts[1];
+        var unitAt = period.TakeWhile(c => char.IsDigit(c) || c == '.').Count();
+        var amount = unitAt == 0 ? 1 : double.TryParse(period[..unitAt], System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out var a) ? a : -1;
+        TimeSpan? span = amount < 0 ? null : period[unitAt..] switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(amount),
+            "s" => TimeSpan.FromSeconds(amount),
+            "m" => TimeSpan.FromMinutes(amount),
+            "h" => TimeSpan.FromHours(amount),
+            "d" => TimeSpan.FromDays(amount),
+            _ => null,
+        };
+        if (span is null)
+        {
+            problem = $"has no period unit: use ms, s, m, h or d after the '/' (e.g. {count}/s)";
+            return false;
+        }
+
+        var candidate = new RateLimit(count, span.Value);
+        try
+        {
+            candidate.Validate("rate");
+        }
+        catch (ArgumentException ex)
+        {
+            problem = "is out of range: " + ex.Message.Split(" (Parameter")[0];
+            return false;
+        }
+
+        rate = candidate;
+        problem = "";
+        return true;
+    }
+
+    /// <summary>The rate as <see cref="TryParse"/> reads it: 10/1s, 5/500ms.</summary>
+    /// <returns>COUNT/PERIOD in the largest whole unit.</returns>
+    public override string ToString() => Period switch
+    {
+        { TotalDays: >= 1 } p when p.TotalDays % 1 == 0 => FormattableString.Invariant($"{Count}/{p.TotalDays:0}d"),
+        { TotalHours: >= 1 } p when p.TotalHours % 1 == 0 => FormattableString.Invariant($"{Count}/{p.TotalHours:0}h"),
+        { TotalMinutes: >= 1 } p when p.TotalMinutes % 1 == 0 => FormattableString.Invariant($"{Count}/{p.TotalMinutes:0}m"),
+        { TotalSeconds: >= 1 } p when p.TotalSeconds % 1 == 0 => FormattableString.Invariant($"{Count}/{p.TotalSeconds:0}s"),
+        var p => FormattableString.Invariant($"{Count}/{p.TotalMilliseconds:0}ms"),
+    };
 }
 
 /// <summary>

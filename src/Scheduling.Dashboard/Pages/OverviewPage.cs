@@ -53,7 +53,9 @@ internal static class OverviewPage
             html.Element("td", q.Oversized.ToString(System.Globalization.CultureInfo.InvariantCulture), ("class", q.Oversized > 0 ? "warn" : null));
             var active = stats.Queues.Contains(q);
             var state = !active ? "no active job" : q.Paused ? "paused" : q.Limits.IsLimited ? "limited" : "running";
-            html.Raw("<td>").Element("span", state, ("class", q.Paused ? "warn" : null));
+            html.Raw("<td>");
+            if (active) html.Link($"{page.Base}/queues/{Uri.EscapeDataString(q.Queue)}", state, q.Paused ? "warn" : null); // its limits
+            else html.Element("span", state);
             if (page.CanAct && active) // a queue's paused state is read with its active jobs' counts
             {
                 page.Form(html, $"{page.Base}/queues/{Uri.EscapeDataString(q.Queue)}/{(q.Paused ? "resume" : "pause")}", "inline queue-control")
