@@ -23,12 +23,7 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         async Task<string> PlanAsync(JobListQuery query)
         {
             await using var list = read.ListCommand(database.DataSource, query, null);
-            await using var explain = database.DataSource.CreateCommand("EXPLAIN (COSTS OFF) " + list.CommandText);
-            foreach (NpgsqlParameter p in list.Parameters) explain.Parameters.Add(p.Clone());
-            var lines = new List<string>();
-            await using var reader = await explain.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
-            return string.Join("\n", lines);
+            return await ExplainAsync(list.CommandText, list.Parameters);
         }
 
         var dead = await PlanAsync(new JobListQuery { States = [JobState.Dead] });
@@ -37,16 +32,25 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         Assert.Equal(30, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Dead], Limit = 100 })).Count);
 
         // "Behind N jobs": counted in the fetch index's order, a range of it, not the table.
-        await using (var ahead = new Retention(new PostgresSchema(queue.Schema, "schema")).AheadCommand(database.DataSource, 40_001, 1_000, null))
-        await using (var explain = database.DataSource.CreateCommand("EXPLAIN (COSTS OFF) " + ahead.CommandText))
+        var retention = new Retention(new PostgresSchema(queue.Schema, "schema"));
+        await using (var ahead = retention.AheadCommand(database.DataSource, 40_001, 1_000, null))
         {
-            foreach (NpgsqlParameter p in ahead.Parameters) explain.Parameters.Add(p.Clone());
-            var plan = new List<string>();
-            await using var reader = await explain.ExecuteReaderAsync();
-            while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
-            Assert.Equal(2, plan.Count(line => line.Contains("Index Scan using jobs_fetch_idx", StringComparison.Ordinal)));
-            Assert.DoesNotContain(plan, line => line.Contains("Seq Scan on jobs", StringComparison.Ordinal));
+            var plan = await ExplainAsync(ahead.CommandText, ahead.Parameters);
+            Assert.Equal(2, plan.Split('\n').Count(line => line.Contains("Index Scan using jobs_fetch_idx", StringComparison.Ordinal)));
+            Assert.DoesNotContain("Seq Scan on jobs", plan, StringComparison.Ordinal);
         }
+
+        // The statistics read the maintained counts, and of the jobs only the ends of each queue's range of
+        // the available jobs' due-time index; the activity reads no job at all.
+        var now = new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz };
+        var stats = await ExplainAsync(retention.Stats, [now]);
+        Assert.Contains("jobs_available_run_idx", stats, StringComparison.Ordinal);
+        Assert.DoesNotContain("Seq Scan on jobs", stats, StringComparison.Ordinal);
+        Assert.DoesNotContain("jobs_fetch_idx", stats, StringComparison.Ordinal);
+        var activity = await ExplainAsync(retention.Activity, [new NpgsqlParameter<TimeSpan> { TypedValue = TimeSpan.FromHours(1) }, now]);
+        Assert.DoesNotContain(" on jobs", activity, StringComparison.Ordinal);
+        foreach (var q in await queue.GetQueueStatsAsync())
+            Assert.Equal(await database.CountJobsAsync(queue.Schema, $"queue = '{q.Queue}' AND state = 'available'"), q.Available);
 
         Assert.Equal(1_000L, await queue.CountAheadAsync(40_001, cap: 1_000));
 
@@ -56,5 +60,15 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
             Assert.DoesNotContain("Seq Scan on jobs", plan, StringComparison.Ordinal);
             Assert.Contains("Index Scan Backward using jobs_pkey", plan, StringComparison.Ordinal); // newest first, stopping at the page
         }
+    }
+
+    private async Task<string> ExplainAsync(string sql, IEnumerable<NpgsqlParameter> parameters)
+    {
+        await using var explain = database.DataSource.CreateCommand("EXPLAIN (COSTS OFF) " + sql);
+        foreach (var p in parameters) explain.Parameters.Add(p.Clone());
+        var lines = new List<string>();
+        await using var reader = await explain.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
+        return string.Join("\n", lines);
     }
 }

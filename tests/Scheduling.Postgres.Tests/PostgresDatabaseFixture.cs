@@ -40,6 +40,32 @@ public sealed class PostgresDatabaseFixture : IAsyncLifetime
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UndefinedTable) { return 0; }
     }
 
+    /// <summary>
+    /// The maintained job counts of a schema (migration 0022: folded counts plus the changes not folded,
+    /// per key) and a count of its jobs table by the same key, each as one line of text to compare.
+    /// </summary>
+    public static async Task<(string Maintained, string Counted)> MaintainedCountsAsync(NpgsqlDataSource dataSource, string schema)
+    {
+        await using var counts = dataSource.CreateCommand($"""
+            SELECT coalesce(string_agg(format('%s/%s/%s/%s/%s/%s: %s', queue, kind, state, memory_mb, cpu_millicores, gpus, n), '; ' ORDER BY queue, kind, state, memory_mb, cpu_millicores, gpus), '')
+            FROM (SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, sum(n) AS n
+                  FROM (SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, n FROM "{schema}".job_counts
+                        UNION ALL SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, n FROM "{schema}".job_count_changes) c
+                  GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0) kept
+            UNION ALL
+            SELECT coalesce(string_agg(format('%s/%s/%s/%s/%s/%s: %s', queue, kind, state, memory_mb, cpu_millicores, gpus, n), '; ' ORDER BY queue, kind, state, memory_mb, cpu_millicores, gpus), '')
+            FROM (SELECT queue, kind, state, CASE WHEN state IN ('waiting', 'available') THEN coalesce(memory_mb, 0) ELSE 0 END AS memory_mb,
+                         CASE WHEN state IN ('waiting', 'available') THEN coalesce(cpu_millicores, 0) ELSE 0 END AS cpu_millicores,
+                         CASE WHEN state IN ('waiting', 'available') THEN coalesce(gpus, 0) ELSE 0 END AS gpus, count(*) AS n
+                  FROM "{schema}".jobs GROUP BY 1, 2, 3, 4, 5, 6) counted
+            """);
+        await using var reader = await counts.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        var maintained = reader.GetString(0);
+        await reader.ReadAsync();
+        return (maintained, reader.GetString(0));
+    }
+
     /// <summary>A migrated queue in a fresh schema.</summary>
     public async Task<PostgresJobQueue> NewQueueAsync(JobQueueOptions? rules = null, TimeProvider? time = null, Action<PostgresQueueOptions>? configure = null)
     {

@@ -9,6 +9,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
 {
     private readonly object _gate = new();
     private readonly Dictionary<long, Entry> _jobs = [];
+    private readonly Dictionary<(string Queue, DateTimeOffset Minute), (long Succeeded, long Dead, long Cancelled)> _activity = [];
     private readonly HashSet<string> _paused = new(StringComparer.Ordinal);
     private readonly Dictionary<string, QueueLimitState> _limits = new(StringComparer.Ordinal);
     // The partition keys with active jobs, per queue: the claim's round-robin cursor and per-key buckets (SQL twin: queue_keys).
@@ -584,6 +585,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
             case JobState.Cancelled:
                 AddError(entry, new JobAttemptError(0, now, DependencyRules.CancelledBecause(failedParent, failedState)));
                 entry.FinalizedAt = now;
+                RecordFinish(entry.Queue, state, now);
                 break;
             default: // waiting: its ancestors inherit its priority once the batch is written (EnqueueAsync)
                 break;
@@ -751,15 +753,36 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var since = Clock.Now(_time) - window;
-            return ValueTask.FromResult<IReadOnlyList<QueueActivity>>(_jobs.Values
-                .Where(e => e.State.IsTerminal() && e.FinalizedAt >= since)
-                .GroupBy(e => (e.Queue, Minute: QueueActivityMinute(e.FinalizedAt!.Value)))
-                .OrderBy(g => g.Key.Minute).ThenBy(g => g.Key.Queue, StringComparer.Ordinal)
-                .Select(g => new QueueActivity(g.Key.Queue, g.Key.Minute, g.LongCount(e => e.State == JobState.Succeeded), g.LongCount(e => e.State == JobState.Dead),
-                    g.LongCount(e => e.State is JobState.Cancelled or JobState.Expired)))
+            var since = QueueActivityMinute(Clock.Now(_time) - window);
+            return ValueTask.FromResult<IReadOnlyList<QueueActivity>>(_activity
+                .Where(a => a.Key.Minute >= since)
+                .OrderBy(a => a.Key.Minute).ThenBy(a => a.Key.Queue, StringComparer.Ordinal)
+                .Select(a => new QueueActivity(a.Key.Queue, a.Key.Minute, a.Value.Succeeded, a.Value.Dead, a.Value.Cancelled))
                 .ToArray());
         }
+    }
+
+    /// <summary>
+    /// A finish, as an event of its minute: a dead job retried later still died then, and purging finished
+    /// jobs leaves the counts. Kept for the longest window (a day). SQL twin: the job_activity rows that
+    /// count_job_changes and fold_job_counts write (migration 0022).
+    /// </summary>
+    private void RecordFinish(string queue, JobState state, DateTimeOffset at)
+    {
+        var key = (queue, QueueActivityMinute(at));
+        if (!_activity.TryGetValue(key, out var counts))
+        {
+            // A new minute: the place to drop the ones no window reaches any more.
+            var oldest = key.Item2 - TimeSpan.FromDays(1) - TimeSpan.FromMinutes(1);
+            foreach (var stale in _activity.Keys.Where(k => k.Minute < oldest).ToArray()) _activity.Remove(stale);
+        }
+
+        _activity[key] = state switch
+        {
+            JobState.Succeeded => counts with { Succeeded = counts.Succeeded + 1 },
+            JobState.Dead => counts with { Dead = counts.Dead + 1 },
+            _ => counts with { Cancelled = counts.Cancelled + 1 },
+        };
     }
 
     /// <inheritdoc />
@@ -1008,6 +1031,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         var from = entry.State;
         entry.State = state;
         entry.FinalizedAt = now;
+        if (from != state) RecordFinish(entry.Queue, state, now);
         CountInBatch(entry, from, now, notify);
         if (entry.UniqueKey is not null && entry.UniqueScope == UniqueKeyScope.Active && _activeUniqueKeys.TryGetValue(entry.UniqueKey, out var holder) && holder == entry.Id)
             _activeUniqueKeys.Remove(entry.UniqueKey);

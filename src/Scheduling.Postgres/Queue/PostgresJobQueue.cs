@@ -558,19 +558,9 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     public async ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default)
     {
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        var now = _clock.WriteNow();
-        List<QueueStats> stats;
-        bool capped;
-        await using (var command = _retention.StatsCommand(_dataSource, now))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-            (stats, capped) = await Retention.ReadStatsAsync(reader, cancellationToken).ConfigureAwait(false);
-        if (!capped || stats.Count == 0) return stats;
-
-        // Some live host declared a capacity: count the jobs none can hold (a second statement, so schemas
-        // without such hosts never plan it).
-        await using var oversized = _retention.StatsCommand(_dataSource, now, oversized: true);
-        await using var rows = await oversized.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        return await Retention.ReadOversizedAsync(rows, stats, cancellationToken).ConfigureAwait(false);
+        await using var batch = _retention.StatsBatch(_dataSource, _clock.WriteNow());
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await Retention.ReadStatsAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -598,8 +588,8 @@ public sealed class PostgresJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
     {
         JobValidation.ValidateActivityWindow(window);
         await EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = _retention.ActivityCommand(_dataSource, window, _clock.WriteNow());
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = _retention.ActivityBatch(_dataSource, window, _clock.WriteNow());
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         return await Retention.ReadActivityAsync(reader, cancellationToken).ConfigureAwait(false);
     }
 

@@ -6,7 +6,7 @@ namespace Scheduling.Postgres.Statements;
 /// <summary>Run records (the ARA history written with acknowledgements), queue statistics and the purge of old finished jobs.</summary>
 internal sealed class Retention
 {
-    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7, StatLimits = 8, StatHosts = StatLimits + QueueControl.LimitColumnCount, StatCapped = StatHosts + 1;
+    private const int StatQueue = 0, StatDue = 1, StatScheduled = 2, StatRunning = 3, StatOldestDue = 4, StatWaiting = 5, StatReadAt = 6, StatPaused = 7, StatLimits = 8, StatHosts = StatLimits + QueueControl.LimitColumnCount, StatOversized = StatHosts + 1;
 
     public Retention(PostgresSchema schema)
     {
@@ -47,26 +47,44 @@ internal sealed class Retention
             SELECT count(*)::integer FROM purged
             """);
 
-        // $1 now. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible. The
-        // last column says whether a live host declared a capacity: only then are oversized jobs counted
-        // (OversizedStats), so a schema without such hosts pays nothing for it.
+        // $1 now. The active jobs per queue from the maintained counts (migration 0022: job_counts and the
+        // changes not folded yet; the batch folds them first), so the cost follows the number of keys, not
+        // of jobs. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible, on
+        // the available jobs' due-time index: the scheduled ones are the range after now, the oldest due one
+        // the first entry. Oversized: the SQL twin of WorkerHostInfo.FitsNone over the counted amounts (a job
+        // that needs something, in a queue a live host serves, that no live host serving it can hold).
         Stats = schema.Apply($"""
-            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {"{schema}"}.hosts WHERE expires_at > coalesce($1, now()))
-            SELECT s.*, c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
-                   (SELECT count(*) FROM live WHERE s.queue = ANY (live.queues))::integer,
-                   EXISTS (SELECT 1 FROM live WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL)
-            FROM (
-                SELECT queue,
-                       count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
-                       count(*) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'scheduled'),
-                       count(*) FILTER (WHERE state = 'running'),
-                       min(run_at) FILTER (WHERE {"{schema}"}.job_visible_state(state, run_at, coalesce($1, now())) = 'available'),
-                       count(*) FILTER (WHERE state = 'waiting'),
-                       coalesce($1, now())
-                FROM {"{schema}"}.jobs WHERE state IN ('waiting', 'available', 'running')
-                GROUP BY queue) AS s
-            LEFT JOIN {"{schema}"}.queues c ON c.queue = s.queue
-            ORDER BY s.queue
+            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {"{schema}"}.hosts WHERE expires_at > coalesce($1, now())),
+            counted AS (
+                SELECT queue, state, memory_mb, cpu_millicores, gpus, sum(n) AS n
+                FROM (SELECT queue, state, memory_mb, cpu_millicores, gpus, n FROM {"{schema}"}.job_counts WHERE state IN ('waiting', 'available', 'running')
+                      UNION ALL
+                      SELECT queue, state, memory_mb, cpu_millicores, gpus, n FROM {"{schema}"}.job_count_changes WHERE state IN ('waiting', 'available', 'running')) c
+                GROUP BY 1, 2, 3, 4, 5),
+            sized AS (
+                SELECT c.*, c.state <> 'running' AND (c.memory_mb > 0 OR c.cpu_millicores > 0 OR c.gpus > 0)
+                           AND EXISTS (SELECT 1 FROM live h WHERE c.queue = ANY (h.queues))
+                           AND NOT EXISTS (SELECT 1 FROM live h WHERE c.queue = ANY (h.queues)
+                                           AND c.memory_mb <= coalesce(h.memory_mb, 2147483647)
+                                           AND c.cpu_millicores <= coalesce(h.cpu_millicores, 2147483647)
+                                           AND c.gpus <= coalesce(h.gpus, 2147483647)) AS oversized
+                FROM counted c),
+            per_queue AS (
+                SELECT queue, coalesce(sum(n) FILTER (WHERE state = 'available'), 0) AS available,
+                       coalesce(sum(n) FILTER (WHERE state = 'running'), 0) AS running,
+                       coalesce(sum(n) FILTER (WHERE state = 'waiting'), 0) AS waiting,
+                       coalesce(sum(n) FILTER (WHERE oversized), 0) AS oversized
+                FROM sized GROUP BY queue HAVING sum(n) > 0)
+            SELECT q.queue, (q.available - s.scheduled)::bigint, s.scheduled, q.running::bigint,
+                   (SELECT o.run_at FROM {"{schema}"}.jobs o WHERE o.queue = q.queue AND o.state = 'available' AND o.run_at <= coalesce($1, now())
+                    ORDER BY o.run_at LIMIT 1),
+                   q.waiting::bigint, coalesce($1, now()), c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
+                   (SELECT count(*) FROM live WHERE q.queue = ANY (live.queues))::integer, q.oversized::bigint
+            FROM per_queue q
+            CROSS JOIN LATERAL (SELECT count(*) AS scheduled FROM {"{schema}"}.jobs j
+                                WHERE j.queue = q.queue AND j.state = 'available' AND j.run_at > coalesce($1, now())) s
+            LEFT JOIN {"{schema}"}.queues c ON c.queue = q.queue
+            ORDER BY q.queue
             """);
 
         Ahead = schema.Apply("""
@@ -83,33 +101,20 @@ internal sealed class Retention
                     ORDER BY j.sort_rank DESC, j.sort_at, j.id LIMIT $2) earlier))
             FROM me
             """);
+        // $1 window, $2 now: the finish events per queue and minute, from job_activity and the changes not folded yet.
         Activity = schema.Apply("""
-            SELECT queue, date_trunc('minute', finalized_at, 'UTC') AS minute,
-                   count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state = 'dead'), count(*) FILTER (WHERE state IN ('cancelled', 'expired'))
-            FROM {schema}.jobs
-            WHERE state IN ('succeeded', 'cancelled', 'dead', 'expired') AND finalized_at >= coalesce($2, now()) - $1
+            SELECT queue, minute,
+                   coalesce(sum(n) FILTER (WHERE state = 'succeeded'), 0)::bigint, coalesce(sum(n) FILTER (WHERE state = 'dead'), 0)::bigint,
+                   coalesce(sum(n) FILTER (WHERE state IN ('cancelled', 'expired')), 0)::bigint
+            FROM (SELECT queue, minute, state, n FROM {schema}.job_activity
+                  UNION ALL
+                  SELECT queue, finished_minute, state, n FROM {schema}.job_count_changes WHERE n > 0 AND finished_minute IS NOT NULL) a
+            WHERE minute >= date_trunc('minute', coalesce($2, now()) - $1, 'UTC')
             GROUP BY 1, 2
             ORDER BY 2, 1
             """);
 
-        // $1 now. Per queue, the waiting and due jobs no live host serving it can hold: the SQL twin of
-        // WorkerHostInfo.FitsNone, over the queues some host with a declared capacity serves. Jobs are grouped
-        // by their amounts first, so the per-host test runs once per distinct size, not once per job.
-        OversizedStats = schema.Apply("""
-            WITH live AS MATERIALIZED (SELECT queues, memory_mb, cpu_millicores, gpus FROM {schema}.hosts WHERE expires_at > coalesce($1, now())),
-            capped AS (SELECT coalesce(array_agg(DISTINCT q), '{}') AS queues FROM live, unnest(live.queues) AS q
-                       WHERE memory_mb IS NOT NULL OR cpu_millicores IS NOT NULL OR gpus IS NOT NULL),
-            sized AS (SELECT queue, memory_mb, cpu_millicores, gpus, count(*) AS n FROM {schema}.jobs
-                      WHERE state IN ('waiting', 'available') AND queue = ANY ((SELECT queues FROM capped)::text[])
-                        AND (memory_mb > 0 OR cpu_millicores > 0 OR gpus > 0)
-                      GROUP BY 1, 2, 3, 4)
-            SELECT queue, sum(n)::bigint FROM sized s
-            WHERE NOT EXISTS (SELECT 1 FROM live h WHERE s.queue = ANY (h.queues)
-                              AND coalesce(s.memory_mb, 0) <= coalesce(h.memory_mb, 2147483647)
-                              AND coalesce(s.cpu_millicores, 0) <= coalesce(h.cpu_millicores, 2147483647)
-                              AND coalesce(s.gpus, 0) <= coalesce(h.gpus, 2147483647))
-            GROUP BY queue
-            """);
+        Fold = schema.Apply("SELECT {schema}.fold_job_counts(coalesce($1, now()))");
     }
 
     public string RecordRuns { get; }
@@ -127,7 +132,9 @@ internal sealed class Retention
 
     /// <summary>$1 window, $2 now: finished jobs per queue and minute, by how they ended (the finished-jobs index's range).</summary>
     public string Activity { get; }
-    public string OversizedStats { get; }
+
+    /// <summary>$1 now: folds the maintained counts' changes (fold_job_counts); first in the statistics and activity batches.</summary>
+    public string Fold { get; }
 
     /// <summary>The run records of the acknowledgements that carry one (JobValidation.CarriesRunRecord); null when none does.</summary>
     public NpgsqlBatchCommand? RecordRunsCommand(IReadOnlyList<JobAck> acks, DateTimeOffset? now)
@@ -155,26 +162,37 @@ internal sealed class Retention
         return command;
     }
 
-    public NpgsqlCommand StatsCommand(NpgsqlDataSource dataSource, DateTimeOffset? now, bool oversized = false)
+    /// <summary>The fold, then the statistics, in one round trip and one implicit transaction.</summary>
+    public NpgsqlBatch StatsBatch(NpgsqlDataSource dataSource, DateTimeOffset? now) => FoldThen(dataSource, Stats, now);
+
+    private NpgsqlBatch FoldThen(NpgsqlDataSource dataSource, string read, DateTimeOffset? now, TimeSpan? window = null)
     {
-        var command = dataSource.CreateCommand(oversized ? OversizedStats : Stats);
+        var batch = dataSource.CreateBatch();
+        var fold = new NpgsqlBatchCommand(Fold);
+        fold.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        batch.BatchCommands.Add(fold);
+        var command = new NpgsqlBatchCommand(read);
+        if (window is { } w) command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = w, NpgsqlDbType = NpgsqlDbType.Interval });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        return command;
+        batch.BatchCommands.Add(command);
+        return batch;
     }
 
-    /// <summary>The statistics, and whether a live host declared a capacity (then <see cref="OversizedStats"/> has counts to add).</summary>
-    public static async Task<(List<QueueStats> Stats, bool Capped)> ReadStatsAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
+    public static async Task<List<QueueStats>> ReadStatsAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the fold's row
         var stats = new List<QueueStats>();
-        var capped = false;
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             stats.Add(new QueueStats(reader.GetString(StatQueue), reader.GetInt64(StatDue), reader.GetInt64(StatScheduled), reader.GetInt64(StatRunning),
-                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue)) { Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused), Limits = QueueControl.ReadLimits(reader, StatLimits), Hosts = reader.GetInt32(StatHosts) });
-            capped = reader.GetBoolean(StatCapped);
+                reader.IsDBNull(StatOldestDue) ? null : reader.GetFieldValue<DateTimeOffset>(StatOldestDue))
+            {
+                Waiting = reader.GetInt64(StatWaiting), ReadAt = reader.GetFieldValue<DateTimeOffset>(StatReadAt), Paused = reader.GetBoolean(StatPaused),
+                Limits = QueueControl.ReadLimits(reader, StatLimits), Hosts = reader.GetInt32(StatHosts), Oversized = reader.GetInt64(StatOversized),
+            });
         }
 
-        return (stats, capped);
+        return stats;
     }
 
     public NpgsqlCommand AheadCommand(NpgsqlDataSource dataSource, long jobId, int cap, DateTimeOffset? now)
@@ -186,27 +204,15 @@ internal sealed class Retention
         return command;
     }
 
-    public NpgsqlCommand ActivityCommand(NpgsqlDataSource dataSource, TimeSpan window, DateTimeOffset? now)
-    {
-        var command = dataSource.CreateCommand(Activity);
-        command.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = window, NpgsqlDbType = NpgsqlDbType.Interval });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        return command;
-    }
+    /// <summary>The fold, then the activity, in one round trip and one implicit transaction.</summary>
+    public NpgsqlBatch ActivityBatch(NpgsqlDataSource dataSource, TimeSpan window, DateTimeOffset? now) => FoldThen(dataSource, Activity, now, window);
 
     public static async Task<IReadOnlyList<QueueActivity>> ReadActivityAsync(NpgsqlDataReader reader, CancellationToken cancellationToken)
     {
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false); // past the fold's row
         var rows = new List<QueueActivity>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             rows.Add(new QueueActivity(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), reader.GetInt64(2), reader.GetInt64(3), reader.GetInt64(4)));
         return rows;
-    }
-
-    /// <summary>Adds the oversized counts <see cref="OversizedStats"/> read to <paramref name="stats"/>.</summary>
-    public static async Task<List<QueueStats>> ReadOversizedAsync(NpgsqlDataReader reader, List<QueueStats> stats, CancellationToken cancellationToken)
-    {
-        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) counts[reader.GetString(0)] = reader.GetInt64(1);
-        return stats.ConvertAll(q => counts.TryGetValue(q.Queue, out var n) ? q with { Oversized = n } : q);
     }
 }

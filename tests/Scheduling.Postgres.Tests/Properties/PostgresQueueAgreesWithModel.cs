@@ -248,6 +248,16 @@ public sealed class PostgresQueueAgreesWithModel(PostgresDatabaseFixture databas
             await using (var runReader = await runs.ExecuteReaderAsync())
                 while (await runReader.ReadAsync()) realRuns.Add((runReader.GetString(0), runReader.GetString(1), runReader.GetInt32(2), runReader.GetInt32(3), runReader.GetFieldValue<DateTimeOffset>(4)));
             SameSequence(modelHistory.Runs.Select(r => (r.DefinitionId, r.CommandHash, r.AllocatedMemoryMb, r.PeakMemoryMb, r.FinishedAt)).Order(), realRuns.Order(), "run history");
+
+            // The maintained counts (migration 0022), before any fold: folded counts plus the changes the
+            // triggers appended equal a count of the table, key by key.
+            var (maintained, counted) = await PostgresDatabaseFixture.MaintainedCountsAsync(dataSource, real.Schema);
+            Same(counted, maintained, "maintained job counts");
+
+            // The statistics and activity both stores report (PostgreSQL's read those counts, folding them first).
+            SameSequence((await model.GetQueueStatsAsync()).Select(q => (q.Queue, q.Available, q.Scheduled, q.Running, q.Waiting, q.OldestDue, q.Oversized)),
+                (await real.GetQueueStatsAsync()).Select(q => (q.Queue, q.Available, q.Scheduled, q.Running, q.Waiting, q.OldestDue, q.Oversized)), "queue statistics");
+            SameSequence(await model.GetActivityAsync(TimeSpan.FromDays(1)), await real.GetActivityAsync(TimeSpan.FromDays(1)), "activity");
         }
 
         private void Acquired(IReadOnlyList<AcquiredJob> fromModel, IReadOnlyList<AcquiredJob> fromReal)

@@ -52,7 +52,23 @@ public sealed class PostgresQueueUnderConcurrentWorkers(PostgresDatabaseFixture 
         var workers = scripts.Workers.Select((script, i) => new Worker($"w{i}", queue, state)).ToArray();
         var running = workers.Select((w, i) => Task.Run(() => w.RunAsync(scripts.Workers[i])))
             .Append(Task.Run(() => RunEnqueuerAsync(queue, state, scripts.Enqueuer))).ToArray();
+        // A reader folds the maintained counts while the scripts write (as the gauges and the dashboard do).
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            var reads = 0;
+            while (!stop.IsCancellationRequested || reads == 0)
+            {
+                await queue.GetQueueStatsAsync();
+                await queue.GetActivityAsync(TimeSpan.FromHours(1));
+                reads++;
+            }
+        });
         await Task.WhenAll(running);
+        await stop.CancelAsync();
+        await reader;
+        var (maintained, counted) = await PostgresDatabaseFixture.MaintainedCountsAsync(database.DataSource, queue.Schema);
+        Assert.Equal(counted, maintained);
 
         // Drain: finish what is held, then take and finish everything left (children are released as their parents finish).
         foreach (var worker in workers) await worker.FinishHeldAsync();
@@ -64,6 +80,9 @@ public sealed class PostgresQueueUnderConcurrentWorkers(PostgresDatabaseFixture 
         }
 
         await CheckFinalAsync(queue, state);
+        Assert.Empty(await queue.GetQueueStatsAsync()); // every job finished: no queue has active ones
+        (maintained, counted) = await PostgresDatabaseFixture.MaintainedCountsAsync(database.DataSource, queue.Schema);
+        Assert.Equal(counted, maintained);
         return true;
     }
 

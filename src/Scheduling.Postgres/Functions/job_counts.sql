@@ -1,0 +1,64 @@
+-- The maintained job counts (migration 0022): the current bodies, re-applied by the migrator
+-- whenever this file changes. C# twin of what they count: the in-memory store's statistics.
+
+-- One statement's net change per key (the key: migration 0022's job_count_amount and job_finish_minute): +1 for each row entering a key, -1 for each leaving one. An
+-- update that keeps every row's key (a heartbeat, progress) appends nothing; the plain column test
+-- drops its rows before any key is built. Only entering rows carry a finish minute, so a row with
+-- one is a finish: the activity.
+CREATE OR REPLACE FUNCTION {schema}.count_job_changes() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {schema}.job_count_changes (queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, n)
+        SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),
+               {schema}.job_count_amount(state, gpus), {schema}.job_finish_minute(state, finalized_at), count(*)
+        FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO {schema}.job_count_changes (queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, n)
+        SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),
+               {schema}.job_count_amount(state, gpus), NULL::timestamptz, -count(*)
+        FROM old_rows GROUP BY 1, 2, 3, 4, 5, 6;
+    ELSE
+        WITH moved AS (
+            SELECT o.queue AS old_queue, o.kind AS old_kind, o.state AS old_state, o.memory_mb AS old_memory_mb,
+                   o.cpu_millicores AS old_cpu_millicores, o.gpus AS old_gpus, w.*
+            FROM old_rows o JOIN new_rows w ON w.id = o.id
+            WHERE (o.state, o.queue, o.kind, o.memory_mb, o.cpu_millicores, o.gpus)
+                  IS DISTINCT FROM (w.state, w.queue, w.kind, w.memory_mb, w.cpu_millicores, w.gpus))
+        INSERT INTO {schema}.job_count_changes (queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, n)
+        SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, sum(n)
+        FROM (SELECT old_queue AS queue, old_kind AS kind, old_state AS state, {schema}.job_count_amount(old_state, old_memory_mb) AS memory_mb,
+                     {schema}.job_count_amount(old_state, old_cpu_millicores) AS cpu_millicores, {schema}.job_count_amount(old_state, old_gpus) AS gpus,
+                     NULL::timestamptz AS finished_minute, -1 AS n
+              FROM moved
+              UNION ALL
+              SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),
+                     {schema}.job_count_amount(state, gpus), CASE WHEN state <> old_state THEN {schema}.job_finish_minute(state, finalized_at) END, 1
+              FROM moved) r
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        HAVING sum(n) <> 0;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+
+-- Folds the changes committed so far into job_counts and job_activity, and drops activity older
+-- than a day (the longest window GetActivityAsync takes) before at. One folder at a time per schema
+-- (a try-lock: another caller skips, and readers add the unfolded changes themselves), so the
+-- upserts never wait on each other. Run by the statistics and activity reads.
+CREATE OR REPLACE FUNCTION {schema}.fold_job_counts(at timestamptz) RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('scheduling.fold_job_counts.{schema}')) THEN RETURN; END IF;
+    WITH folded AS (DELETE FROM {schema}.job_count_changes RETURNING *),
+    counted AS (
+        INSERT INTO {schema}.job_counts AS c (queue, kind, state, memory_mb, cpu_millicores, gpus, n)
+        SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, sum(n) FROM folded GROUP BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (queue, kind, state, memory_mb, cpu_millicores, gpus) DO UPDATE SET n = c.n + excluded.n)
+    INSERT INTO {schema}.job_activity AS a (queue, minute, state, n)
+    SELECT queue, finished_minute, state, sum(n) FROM folded
+    WHERE n > 0 AND finished_minute IS NOT NULL AND finished_minute >= at - interval '1 day 1 minute'
+    GROUP BY 1, 2, 3
+    ON CONFLICT (queue, minute, state) DO UPDATE SET n = a.n + excluded.n;
+    DELETE FROM {schema}.job_counts WHERE n = 0;
+    DELETE FROM {schema}.job_activity WHERE minute < at - interval '1 day 1 minute';
+END
+$fn$;

@@ -1,0 +1,87 @@
+using Microsoft.Extensions.Time.Testing;
+using Npgsql;
+using Xunit;
+
+namespace Scheduling.Postgres.Tests;
+
+/// <summary>
+/// The maintained job counts (migration 0022) behind the statistics, the gauges and the dashboard: seeded
+/// from the jobs already there when the migration runs, untouched by heartbeats, and the finish events kept
+/// for a day. That they equal a count of the table after every operation is checked by the model-based and
+/// concurrent properties.
+/// </summary>
+public sealed class JobCountsTests(PostgresDatabaseFixture database) : IClassFixture<PostgresDatabaseFixture>
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(5);
+
+    [Fact]
+    public async Task The_migration_counts_the_jobs_a_schema_already_holds()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var queue = await database.NewQueueAsync(time: time);
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 40).Select(i => new JobRequest(i % 3 == 0 ? "a" : "b") { Queue = i % 2 == 0 ? "q0" : "q1", MaxAttempts = 1 }).ToArray());
+        await queue.EnqueueAsync(new JobRequest("later") { RunAt = time.GetUtcNow().AddHours(1) });
+        var held = await queue.AcquireAsync(new AcquireRequest("q0", "w", 10, Lease));
+        await queue.AcknowledgeAsync(held.Take(6).Select(j => j.Lease.JobId % 2 == 0 ? JobAck.Success(j.Lease) : JobAck.Failure(j.Lease, "boom")).ToArray());
+        var statsBefore = Describe(await queue.GetQueueStatsAsync());
+        var activityBefore = await queue.GetActivityAsync(TimeSpan.FromHours(1));
+
+        // The schema as a library before migration 22 left it, then migrated by this one.
+        await using (var undo = database.DataSource.CreateCommand($"""
+            DROP TRIGGER jobs_count_insert ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_update ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_delete ON "{queue.Schema}".jobs;
+            DROP TABLE "{queue.Schema}".job_counts, "{queue.Schema}".job_count_changes, "{queue.Schema}".job_activity;
+            DROP FUNCTION "{queue.Schema}".count_job_changes(), "{queue.Schema}".fold_job_counts(timestamptz), "{queue.Schema}".job_count_amount(text, integer), "{queue.Schema}".job_finish_minute(text, timestamptz);
+            DROP INDEX "{queue.Schema}".jobs_available_run_idx;
+            DELETE FROM "{queue.Schema}".schema_migrations WHERE version = 22;
+            DELETE FROM "{queue.Schema}".schema_functions WHERE name LIKE '%job_counts%';
+            """))
+            await undo.ExecuteNonQueryAsync();
+        await using (var counted = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{queue.Schema}\".jobs"))
+            Assert.Equal(41L, await counted.ExecuteScalarAsync());
+
+        Assert.Equal([22], await queue.MigrateAsync());
+        var (maintained, counts) = await PostgresDatabaseFixture.MaintainedCountsAsync(database.DataSource, queue.Schema);
+        Assert.Equal(counts, maintained);
+        Assert.Equal(statsBefore, Describe(await queue.GetQueueStatsAsync()));
+        Assert.Equal(activityBefore, await queue.GetActivityAsync(TimeSpan.FromHours(1)));
+    }
+
+    [Fact]
+    public async Task A_heartbeat_appends_no_change_and_a_finish_is_kept_for_a_day()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 10, 0, 30, TimeSpan.Zero));
+        var queue = await database.NewQueueAsync(time: time);
+        await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k")]);
+        var held = await queue.AcquireAsync(new AcquireRequest("default", "w", 2, Lease));
+        await queue.GetQueueStatsAsync(); // folds
+        Assert.Equal(0L, await ChangesAsync(queue));
+
+        Assert.Equal(2, (await queue.HeartbeatAsync("w", held.Select(j => j.Lease).ToArray(), Lease)).Count);
+        Assert.Equal(0L, await ChangesAsync(queue));
+
+        await queue.AcknowledgeAsync([JobAck.Success(held[0].Lease)]);
+        Assert.True(await ChangesAsync(queue) > 0);
+        var finished = new QueueActivity("default", new DateTimeOffset(2026, 12, 6, 10, 0, 0, TimeSpan.Zero), 1, 0, 0);
+        Assert.Equal([finished], await queue.GetActivityAsync(TimeSpan.FromMinutes(1))); // read before and after the fold alike
+        Assert.Equal([finished], await queue.GetActivityAsync(TimeSpan.FromMinutes(1)));
+        Assert.Equal(0L, await ChangesAsync(queue));
+
+        // Purging the finished job leaves its event; a day later the event is gone.
+        time.Advance(TimeSpan.FromHours(2));
+        Assert.Equal(1, await queue.PurgeFinishedAsync(TimeSpan.FromHours(1), 100));
+        Assert.Equal([finished], await queue.GetActivityAsync(TimeSpan.FromHours(3)));
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.Empty(await queue.GetActivityAsync(TimeSpan.FromDays(1)));
+        await using var kept = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{queue.Schema}\".job_activity");
+        Assert.Equal(0L, await kept.ExecuteScalarAsync());
+    }
+
+    private async Task<long> ChangesAsync(PostgresJobQueue queue)
+    {
+        await using var command = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{queue.Schema}\".job_count_changes");
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    private static string Describe(IReadOnlyList<QueueStats> stats) =>
+        string.Join("; ", stats.Select(q => $"{q.Queue} {q.Available}/{q.Scheduled}/{q.Running}/{q.Waiting} {q.OldestDue:O} {q.Oversized}"));
+}
