@@ -31,6 +31,11 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         Assert.DoesNotContain("Seq Scan on jobs", dead, StringComparison.Ordinal);
         Assert.Equal(30, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Dead], Limit = 100 })).Count);
 
+        // A unique key: each of the three partial indexes that can hold it (active, any state, finished), never the table.
+        var key = await PlanAsync(new JobListQuery { UniqueKey = "order-7" });
+        foreach (var index in new[] { "jobs_unique_key_idx", "jobs_unique_key_any_state_idx", "jobs_finished_key_idx" }) Assert.Contains(index, key, StringComparison.Ordinal);
+        Assert.DoesNotContain("Seq Scan on jobs", key, StringComparison.Ordinal);
+
         // "Behind N jobs": counted in the fetch index's order, a range of it, not the table.
         var retention = new Retention(new PostgresSchema(queue.Schema, "schema"));
         await using (var ahead = retention.AheadCommand(database.DataSource, 40_001, 1_000, null))

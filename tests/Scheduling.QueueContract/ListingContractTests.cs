@@ -48,6 +48,26 @@ public abstract partial class JobQueueContractTests
         Assert.Equal("Limit", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { Limit = 0 }).ParamName);
         Assert.Equal("Limit", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { Limit = JobListQuery.MaxLimit + 1 }).ParamName);
         Assert.Equal("States", Assert.Throws<ArgumentOutOfRangeException>(() => new JobListQuery { States = [(JobState)42] }).ParamName);
+        Assert.Equal("ErrorContains", Assert.Throws<ArgumentException>(() => new JobListQuery { ErrorContains = "" }).ParamName);
+        Assert.Equal("ErrorContains", Assert.Throws<ArgumentException>(() => new JobListQuery { ErrorContains = new string('x', JobListQuery.MaxErrorTextLength + 1) }).ParamName);
+    }
+
+    [Fact]
+    public async Task Listing_finds_a_finished_job_by_its_unique_key_and_jobs_by_the_text_of_an_error()
+    {
+        var queue = await CreateQueueAsync();
+        var done = (await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "order-7", MaxAttempts = 1 })).JobId;
+        await queue.CompleteAsync(Assert.Single(await queue.AcquireAsync(Take(1))).Lease);
+        var again = (await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "order-7", MaxAttempts = 2 })).JobId; // the key is free once the first finished
+        var forever = (await queue.EnqueueAsync(new JobRequest("k") { UniqueKey = "order-8", UniqueScope = UniqueKeyScope.AnyState })).JobId;
+        Assert.Equal([again, done], (await queue.ListJobsAsync(new JobListQuery { UniqueKey = "order-7" })).Select(j => j.Id));
+        Assert.Equal([forever], (await queue.ListJobsAsync(new JobListQuery { UniqueKey = "order-8" })).Select(j => j.Id));
+
+        await queue.FailAsync(Assert.Single(await queue.AcquireAsync(Take(1))).Lease, "Npgsql: connection REFUSED (50% _done)");
+        Assert.Equal([again], (await queue.ListJobsAsync(new JobListQuery { ErrorContains = "refused" })).Select(j => j.Id)); // retried, its error kept
+        Assert.Equal([again], (await queue.ListJobsAsync(new JobListQuery { ErrorContains = "50% _d" })).Select(j => j.Id));
+        Assert.Empty(await queue.ListJobsAsync(new JobListQuery { ErrorContains = "5_%" })); // text, not a pattern
+        Assert.Equal([again, done], (await queue.ListJobsAsync(new JobListQuery { FromId = done, BeforeId = forever })).Select(j => j.Id));
     }
 
     [Fact]
@@ -83,11 +103,12 @@ public abstract partial class JobQueueContractTests
     {
         var queue = await CreateQueueAsync();
         var ids = new List<long>();
-        foreach (var (q, kind, due) in new[] { ("mail", "send", true), ("mail", "send", false), ("sms", "send", true), ("mail", "digest", true), ("sms", "digest", false), ("mail", "send", true) })
-            ids.Add((await queue.EnqueueAsync(new JobRequest(kind) { Queue = q, RunAt = due ? null : Start.AddHours(1), MaxAttempts = 1 })).JobId);
+        foreach (var (q, kind, due, key) in new[] { ("mail", "send", true, "k1"), ("mail", "send", false, null), ("sms", "send", true, "k2"), ("mail", "digest", true, null), ("sms", "digest", false, "k3"), ("mail", "send", true, null) })
+            ids.Add((await queue.EnqueueAsync(new JobRequest(kind) { Queue = q, RunAt = due ? null : Start.AddHours(1), MaxAttempts = 1, UniqueKey = key })).JobId);
         var leased = await queue.AcquireAsync(new AcquireRequest([new QueueShare("mail", 1), new QueueShare("sms", 1)], "w", 3, Lease));
         await queue.CompleteAsync(leased[0].Lease);
-        await queue.FailAsync(leased[1].Lease, "boom"); // dead: one attempt
+        await queue.FailAsync(leased[1].Lease, "Boom: 100% of _rows"); // dead: one attempt
+        await queue.FailAsync(leased[2].Lease, "timeout");
         await queue.CancelAsync(ids[^1]);
         var all = await queue.ListJobsAsync(new JobListQuery());
         Assert.Equal(ids.Count, all.Count);
@@ -97,11 +118,14 @@ public abstract partial class JobQueueContractTests
             from kind in Gen.Elements<string?>(null, "send", "digest")
             from states in Gen.SubListOf(Enum.GetValues<JobState>())
             from before in Gen.Elements<long?>(null, ids[3], ids[1])
+            from lowest in Gen.Elements<long?>(null, null, ids[1], ids[4])
+            from key in Gen.Elements<string?>(null, null, "k1", "k2", "k3", "none")
+            from error in Gen.Elements<string?>(null, null, "boom", "BOOM", "100%", "_rows", "% of", "timeout", "o", "x%")
             from limit in Gen.Elements(1, 2, 100)
-            select new JobListQuery { Queue = q, Kind = kind, States = states.ToArray(), BeforeId = before, Limit = limit };
+            select new JobListQuery { Queue = q, Kind = kind, States = states.ToArray(), BeforeId = before, FromId = lowest, UniqueKey = key, ErrorContains = error, Limit = limit };
         Prop.ForAll(Arb.From(queries), query =>
         {
-            var expected = all.Where(j => query.Matches(j.Id, j.Queue, j.Kind, j.State, j.CreatedAt)).OrderByDescending(j => j.Id).Take(query.Limit).Select(j => j.Id).ToArray();
+            var expected = all.Where(j => query.Matches(j.Id, j.Queue, j.Kind, j.State, j.CreatedAt, j.UniqueKey, j.Errors)).OrderByDescending(j => j.Id).Take(query.Limit).Select(j => j.Id).ToArray();
             var listed = Task.Run(async () => await queue.ListJobsAsync(query)).GetAwaiter().GetResult().Select(j => j.Id).ToArray();
             return expected.SequenceEqual(listed);
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(150));

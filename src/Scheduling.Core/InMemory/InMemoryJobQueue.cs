@@ -508,7 +508,7 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         lock (_gate)
         {
             var now = Clock.Now(_time);
-            IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt)
+            IReadOnlyList<JobInfo> page = _jobs.Values.Where(e => query.Matches(e.Id, e.Queue, e.Kind, StateAt(e, now), e.CreatedAt, e.UniqueKey, e.Errors)
                     && (query.ParentsOf is not { } child || e.ChildEdges.Exists(d => d.Child.Id == child)) && query.MatchesBatch(e.BatchId))
                 .OrderByDescending(e => e.Id).Take(query.Limit).Select(e => Info(e, now)).ToArray();
             return ValueTask.FromResult(page);

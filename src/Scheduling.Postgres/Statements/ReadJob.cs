@@ -51,7 +51,8 @@ internal sealed class ReadJob
     {
         var states = query.States is { Count: > 0 } s ? s.Distinct().Order().ToArray() : [];
         var key = string.Concat(query.Queue is null ? "-" : "q", query.Kind is null ? "-" : "k", query.CreatedFrom is null ? "-" : "f", query.CreatedBefore is null ? "-" : "b",
-            query.BeforeId is null ? "-" : "i", query.ParentsOf is null ? "-" : "p", query.BatchId is null ? "-" : "t", ":", string.Join(",", states));
+            query.BeforeId is null ? "-" : "i", query.ParentsOf is null ? "-" : "p", query.BatchId is null ? "-" : "t", query.UniqueKey is null ? "-" : "u",
+            query.ErrorContains is null ? "-" : "e", query.FromId is null ? "-" : "n", ":", string.Join(",", states));
         return _lists.GetOrAdd(key, _ =>
         {
             var where = new List<string>();
@@ -73,8 +74,18 @@ internal sealed class ReadJob
             if (query.BeforeId is not null) where.Add("id < $6");
             if (query.ParentsOf is not null) where.Add("id IN (SELECT d.parent_id FROM {schema}.job_dependencies d WHERE d.child_id = $9)");
             if (query.BatchId is not null) where.Add("batch_id = $10");
+            // A key is in one of three partial indexes, by its scope and the job's state (the two unique
+            // ones, and migration 0023's of finished jobs): one branch per index, so each is read.
+            if (query.UniqueKey is not null)
+                where.Add("((unique_key = $11 AND unique_any_state) OR (unique_key = $11 AND NOT unique_any_state AND state IN ('waiting', 'available', 'running'))"
+                          + " OR (unique_key = $11 AND NOT unique_any_state AND state IN ('succeeded', 'cancelled', 'dead', 'expired')))");
+            // Text, not a pattern: strpos, so % and _ are plain characters. C# twin: JobListQuery.Matches.
+            if (query.ErrorContains is not null)
+                where.Add("errors <> '[]'::jsonb AND EXISTS (SELECT 1 FROM jsonb_array_elements(errors) e WHERE strpos(lower(e.value->>'message'), lower($12)) > 0)");
+            if (query.FromId is not null) where.Add("id >= $13");
             // Unused parameters are still bound (one binder for every variant): typed here so PostgreSQL knows them.
-            where.Add("($3::text[] IS NULL OR true) AND ($1::text IS NULL OR true) AND ($2::text IS NULL OR true) AND ($4::timestamptz IS NULL OR true) AND ($5::timestamptz IS NULL OR true) AND ($6::bigint IS NULL OR true) AND ($9::bigint IS NULL OR true) AND ($10::bigint IS NULL OR true)");
+            where.Add("($3::text[] IS NULL OR true) AND ($1::text IS NULL OR true) AND ($2::text IS NULL OR true) AND ($4::timestamptz IS NULL OR true) AND ($5::timestamptz IS NULL OR true) AND ($6::bigint IS NULL OR true) AND ($9::bigint IS NULL OR true) AND ($10::bigint IS NULL OR true)"
+                      + " AND ($11::text IS NULL OR true) AND ($12::text IS NULL OR true) AND ($13::bigint IS NULL OR true)");
             return _select + _schema.Apply(" WHERE " + string.Join(" AND ", where) + " ORDER BY id DESC LIMIT $7");
         });
     }
@@ -104,6 +115,9 @@ internal sealed class ReadJob
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)now ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.ParentsOf ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.BatchId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.UniqueKey ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.ErrorContains ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)query.FromId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
         return command;
     }
 
