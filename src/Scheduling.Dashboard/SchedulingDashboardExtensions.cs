@@ -125,8 +125,14 @@ public static class SchedulingDashboardExtensions
         {
             var problems = new List<string>();
             var filter = JobFilter.Parse(name => http.Request.Query[name].FirstOrDefault(), problems);
-            var jobs = problems.Count > 0 ? [] : await Queue(http).ListJobsAsync(filter.ToQuery(JobFilter.PageSize), http.RequestAborted).ConfigureAwait(false);
-            await WriteAsync(http, JobsPage.Render(Page(http), filter, jobs, problems, Done(http)), problems.Count > 0 ? StatusCodes.Status400BadRequest : StatusCodes.Status200OK).ConfigureAwait(false);
+            if (problems.Count > 0)
+            {
+                await WriteAsync(http, JobsPage.Render(Page(http), filter, [], problems, Done(http)), StatusCodes.Status400BadRequest).ConfigureAwait(false);
+                return;
+            }
+
+            var (jobs, searchedFrom) = await SearchAsync(Queue(http), filter, options.SearchWindow, http.RequestAborted).ConfigureAwait(false);
+            await WriteAsync(http, JobsPage.Render(Page(http), filter, jobs, problems, Done(http), searchedFrom)).ConfigureAwait(false);
         }));
         group.MapGet("/jobs/{id:long}", Guarded(async http =>
         {
@@ -280,6 +286,28 @@ public static class SchedulingDashboardExtensions
             var back = $"{basePath}/jobs{Html.Query(filter.Values(withPage: false))}";
             await ActAsync(http, back, "bulk " + action, null, () => BulkAsync(Queue(http), filter, action, options.BulkLimit, http.RequestAborted)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// One page of a filter's jobs. A filter the store serves from an index searches everything; any other
+    /// searches one window of ids below the page's start, so a page never walks the whole table (the caller
+    /// goes on below the window). Returns the lowest id searched when older jobs are left.
+    /// </summary>
+    private static async Task<(IReadOnlyList<JobInfo> Jobs, long? SearchedFrom)> SearchAsync(IJobQueue queue, JobFilter filter, int window, CancellationToken cancellationToken)
+    {
+        if (filter.SearchesAll) return (await queue.ListJobsAsync(filter.ToQuery(JobFilter.PageSize), cancellationToken).ConfigureAwait(false), null);
+        var top = filter.Before;
+        if (top is null)
+        {
+            // The window starts above the newest job (the primary key's last entry).
+            var newest = await queue.ListJobsAsync(new JobListQuery { Limit = 1 }, cancellationToken).ConfigureAwait(false);
+            if (newest.Count == 0) return ([], null);
+            top = newest[0].Id + 1;
+        }
+
+        var from = Math.Max(1, top.Value - window);
+        var jobs = await queue.ListJobsAsync(filter.ToQuery(JobFilter.PageSize) with { BeforeId = top, FromId = from }, cancellationToken).ConfigureAwait(false);
+        return (jobs, from > 1 ? from : null);
     }
 
     private static async Task<string> BulkAsync(IJobQueue queue, JobFilter filter, string action, int limit, CancellationToken cancellationToken)

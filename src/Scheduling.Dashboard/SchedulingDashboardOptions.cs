@@ -33,6 +33,13 @@ public sealed class SchedulingDashboardOptions
     /// <summary>The most jobs one bulk action changes (default 1,000); narrow the filter for more.</summary>
     public int BulkLimit { get; set; } = 1_000;
 
+    /// <summary>
+    /// How many job ids one page of a search looks through when its filter is one no index serves (a kind,
+    /// an error's text, a time window, a state other than dead; default 100,000): a page costs at most that
+    /// walk, and "search older" goes on below it. A unique key or the dead state is searched in full.
+    /// </summary>
+    public int SearchWindow { get; set; } = 100_000;
+
     internal IEnumerable<string> Problems()
     {
         if (TraceLinkTemplate is { } template)
@@ -51,6 +58,8 @@ public sealed class SchedulingDashboardOptions
             yield return $"DisplayLimit must be between 100 and 1,000,000 characters (was {DisplayLimit}).";
         if (BulkLimit is < 1 or > 100_000)
             yield return $"BulkLimit must be between 1 and 100,000 jobs (was {BulkLimit}).";
+        if (SearchWindow is < 1_000 or > 100_000_000)
+            yield return $"SearchWindow must be between 1,000 and 100,000,000 ids (was {SearchWindow}).";
     }
 }
 

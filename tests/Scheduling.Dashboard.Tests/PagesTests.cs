@@ -217,6 +217,41 @@ public sealed partial class PagesTests
     }
 
     [Fact]
+    public async Task A_search_no_index_serves_looks_through_one_window_of_ids_a_page_and_goes_on_below_it()
+    {
+        await using var app = await DashboardApp.StartAsync(dashboard: o => o.SearchWindow = 1_000);
+        var store = (IJobWorkerStore)app.Queue;
+        var rare = (await app.Queue.EnqueueAsync(new JobRequest("rare") { UniqueKey = "order-42", MaxAttempts = 2 })).JobId;
+        await store.FailAsync(Assert.Single(await store.AcquireAsync(new AcquireRequest(JobRequest.DefaultQueue, "w", 1, TimeSpan.FromMinutes(1)))).Lease, "Disk FULL on /data");
+        var others = (await app.Queue.EnqueueManyAsync(Enumerable.Range(0, 2_500).Select(_ => new JobRequest("common")).ToArray())).Select(r => r.JobId).ToArray();
+
+        // Three windows of 1,000 ids: the newest two hold no rare job, the third does.
+        var (_, page) = await app.GetAsync("/scheduling/jobs?kind=rare");
+        for (var window = 0; window < 2; window++)
+        {
+            Assert.Empty(JobIds(page));
+            Assert.Contains("No job matches among these.", page, StringComparison.Ordinal);
+            Assert.Contains($"Searched the jobs from id {others[^1] + 1 - (window + 1) * 1_000:N0}", page, StringComparison.Ordinal);
+            var older = Regex.Match(page, @"href=""(?<href>/scheduling/jobs\?[^""]*before=\d+)""[^>]*>Search older jobs").Groups["href"].Value.Replace("&amp;", "&", StringComparison.Ordinal);
+            Assert.Contains("kind=rare", older, StringComparison.Ordinal);
+            (_, page) = await app.GetAsync(older);
+        }
+
+        Assert.Equal([rare], JobIds(page));
+        Assert.DoesNotContain("Search older jobs", page, StringComparison.Ordinal); // it reached the first id
+
+        // A unique key is looked up among all jobs at once; an error's text ignores case.
+        var (_, byKey) = await app.GetAsync("/scheduling/jobs?key=order-42");
+        Assert.Equal([rare], JobIds(byKey));
+        Assert.DoesNotContain("Searched the jobs", byKey, StringComparison.Ordinal);
+        var (_, byError) = await app.GetAsync($"/scheduling/jobs?error=disk+full&before={rare + 1}");
+        Assert.Equal([rare], JobIds(byError));
+        var (status, tooLong) = await app.GetAsync("/scheduling/jobs?error=" + new string('x', 201));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("error: at most 200 characters (was 201).", tooLong, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_bulk_retry_acts_on_the_filtered_dead_jobs_only()
     {
         await using var app = await DashboardApp.StartAsync();

@@ -10,33 +10,34 @@ public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : ICla
     public async Task An_owner_role_migrates_and_an_application_role_with_only_table_privileges_runs_the_queue()
     {
         var suffix = Guid.NewGuid().ToString("N")[..8];
-        var (owner, app, schema) = ($"sched_owner_{suffix}", $"sched_app_{suffix}", database.NewSchema());
+        var (owner, app, reader, schema) = ($"sched_owner_{suffix}", $"sched_app_{suffix}", $"sched_read_{suffix}", database.NewSchema());
         var password = Guid.NewGuid().ToString("N"); // servers with password authentication (scram-sha-256) need one; trust-auth ones ignore it
         var dbName = new NpgsqlConnectionStringBuilder(database.ConnectionString).Database;
         await using (var setup = database.DataSource.CreateCommand($"""
             CREATE ROLE {owner} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{password}';
             CREATE ROLE {app} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{password}';
+            CREATE ROLE {reader} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{password}';
             GRANT CREATE ON DATABASE "{dbName}" TO {owner};
             """))
             await setup.ExecuteNonQueryAsync();
         string As(string role) => new NpgsqlConnectionStringBuilder(database.ConnectionString) { Username = role, Password = password }.ConnectionString;
         try
         {
-            await RunAsOwnerAndApplicationAsync(schema, owner, app, As);
+            await RunAsOwnerAndApplicationAsync(schema, owner, app, reader, As);
         }
         finally
         {
             // Roles belong to the whole server, not to the test's database: leave none behind on a shared one.
             NpgsqlConnection.ClearAllPools();
-            await using var drop = database.DataSource.CreateCommand($"DROP OWNED BY {owner}, {app} CASCADE; DROP ROLE {app}; DROP ROLE {owner};");
+            await using var drop = database.DataSource.CreateCommand($"DROP OWNED BY {owner}, {app}, {reader} CASCADE; DROP ROLE {reader}; DROP ROLE {app}; DROP ROLE {owner};");
             await drop.ExecuteNonQueryAsync();
         }
 
-        await using var left = database.DataSource.CreateCommand($"SELECT count(*) FROM pg_roles WHERE rolname IN ('{owner}', '{app}')");
+        await using var left = database.DataSource.CreateCommand($"SELECT count(*) FROM pg_roles WHERE rolname IN ('{owner}', '{app}', '{reader}')");
         Assert.Equal(0L, (long)(await left.ExecuteScalarAsync())!);
     }
 
-    private static async Task RunAsOwnerAndApplicationAsync(string schema, string owner, string app, Func<string, string> As)
+    private static async Task RunAsOwnerAndApplicationAsync(string schema, string owner, string app, string reader, Func<string, string> As)
     {
         await using (var ownerSource = NpgsqlDataSource.Create(As(owner)))
         {
@@ -45,6 +46,8 @@ public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : ICla
                 GRANT USAGE ON SCHEMA "{schema}" TO {app};
                 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO {app};
                 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO {app};
+                GRANT USAGE ON SCHEMA "{schema}" TO {reader};
+                GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {reader};
                 """);
             await grant.ExecuteNonQueryAsync();
         }
@@ -59,7 +62,23 @@ public sealed class LeastPrivilegeTests(PostgresDatabaseFixture database) : ICla
         var acks = await queue.AcknowledgeAsync(jobs.Select(j => JobAck.Success(j.Lease) with { Usage = new ResourceUsage { PeakMemoryMb = 50 } }).ToArray());
         Assert.All(acks, a => Assert.True(a.Applied));
         Assert.Equal(0, await queue.RescueExpiredLeasesAsync());
+
+        // A read-only role, and the application role in a read-only transaction (as on a standby), read
+        // the statistics and activity: the fold of the maintained counts is skipped, the counts are the same.
+        var held = (long)(await queue.EnqueueManyAsync([new JobRequest("k"), new JobRequest("k")])).Count;
+        foreach (var connection in new[] { As(reader), As(app) + ";Options=-c default_transaction_read_only=on" })
+        {
+            await using var readSource = NpgsqlDataSource.Create(connection);
+            var readOnly = new PostgresJobQueue(readSource, new PostgresQueueOptions { Schema = schema, ApplyMigrations = false });
+            await queue.EnqueueAsync(new JobRequest("k")); // a change the reader cannot fold
+            held++;
+            var stats = Assert.Single(await readOnly.GetQueueStatsAsync());
+            Assert.Equal((held, 0L), (stats.Available, stats.Running));
+            Assert.Equal(41, (await readOnly.GetActivityAsync(TimeSpan.FromHours(1))).Sum(a => a.Succeeded));
+        }
+
         Assert.Equal(41, await queue.PurgeFinishedAsync(TimeSpan.Zero, 100));
+        Assert.Equal(held, Assert.Single(await queue.GetQueueStatsAsync()).Available); // the application role folds what the readers left
         Assert.NotEmpty((await PostgresStorageReport.ReadAsync(appSource, schema)).Tables);
 
         // No DDL for the application role.

@@ -6,6 +6,25 @@ namespace Scheduling.QueueContract;
 public abstract partial class JobQueueContractTests
 {
     [Fact]
+    public async Task A_paused_or_limited_queue_is_in_the_statistics_with_no_jobs_and_leaves_them_when_both_are_lifted()
+    {
+        var queue = await CreateQueueAsync();
+        await queue.EnqueueAsync(new JobRequest("k") { Queue = "busy" });
+        Assert.True(await queue.PauseQueueAsync("idle"));
+        await queue.SetQueueLimitsAsync("slow", new QueueLimits { Rate = new RateLimit(10, TimeSpan.FromSeconds(1)) });
+
+        var stats = await queue.GetQueueStatsAsync();
+        Assert.Equal(["busy", "idle", "slow"], stats.Select(q => q.Queue));
+        Assert.Equal((0L, 0L, 0L, 0L, true), stats[1] is var idle ? (idle.Available, idle.Scheduled, idle.Running, idle.Waiting, idle.Paused) : default);
+        Assert.Equal(new RateLimit(10, TimeSpan.FromSeconds(1)), stats[2].Limits.Rate);
+        Assert.False(stats[2].Paused);
+
+        Assert.True(await queue.ResumeQueueAsync("idle"));
+        await queue.SetQueueLimitsAsync("slow", QueueLimits.None);
+        Assert.Equal(["busy"], (await queue.GetQueueStatsAsync()).Select(q => q.Queue));
+    }
+
+    [Fact]
     public async Task A_paused_queue_leases_nothing_while_enqueue_and_its_running_jobs_go_on_until_it_is_resumed()
     {
         var queue = await CreateQueueAsync();

@@ -818,22 +818,25 @@ public sealed class InMemoryJobQueue : IJobQueue, IJobWorkerStore, IRecurringJob
         {
             var now = Clock.Now(_time);
             var hosts = LiveHosts(now);
-            return ValueTask.FromResult<IReadOnlyList<QueueStats>>(_jobs.Values
-                .Where(e => e.State is JobState.Available or JobState.Running or JobState.Waiting)
-                .GroupBy(e => e.Queue, StringComparer.Ordinal)
-                .OrderBy(g => g.Key, StringComparer.Ordinal)
-                .Select(g => new QueueStats(g.Key,
-                    g.LongCount(e => e.State == JobState.Available && e.RunAt <= now),
-                    g.LongCount(e => e.State == JobState.Available && e.RunAt > now),
-                    g.LongCount(e => e.State == JobState.Running),
-                    g.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min())
+            var active = _jobs.Values.Where(e => e.State is JobState.Available or JobState.Running or JobState.Waiting).ToLookup(e => e.Queue, StringComparer.Ordinal);
+            return ValueTask.FromResult<IReadOnlyList<QueueStats>>(active.Select(g => g.Key).Union(_paused).Union(_limits.Keys)
+                .Order(StringComparer.Ordinal)
+                .Select(queue =>
                 {
-                    Waiting = g.LongCount(e => e.State == JobState.Waiting),
-                    Hosts = hosts.Count(h => h.Serves(g.Key)),
-                    Oversized = g.LongCount(e => e.State is JobState.Available or JobState.Waiting && WorkerHostInfo.FitsNone(e.Allocation, g.Key, hosts)),
-                    ReadAt = now,
-                    Paused = _paused.Contains(g.Key),
-                    Limits = _limits.TryGetValue(g.Key, out var limited) ? limited.Limits : QueueLimits.None,
+                    var jobs = active[queue];
+                    return new QueueStats(queue,
+                        jobs.LongCount(e => e.State == JobState.Available && e.RunAt <= now),
+                        jobs.LongCount(e => e.State == JobState.Available && e.RunAt > now),
+                        jobs.LongCount(e => e.State == JobState.Running),
+                        jobs.Where(e => e.State == JobState.Available && e.RunAt <= now).Select(e => (DateTimeOffset?)e.RunAt).Min())
+                    {
+                        Waiting = jobs.LongCount(e => e.State == JobState.Waiting),
+                        Hosts = hosts.Count(h => h.Serves(queue)),
+                        Oversized = jobs.LongCount(e => e.State is JobState.Available or JobState.Waiting && WorkerHostInfo.FitsNone(e.Allocation, queue, hosts)),
+                        ReadAt = now,
+                        Paused = _paused.Contains(queue),
+                        Limits = _limits.TryGetValue(queue, out var limited) ? limited.Limits : QueueLimits.None,
+                    };
                 })
                 .ToArray());
         }

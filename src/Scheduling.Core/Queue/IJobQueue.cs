@@ -41,7 +41,7 @@ public interface IJobQueue
     /// </summary>
     ValueTask<IReadOnlyList<JobInfo>> ListJobsAsync(JobListQuery query, CancellationToken cancellationToken = default);
 
-    /// <summary>Per queue with active jobs: how many are due, scheduled and running, and the oldest due time.</summary>
+    /// <summary>Per queue with active jobs, or paused, or limited (<see cref="SetQueueLimitsAsync"/>): how many are due, scheduled and running, and the oldest due time.</summary>
     ValueTask<IReadOnlyList<QueueStats>> GetQueueStatsAsync(CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Scheduling.Dashboard.Pages;
 
 /// <summary>The filter a jobs page and its bulk actions share, as it travels in the query string and forms.</summary>
-internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, DateTimeOffset? Since, DateTimeOffset? Until, long? Before)
+internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, DateTimeOffset? Since, DateTimeOffset? Until, long? Before, string? Key = null, string? Error = null)
 {
     public const int PageSize = 50;
 
@@ -33,17 +33,31 @@ internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, D
             else problems.Add($"before: '{b}' is not a job id.");
         }
 
-        return new JobFilter(Text("queue"), Text("kind"), state, Time("since"), Time("until"), before);
+        var error = Text("error");
+        if (error is { Length: > JobListQuery.MaxErrorTextLength })
+        {
+            problems.Add($"error: at most {JobListQuery.MaxErrorTextLength} characters (was {error.Length}).");
+            error = null;
+        }
+
+        return new JobFilter(Text("queue"), Text("kind"), state, Time("since"), Time("until"), before, Text("key"), error);
     }
+
+    /// <summary>
+    /// Whether the store finds every match without walking the jobs (a unique key; the dead jobs): then a page
+    /// searches everything, otherwise one window of ids (<see cref="SchedulingDashboardOptions.SearchWindow"/>).
+    /// </summary>
+    public bool SearchesAll => Key is not null || State == JobState.Dead;
 
     public JobListQuery ToQuery(int limit) => new()
     {
         Queue = Queue, Kind = Kind, States = State is { } s ? [s] : null, CreatedFrom = Since, CreatedBefore = Until, BeforeId = Before, Limit = limit,
+        UniqueKey = Key, ErrorContains = Error,
     };
 
     public (string Name, string? Value)[] Values(bool withPage) =>
     [
-        ("queue", Queue), ("kind", Kind), ("state", State is { } s ? WhyNotStarted.Name(s) : null),
+        ("queue", Queue), ("kind", Kind), ("state", State is { } s ? WhyNotStarted.Name(s) : null), ("key", Key), ("error", Error),
         ("since", Since?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture)),
         ("until", Until?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm", CultureInfo.InvariantCulture)),
         ("before", withPage ? Before?.ToString(CultureInfo.InvariantCulture) : null),
@@ -53,7 +67,8 @@ internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, D
 /// <summary>Jobs matching a filter, newest first, a page at a time by keyset; bulk actions on the filtered set.</summary>
 internal static class JobsPage
 {
-    public static string Render(PageContext page, JobFilter filter, IReadOnlyList<JobInfo> jobs, IReadOnlyList<string> problems, string? done) =>
+    // searchedFrom: the lowest id a windowed search looked at, when older jobs are left to search; null when it reached the oldest.
+    public static string Render(PageContext page, JobFilter filter, IReadOnlyList<JobInfo> jobs, IReadOnlyList<string> problems, string? done, long? searchedFrom = null) =>
         Layout.Page(page, "Jobs", "Jobs", html =>
         {
             if (done is not null) html.Element("p", done, ("class", "done"), ("role", "status"));
@@ -61,7 +76,7 @@ internal static class JobsPage
             Filter(html, page, filter);
             if (jobs.Count == 0)
             {
-                html.Element("p", "No job matches.", ("class", "empty"));
+                html.Element("p", searchedFrom is null ? "No job matches." : "No job matches among these.", ("class", "empty"));
             }
             else
             {
@@ -83,6 +98,14 @@ internal static class JobsPage
                     html.Link($"{page.Base}/jobs{Html.Query([.. filter.Values(withPage: false), ("before", jobs[^1].Id.ToString(CultureInfo.InvariantCulture))])}", "Older jobs →", "next");
             }
 
+            // A window searched to its end with older jobs left: say how far it looked, and go on below it.
+            if (searchedFrom is { } from && jobs.Count < JobFilter.PageSize)
+            {
+                html.Open("p", ("class", "window")).Text($"Searched the jobs from id {from:N0}{(filter.Before is { } b ? $" to {b - 1:N0}" : " up")}. ")
+                    .Link($"{page.Base}/jobs{Html.Query([.. filter.Values(withPage: false), ("before", from.ToString(CultureInfo.InvariantCulture))])}", "Search older jobs →", "next")
+                    .Raw("</p>");
+            }
+
             if (page.CanAct) Bulk(html, page, filter);
         });
 
@@ -99,8 +122,11 @@ internal static class JobsPage
         }
 
         html.Raw("</select></label>");
-        Field(html, "since", "Enqueued from (UTC)", filter.Values(false)[3].Value, "datetime-local");
-        Field(html, "until", "Enqueued before (UTC)", filter.Values(false)[4].Value, "datetime-local");
+        Field(html, "key", "Unique key", filter.Key);
+        Field(html, "error", "Error contains", filter.Error);
+        var values = filter.Values(false).ToDictionary(v => v.Name, v => v.Value);
+        Field(html, "since", "Enqueued from (UTC)", values["since"], "datetime-local");
+        Field(html, "until", "Enqueued before (UTC)", values["until"], "datetime-local");
         html.Raw("<button type=\"submit\">Filter</button></form>");
     }
 

@@ -44,9 +44,16 @@ $fn$;
 -- Folds the changes committed so far into job_counts and job_activity, and drops activity older
 -- than a day (the longest window GetActivityAsync takes) before at. One folder at a time per schema
 -- (a try-lock: another caller skips, and readers add the unfolded changes themselves), so the
--- upserts never wait on each other. Run by the statistics and activity reads.
+-- upserts never wait on each other. Run by the statistics and activity reads; a reader that may not
+-- write (a read-only role, a read-only transaction, a standby) skips it and only reads.
 CREATE OR REPLACE FUNCTION {schema}.fold_job_counts(at timestamptz) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
+    IF current_setting('transaction_read_only') = 'on'
+       OR NOT has_table_privilege('{schema}.job_count_changes', 'DELETE')
+       OR NOT has_table_privilege('{schema}.job_counts', 'INSERT, UPDATE, DELETE')
+       OR NOT has_table_privilege('{schema}.job_activity', 'INSERT, UPDATE, DELETE') THEN
+        RETURN;
+    END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('scheduling.fold_job_counts.{schema}')) THEN RETURN; END IF;
     WITH folded AS (DELETE FROM {schema}.job_count_changes RETURNING *),
     counted AS (

@@ -47,7 +47,7 @@ internal sealed class Retention
             SELECT count(*)::integer FROM purged
             """);
 
-        // $1 now. The active jobs per queue from the maintained counts (migration 0022: job_counts and the
+        // $1 now. Every queue with active jobs, or paused, or limited. The active jobs per queue from the maintained counts (migration 0022: job_counts and the
         // changes not folded yet; the batch folds them first), so the cost follows the number of keys, not
         // of jobs. Due and scheduled split the available jobs by the SQL twin of JobTransitions.Visible, on
         // the available jobs' due-time index: the scheduled ones are the range after now, the oldest due one
@@ -74,17 +74,19 @@ internal sealed class Retention
                        coalesce(sum(n) FILTER (WHERE state = 'running'), 0) AS running,
                        coalesce(sum(n) FILTER (WHERE state = 'waiting'), 0) AS waiting,
                        coalesce(sum(n) FILTER (WHERE oversized), 0) AS oversized
-                FROM sized GROUP BY queue HAVING sum(n) > 0)
-            SELECT q.queue, (q.available - s.scheduled)::bigint, s.scheduled, q.running::bigint,
-                   (SELECT o.run_at FROM {"{schema}"}.jobs o WHERE o.queue = q.queue AND o.state = 'available' AND o.run_at <= coalesce($1, now())
+                FROM sized GROUP BY queue HAVING sum(n) > 0),
+            listed AS (SELECT queue FROM per_queue UNION SELECT queue FROM {"{schema}"}.queues WHERE paused_at IS NOT NULL OR limited)
+            SELECT l.queue, (coalesce(q.available, 0) - s.scheduled)::bigint, s.scheduled, coalesce(q.running, 0)::bigint,
+                   (SELECT o.run_at FROM {"{schema}"}.jobs o WHERE o.queue = l.queue AND o.state = 'available' AND o.run_at <= coalesce($1, now())
                     ORDER BY o.run_at LIMIT 1),
-                   q.waiting::bigint, coalesce($1, now()), c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
-                   (SELECT count(*) FROM live WHERE q.queue = ANY (live.queues))::integer, q.oversized::bigint
-            FROM per_queue q
+                   coalesce(q.waiting, 0)::bigint, coalesce($1, now()), c.paused_at IS NOT NULL, {string.Join(", ", QueueControl.LimitColumns.Split(", ").Select(column => "c." + column))},
+                   (SELECT count(*) FROM live WHERE l.queue = ANY (live.queues))::integer, coalesce(q.oversized, 0)::bigint
+            FROM listed l
+            LEFT JOIN per_queue q ON q.queue = l.queue
             CROSS JOIN LATERAL (SELECT count(*) AS scheduled FROM {"{schema}"}.jobs j
-                                WHERE j.queue = q.queue AND j.state = 'available' AND j.run_at > coalesce($1, now())) s
-            LEFT JOIN {"{schema}"}.queues c ON c.queue = q.queue
-            ORDER BY q.queue
+                                WHERE j.queue = l.queue AND j.state = 'available' AND j.run_at > coalesce($1, now())) s
+            LEFT JOIN {"{schema}"}.queues c ON c.queue = l.queue
+            ORDER BY l.queue
             """);
 
         Ahead = schema.Apply("""
