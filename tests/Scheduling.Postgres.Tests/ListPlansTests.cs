@@ -54,6 +54,15 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         Assert.DoesNotContain("jobs_fetch_idx", stats, StringComparison.Ordinal);
         var activity = await ExplainAsync(retention.Activity, [new NpgsqlParameter<TimeSpan> { TypedValue = TimeSpan.FromHours(1) }, now]);
         Assert.DoesNotContain(" on jobs", activity, StringComparison.Ordinal);
+        // The ARA report (the dashboard's Resources page) reads the jobs with a definition, a command or a hash by enqueue time.
+        var ara = new AraImpactQueries(new PostgresSchema(queue.Schema, "schema"));
+        foreach (var sql in new[] { ara.Daily, ara.TopAllocations, ara.HashMismatches })
+        {
+            var plan = await ExplainAsync(sql, [new NpgsqlParameter<DateTimeOffset> { TypedValue = DateTimeOffset.UtcNow.AddDays(-7) }, new NpgsqlParameter<DateTimeOffset> { TypedValue = DateTimeOffset.UtcNow }, new NpgsqlParameter<int> { TypedValue = 16_384 }]);
+            Assert.Contains("jobs_created_command_idx", plan, StringComparison.Ordinal);
+            Assert.DoesNotContain("Seq Scan on jobs", plan, StringComparison.Ordinal);
+        }
+
         foreach (var q in await queue.GetQueueStatsAsync())
             Assert.Equal(await database.CountJobsAsync(queue.Schema, $"queue = '{q.Queue}' AND state = 'available'"), q.Available);
 

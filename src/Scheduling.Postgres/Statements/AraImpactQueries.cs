@@ -38,7 +38,7 @@ internal sealed class AraImpactQueries
         // The hash rule's audit: the stored hash is md5 of the final command, and NULL without one (never the description's).
         HashMismatches = schema.Apply("""
             SELECT count(*) FROM {schema}.jobs
-            WHERE created_at >= $1 AND created_at < $2 AND $3 > 0
+            WHERE created_at >= $1 AND created_at < $2 AND $3 > 0 AND (command IS NOT NULL OR command_hash IS NOT NULL)
               AND command_hash IS DISTINCT FROM (CASE WHEN command IS NULL OR command = '' THEN NULL ELSE md5(command) END)
             """);
     }
