@@ -57,6 +57,12 @@ public sealed class CliOperatorTests(PostgresDatabaseFixture database) : IClassF
             Assert.Equal((dead.Id, "dead"), (row.GetProperty("id").GetInt64(), row.GetProperty("state").GetString()));
         }
 
+        using (var byError = JsonDocument.Parse((await CliAsync("jobs", "list", "--schema", schema, "--error", "BOOM", "--from-id", ids[0].ToString(System.Globalization.CultureInfo.InvariantCulture), "--json")).Out))
+            Assert.Equal([dead.Id], byError.RootElement.GetProperty("jobs").EnumerateArray().Select(j => j.GetProperty("id").GetInt64()));
+        var tooLong = await CliAsync("jobs", "list", "--schema", schema, "--error", new string('x', 201));
+        Assert.Equal(2, tooLong.Exit);
+        Assert.Contains("--error must be 1 to 200 characters (was 201).", tooLong.Err, StringComparison.Ordinal);
+
         var deadText = await CliAsync("jobs", "list", "--schema", schema, "--state", "dead");
         Assert.Equal(0, deadText.Exit);
         Assert.Matches($@"\b{dead.Id}\s+reports\s+report\s+dead\b", deadText.Out);

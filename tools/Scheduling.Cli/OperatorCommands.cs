@@ -206,6 +206,14 @@ internal static class OperatorCommands
         var limit = Cli.BoundedInt("--limit", "jobs per page", 50, 1, JobListQuery.MaxLimit);
         var beforeId = new Option<long?>("--before-id") { Description = "the next page: jobs with ids below this one (printed after a full page)", HelpName = "id" };
         var batch = new Option<long?>("--batch") { Description = "only the members and callbacks of this batch", HelpName = "id" };
+        var key = new Option<string?>("--key") { Description = "only jobs with this unique key, in any state", HelpName = "key" };
+        var error = new Option<string?>("--error") { Description = $"only jobs with an attempt error containing this text, ignoring case (1-{JobListQuery.MaxErrorTextLength} characters)", HelpName = "text" };
+        error.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } text && text.Length is < 1 or > JobListQuery.MaxErrorTextLength)
+                result.AddError($"--error must be 1 to {JobListQuery.MaxErrorTextLength} characters (was {text.Length}).");
+        });
+        var fromId = new Option<long?>("--from-id") { Description = "only jobs with ids at or above this one (bounds a search no index serves, e.g. by kind or error)", HelpName = "id" };
         return DatabaseCommand.Create("list", "Jobs matching the filters, newest first, a page at a time.", async (db, parse, cancellationToken) =>
         {
             var pageSize = parse.GetValue(limit);
@@ -213,6 +221,7 @@ internal static class OperatorCommands
             {
                 Queue = parse.GetValue(queueName), Kind = parse.GetValue(kind), States = parse.GetValue(state) is { } s ? [s] : null,
                 CreatedFrom = parse.GetValue(since), CreatedBefore = parse.GetValue(until), BeforeId = parse.GetValue(beforeId), Limit = pageSize, BatchId = parse.GetValue(batch),
+                UniqueKey = parse.GetValue(key), ErrorContains = parse.GetValue(error), FromId = parse.GetValue(fromId),
             }, cancellationToken);
             long? next = rows.Count == pageSize ? rows[^1].Id : null;
             if (db.Json)
@@ -225,7 +234,7 @@ internal static class OperatorCommands
             foreach (var r in rows) await db.Output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{r.Id,10} {r.Queue,-16} {r.Kind,-20} {Cli.Name(r.State),-10} {r.Attempt,3}/{r.MaxAttempts,-3} {r.RunAt.UtcDateTime:yyyy-MM-dd HH:mm:ss}"));
             if (next is not null) await db.Output.WriteLineAsync($"more: --before-id {next}");
             return Cli.Ok;
-        }, queueName, kind, state, since, until, limit, beforeId, batch);
+        }, queueName, kind, state, since, until, limit, beforeId, batch, key, error, fromId);
     }
 
     private static Command OnOneJob(string name, string description, Func<DatabaseInvocation, long, CancellationToken, Task<int>> run, string noun = "job")
