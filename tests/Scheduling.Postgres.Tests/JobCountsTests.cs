@@ -29,6 +29,7 @@ public sealed class JobCountsTests(PostgresDatabaseFixture database) : IClassFix
         // The schema as a library before migration 22 left it, then migrated by this one.
         await using (var undo = database.DataSource.CreateCommand($"""
             DROP TRIGGER jobs_count_insert ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_update ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_delete ON "{queue.Schema}".jobs;
+            DROP TRIGGER jobs_count_truncate ON "{queue.Schema}".jobs;
             DROP TABLE "{queue.Schema}".job_counts, "{queue.Schema}".job_count_changes, "{queue.Schema}".job_activity;
             DROP FUNCTION "{queue.Schema}".count_job_changes(), "{queue.Schema}".fold_job_counts(timestamptz), "{queue.Schema}".job_count_amount(text, integer), "{queue.Schema}".job_finish_minute(text, timestamptz);
             DROP INDEX "{queue.Schema}".jobs_available_run_idx;
@@ -74,6 +75,23 @@ public sealed class JobCountsTests(PostgresDatabaseFixture database) : IClassFix
         Assert.Empty(await queue.GetActivityAsync(TimeSpan.FromDays(1)));
         await using var kept = database.DataSource.CreateCommand($"SELECT count(*) FROM \"{queue.Schema}\".job_activity");
         Assert.Equal(0L, await kept.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task Truncating_the_jobs_table_starts_the_counts_again_from_nothing()
+    {
+        var queue = await database.NewQueueAsync();
+        await queue.EnqueueManyAsync(Enumerable.Range(0, 5).Select(_ => new JobRequest("k")).ToArray());
+        Assert.Equal(5, Assert.Single(await queue.GetQueueStatsAsync()).Available);
+        await queue.EnqueueAsync(new JobRequest("k")); // a change not folded yet
+
+        await using (var truncate = database.DataSource.CreateCommand($"TRUNCATE \"{queue.Schema}\".jobs CASCADE"))
+            await truncate.ExecuteNonQueryAsync();
+        Assert.Empty(await queue.GetQueueStatsAsync());
+        await queue.EnqueueAsync(new JobRequest("k"));
+        Assert.Equal(1, Assert.Single(await queue.GetQueueStatsAsync()).Available);
+        var (maintained, counted) = await PostgresDatabaseFixture.MaintainedCountsAsync(database.DataSource, queue.Schema);
+        Assert.Equal(counted, maintained);
     }
 
     private async Task<long> ChangesAsync(PostgresJobQueue queue)

@@ -14,6 +14,9 @@ BEGIN
         SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),
                {schema}.job_count_amount(state, gpus), {schema}.job_finish_minute(state, finalized_at), count(*)
         FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM {schema}.job_count_changes;
+        DELETE FROM {schema}.job_counts;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {schema}.job_count_changes (queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, n)
         SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),

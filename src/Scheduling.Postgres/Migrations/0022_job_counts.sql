@@ -62,6 +62,9 @@ CREATE TRIGGER jobs_count_update AFTER UPDATE ON {schema}.jobs
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {schema}.count_job_changes();
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON {schema}.jobs
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION {schema}.count_job_changes();
+-- TRUNCATE has no transition table: the counts start again from nothing (the activity, being events, stays).
+CREATE TRIGGER jobs_count_truncate AFTER TRUNCATE ON {schema}.jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.count_job_changes();
 
 -- The jobs there are now, counted once under the triggers' lock (no job can change before this commits).
 INSERT INTO {schema}.job_counts (queue, kind, state, memory_mb, cpu_millicores, gpus, n)
