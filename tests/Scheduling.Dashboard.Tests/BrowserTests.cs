@@ -90,6 +90,13 @@ public sealed class BrowserTests : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Row)).ToHaveCountAsync(2); // the header and the dead job
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "jobs-dead.png"), FullPage = true });
+
+        // The same job by the text of its error, in any case, whatever its state.
+        await page.GetByLabel("State").SelectOptionAsync("");
+        await page.GetByLabel("Error contains").FillAsync("DISK WAS");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Row)).ToHaveCountAsync(2);
+        await Assertions.Expect(page.GetByRole(AriaRole.Row).Nth(1)).ToContainTextAsync("dead");
         await page.GetByRole(AriaRole.Link, new() { Name = seeded.Dead.ToString(System.Globalization.CultureInfo.InvariantCulture), Exact = true }).ClickAsync();
         await Assertions.Expect(page.Locator("ol.errors")).ToContainTextAsync("the disk was full");
         await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "job-dead.png"), FullPage = true });
