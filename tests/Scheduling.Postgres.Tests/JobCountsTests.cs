@@ -30,7 +30,7 @@ public sealed class JobCountsTests(PostgresDatabaseFixture database) : IClassFix
         await using (var undo = database.DataSource.CreateCommand($"""
             DROP TRIGGER jobs_count_insert ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_update ON "{queue.Schema}".jobs; DROP TRIGGER jobs_count_delete ON "{queue.Schema}".jobs;
             DROP TRIGGER jobs_count_truncate ON "{queue.Schema}".jobs;
-            DROP TABLE "{queue.Schema}".job_counts, "{queue.Schema}".job_count_changes, "{queue.Schema}".job_activity;
+            DROP TABLE "{queue.Schema}".job_counts, "{queue.Schema}".job_sized_counts, "{queue.Schema}".job_count_changes, "{queue.Schema}".job_activity;
             DROP FUNCTION "{queue.Schema}".count_job_changes(), "{queue.Schema}".fold_job_counts(timestamptz), "{queue.Schema}".job_count_amount(text, integer), "{queue.Schema}".job_finish_minute(text, timestamptz);
             DROP INDEX "{queue.Schema}".jobs_available_run_idx;
             DELETE FROM "{queue.Schema}".schema_migrations WHERE version = 22;
@@ -92,6 +92,24 @@ public sealed class JobCountsTests(PostgresDatabaseFixture database) : IClassFix
         Assert.Equal(1, Assert.Single(await queue.GetQueueStatsAsync()).Available);
         var (maintained, counted) = await PostgresDatabaseFixture.MaintainedCountsAsync(database.DataSource, queue.Schema);
         Assert.Equal(counted, maintained);
+    }
+
+    [Fact]
+    public async Task A_reader_that_cannot_fold_counts_oversized_jobs_from_the_changes()
+    {
+        var queue = await database.NewQueueAsync();
+        await queue.ReportHostAsync(new WorkerHostInfo("h", [JobRequest.DefaultQueue], new ResourceCapacity(MemoryMb: 1_000)), TimeSpan.FromMinutes(5));
+        JobRequest Sized(int memoryMb) => new("k") { Definition = new JobDefinition("d", memoryMb) };
+        await queue.EnqueueManyAsync([Sized(500), Sized(2_000)]);
+        Assert.Equal(1L, Assert.Single(await queue.GetQueueStatsAsync()).Oversized); // folded
+        await queue.EnqueueManyAsync([Sized(3_000), Sized(3_000), Sized(900)]); // not folded
+
+        var readOnly = new NpgsqlConnectionStringBuilder(database.ConnectionString) { Options = "-c default_transaction_read_only=on" }.ConnectionString;
+        await using var source = NpgsqlDataSource.Create(readOnly);
+        var reader = new PostgresJobQueue(source, new PostgresQueueOptions { Schema = queue.Schema, ApplyMigrations = false });
+        var stats = Assert.Single(await reader.GetQueueStatsAsync());
+        Assert.Equal((5L, 3L), (stats.Available, stats.Oversized));
+        Assert.True(await ChangesAsync(queue) > 0); // nothing was folded
     }
 
     private async Task<long> ChangesAsync(PostgresJobQueue queue)

@@ -17,6 +17,7 @@ BEGIN
     ELSIF TG_OP = 'TRUNCATE' THEN
         DELETE FROM {schema}.job_count_changes;
         DELETE FROM {schema}.job_counts;
+        DELETE FROM {schema}.job_sized_counts;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO {schema}.job_count_changes (queue, kind, state, memory_mb, cpu_millicores, gpus, finished_minute, n)
         SELECT queue, kind, state, {schema}.job_count_amount(state, memory_mb), {schema}.job_count_amount(state, cpu_millicores),
@@ -40,31 +41,39 @@ BEGIN
 END
 $fn$;
 
--- Folds the changes committed so far into job_counts and job_activity, and drops activity older
--- than a day (the longest window GetActivityAsync takes) before at. One folder at a time per schema
--- (a try-lock: another caller skips, and readers add the unfolded changes themselves), so the
--- upserts never wait on each other. Run by the statistics and activity reads; a reader that may not
--- write (a read-only role, a read-only transaction, a standby) skips it and only reads.
+-- Folds the changes committed so far into job_counts, job_sized_counts and job_activity, and drops
+-- activity older than a day (the longest window GetActivityAsync takes) before at. One folder at a
+-- time per schema (a try-lock: another caller skips, and readers add the unfolded changes themselves),
+-- so the upserts never wait on each other. Run by the statistics and activity reads; a reader that
+-- may not write (a read-only role, a read-only transaction, a standby) skips it and only reads.
 CREATE OR REPLACE FUNCTION {schema}.fold_job_counts(at timestamptz) RETURNS void LANGUAGE plpgsql AS $fn$
 BEGIN
     IF current_setting('transaction_read_only') = 'on'
        OR NOT has_table_privilege('{schema}.job_count_changes', 'DELETE')
        OR NOT has_table_privilege('{schema}.job_counts', 'INSERT, UPDATE, DELETE')
+       OR NOT has_table_privilege('{schema}.job_sized_counts', 'INSERT, UPDATE, DELETE')
        OR NOT has_table_privilege('{schema}.job_activity', 'INSERT, UPDATE, DELETE') THEN
         RETURN;
     END IF;
     IF NOT pg_try_advisory_xact_lock(hashtext('scheduling.fold_job_counts.{schema}')) THEN RETURN; END IF;
     WITH folded AS (DELETE FROM {schema}.job_count_changes RETURNING *),
     counted AS (
-        INSERT INTO {schema}.job_counts AS c (queue, kind, state, memory_mb, cpu_millicores, gpus, n)
-        SELECT queue, kind, state, memory_mb, cpu_millicores, gpus, sum(n) FROM folded GROUP BY 1, 2, 3, 4, 5, 6
-        ON CONFLICT (queue, kind, state, memory_mb, cpu_millicores, gpus) DO UPDATE SET n = c.n + excluded.n)
+        INSERT INTO {schema}.job_counts AS c (queue, kind, state, n)
+        SELECT queue, kind, state, sum(n) FROM folded GROUP BY 1, 2, 3
+        ON CONFLICT (queue, kind, state) DO UPDATE SET n = c.n + excluded.n),
+    sized AS (
+        INSERT INTO {schema}.job_sized_counts AS s (queue, memory_mb, cpu_millicores, gpus, n)
+        SELECT queue, memory_mb, cpu_millicores, gpus, sum(n) FROM folded
+        WHERE memory_mb > 0 OR cpu_millicores > 0 OR gpus > 0
+        GROUP BY 1, 2, 3, 4
+        ON CONFLICT (queue, memory_mb, cpu_millicores, gpus) DO UPDATE SET n = s.n + excluded.n)
     INSERT INTO {schema}.job_activity AS a (queue, minute, state, n)
     SELECT queue, finished_minute, state, sum(n) FROM folded
     WHERE n > 0 AND finished_minute IS NOT NULL AND finished_minute >= at - interval '1 day 1 minute'
     GROUP BY 1, 2, 3
     ON CONFLICT (queue, minute, state) DO UPDATE SET n = a.n + excluded.n;
     DELETE FROM {schema}.job_counts WHERE n = 0;
+    DELETE FROM {schema}.job_sized_counts WHERE n = 0;
     DELETE FROM {schema}.job_activity WHERE minute < at - interval '1 day 1 minute';
 END
 $fn$;
