@@ -35,8 +35,8 @@ public sealed class SchedulingDashboardOptions
 
     /// <summary>
     /// How many job ids one page of a search looks through when its filter is one no index serves (a kind,
-    /// an error's text, a time window, a state other than dead; default 100,000): a page costs at most that
-    /// walk, and "search older" goes on below it. A unique key or the dead state is searched in full.
+    /// an error's text, a time window, a state other than dead or running; default 100,000): a page costs at
+    /// most that walk, and "search older" goes on below it. A unique key, the dead or the running state is searched in full.
     /// </summary>
     public int SearchWindow { get; set; } = 100_000;
 

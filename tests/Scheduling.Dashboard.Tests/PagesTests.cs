@@ -240,6 +240,12 @@ public sealed partial class PagesTests
         Assert.Equal([rare], JobIds(page));
         Assert.DoesNotContain("Search older jobs", page, StringComparison.Ordinal); // it reached the first id
 
+        // The running jobs are searched in full: the oldest is far below the newest window.
+        var running = Assert.Single(await store.AcquireAsync(new AcquireRequest(JobRequest.DefaultQueue, "w", 1, TimeSpan.FromMinutes(1))));
+        var (_, runningPage) = await app.GetAsync("/scheduling/jobs?state=running");
+        Assert.Equal([running.Id], JobIds(runningPage));
+        Assert.DoesNotContain("Searched the jobs", runningPage, StringComparison.Ordinal);
+
         // A unique key is looked up among all jobs at once; an error's text ignores case.
         var (_, byKey) = await app.GetAsync("/scheduling/jobs?key=order-42");
         Assert.Equal([rare], JobIds(byKey));

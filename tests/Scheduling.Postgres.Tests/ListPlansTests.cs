@@ -31,6 +31,11 @@ public sealed class ListPlansTests(PostgresDatabaseFixture database) : IClassFix
         Assert.DoesNotContain("Seq Scan on jobs", dead, StringComparison.Ordinal);
         Assert.Equal(30, (await queue.ListJobsAsync(new JobListQuery { States = [JobState.Dead], Limit = 100 })).Count);
 
+        // The running jobs: a partial index of them (the dashboard searches them in full).
+        var running = await PlanAsync(new JobListQuery { States = [JobState.Running] });
+        Assert.Matches("jobs_(lease|worker)_idx", running);
+        Assert.DoesNotContain("Seq Scan on jobs", running, StringComparison.Ordinal);
+
         // A unique key: each of the three partial indexes that can hold it (active, any state, finished), never the table.
         var key = await PlanAsync(new JobListQuery { UniqueKey = "order-7" });
         foreach (var index in new[] { "jobs_unique_key_idx", "jobs_unique_key_any_state_idx", "jobs_finished_key_idx" }) Assert.Contains(index, key, StringComparison.Ordinal);

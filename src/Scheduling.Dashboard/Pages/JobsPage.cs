@@ -44,10 +44,11 @@ internal sealed record JobFilter(string? Queue, string? Kind, JobState? State, D
     }
 
     /// <summary>
-    /// Whether the store finds every match without walking the jobs (a unique key; the dead jobs): then a page
-    /// searches everything, otherwise one window of ids (<see cref="SchedulingDashboardOptions.SearchWindow"/>).
+    /// Whether the store finds every match without walking the jobs (a unique key; the dead or the running
+    /// jobs, each in an index of its own): then a page searches everything, otherwise one window of ids
+    /// (<see cref="SchedulingDashboardOptions.SearchWindow"/>). A long-running job is old: a window would hide it.
     /// </summary>
-    public bool SearchesAll => Key is not null || State == JobState.Dead;
+    public bool SearchesAll => Key is not null || State is JobState.Dead or JobState.Running;
 
     public JobListQuery ToQuery(int limit) => new()
     {
