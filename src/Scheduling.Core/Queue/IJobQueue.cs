@@ -94,7 +94,8 @@ public interface IJobQueue
 
     /// <summary>
     /// The jobs that finished within <paramref name="window"/> (1 minute to 1 day) before now, on the store's clock,
-    /// per queue and minute, by how they ended: throughput and failures over time.
+    /// per queue and minute, by how they ended: throughput and failures over time. Finishes are events: a job
+    /// retried after it died still counts in the minute it died, and purging finished jobs changes nothing.
     /// </summary>
     /// <param name="window">How far back to look.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
